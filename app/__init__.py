@@ -1,0 +1,1 @@
+"""HTTP gateway: knows HTTP, knows no algorithm."""

@@ -1,0 +1,85 @@
+"""`ponder serve` and `ponder ask`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Optional
+
+import typer
+
+from app.settings import load_settings
+
+cli = typer.Typer(add_completion=False, help="ponder: inference-time reasoning behind the OpenAI API.")
+
+
+def _overrides(backend: str | None, base_url: str | None, model: str | None) -> dict[str, object]:
+    given = {"backend": backend, "base_url": base_url, "model": model}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@cli.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="bind address")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="embedded | openai")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible backend URL")] = None,
+    model: Annotated[Optional[str], typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gguf")] = None,
+) -> None:
+    """Serve the OpenAI-compatible reasoning API."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = load_settings(**_overrides(backend, base_url, model))
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@cli.command()
+def ask(
+    question: str,
+    effort: Annotated[str, typer.Option(help="none | low | medium | high")] = "low",
+    strategy: Annotated[Optional[str], typer.Option(help="override the tier's strategy")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="embedded | openai")] = None,
+    base_url: Annotated[Optional[str], typer.Option()] = None,
+    model: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """Answer one question in-process and print the answer, then the search summary."""
+    from rich.console import Console
+
+    from app.errors import ApiError
+    from app.main import open_backend
+    from app.protocol import ChatCompletionRequest
+    from app.render import summary_text
+    from app.service import ReasoningService, plan_request
+    from app.wiring import RewardsAnswerTools
+    from rewards.equivalence import MathEquivalence
+
+    settings = load_settings(**_overrides(backend, base_url, model))
+    console = Console()
+
+    async def run() -> None:
+        body: dict[str, object] = {"model": settings.model, "reasoning_effort": effort,
+                                   "messages": [{"role": "user", "content": question}]}
+        if strategy:
+            body["reasoning"] = {"strategy": strategy}
+        plan = plan_request(ChatCompletionRequest.model_validate(body), settings)
+        active = await open_backend(settings)
+        equivalence = MathEquivalence()
+        try:
+            result = await ReasoningService(settings, active, RewardsAnswerTools(equivalence)).run(plan)
+        finally:
+            await equivalence.aclose()
+            await active.aclose()
+        console.print(result.outcome.content if result.outcome else "(no answer)", markup=False)
+        console.rule("summary")
+        console.print(summary_text(result) or "", markup=False)
+
+    try:
+        asyncio.run(run())
+    except ApiError as exc:
+        console.print(f"error: {exc.message}", markup=False)
+        raise typer.Exit(2) from exc
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,71 @@
+"""`create_app(settings)`: builds the gateway; the lifespan opens and closes the backend."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from backends.errors import BackendError
+from backends.types import Backend
+from rewards.equivalence import MathEquivalence
+
+from app.body_limit import BodyLimit
+from app.errors import install_error_handlers
+from app.routes import router
+from app.service import ReasoningService
+from app.settings import Settings, load_settings
+from app.wiring import RewardsAnswerTools
+
+log = logging.getLogger("ponder")
+
+
+async def open_backend(settings: Settings) -> Backend:
+    """Build and start the configured backend."""
+    if settings.backend == "openai":
+        from backends.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(
+            base_url=settings.base_url, model=None if settings.model == "smollm2" else settings.model,
+            api_key=settings.backend_api_key, timeout_s=settings.backend_timeout_s,
+        )
+    from backends.embedded import EmbeddedBackend
+    from backends.model_files import resolve_model
+
+    model = resolve_model(settings.model, settings.model_cache_dir)
+    backend = EmbeddedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+    await backend.start()
+    return backend
+
+
+def create_app(settings: Settings | None = None, backend: Backend | None = None) -> FastAPI:
+    """The ASGI app. Pass `backend` to serve an already-open one (it is not closed here)."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = backend is None
+        active = backend or await open_backend(settings)
+        equivalence = MathEquivalence()
+        app.state.service = ReasoningService(settings, active, RewardsAnswerTools(equivalence))
+        try:
+            yield
+        finally:
+            app.state.service = None
+            await equivalence.aclose()
+            if owned:
+                try:
+                    await active.aclose()
+                except BackendError:
+                    log.warning("backend did not close cleanly")
+
+    app = FastAPI(title="ponder", version="0.1.0", lifespan=lifespan,
+                  description="Inference-time reasoning behind the OpenAI chat-completions API.")
+    app.state.settings = settings
+    app.state.service = None
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,76 @@
+"""SearchResult -> OpenAI response pieces: summary text, usage, progress lines."""
+
+from __future__ import annotations
+
+from search.driver import SearchResult
+from search.protocols import Event
+
+from app.protocol import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
+
+
+def usage_of(result: SearchResult) -> UsageOut:
+    u = result.usage
+    # Every generated token is a reasoning token: the answer is one of the samples.
+    return UsageOut(
+        prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+        total_tokens=u.prompt_tokens + u.completion_tokens,
+        completion_tokens_details=CompletionTokensDetails(reasoning_tokens=u.completion_tokens),
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=u.cached_tokens),
+    )
+
+
+def finish_reason(result: SearchResult) -> str:
+    return "stop" if result.outcome is not None and result.outcome.content else "length"
+
+
+def summary_text(result: SearchResult, level: str = "concise") -> str | None:
+    """A short account of the search, written from its result (no model call)."""
+    if level == "none":
+        return None
+    o = result.outcome
+    u = result.usage
+    lines = [f"strategy: {result.strategy}; {u.calls} call(s), {u.completion_tokens} tokens generated "
+             f"in {result.elapsed_s:.1f}s; stopped: {result.stop_reason}"]
+    if o is None:
+        lines.append("no answer was found within the budget")
+        return "\n".join(lines)
+    samples = o.details.get("samples")
+    if samples:
+        lines.append(f"samples: {samples} ({o.details.get('answered', samples)} stated an answer)")
+    if o.candidates:
+        shown = o.candidates if level == "detailed" else o.candidates[:5]
+        lines.append("answers: " + ", ".join(f"{c.answer} ({c.votes:g} votes)" for c in shown))
+    lines.append(f"chosen: {o.answer if o.answer is not None else '(none extracted)'}; confidence {o.confidence:.2f}")
+    if result.errors:
+        lines.append(f"failed calls: {len(result.errors)} ({result.errors[0]})")
+    if level == "detailed":
+        for event in result.events:
+            line = progress_line(event)
+            if line:
+                lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def progress_line(event: Event) -> str | None:
+    """One streamed reasoning line per search round."""
+    if event.get("type") == "round.start":
+        calls = ", ".join(f"{c['tag']} (n={c['n']})" for c in event["calls"])
+        return f"round {event['round']}: {calls}\n"
+    if event.get("type") == "round.end":
+        best = event.get("best_answer")
+        conf = event.get("confidence")
+        spent = f"{event['tokens_used']}/{event['tokens_budget']} tokens"
+        lead = f"best so far: {best} (confidence {conf:.2f})" if best is not None and conf is not None else "no answer yet"
+        return f"round {event['round']} done: {lead}; {spent}\n"
+    return None
+
+
+def ponder_info(result: SearchResult, trace: bool) -> PonderInfo:
+    o = result.outcome
+    return PonderInfo(
+        strategy=result.strategy, answer=o.answer if o else None, confidence=o.confidence if o else 0.0,
+        candidates=[{"answer": c.answer, "votes": c.votes, "score": c.score} for c in (o.candidates if o else ())],
+        stop_reason=result.stop_reason, rounds=result.rounds, calls=result.usage.calls,
+        elapsed_s=round(result.elapsed_s, 3), errors=list(result.errors),
+        trace=list(result.events) if trace else None,
+    )

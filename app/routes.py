@@ -1,0 +1,81 @@
+"""Thin routers: validate, plan, run, render."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from backends.errors import BackendError
+from search.driver import SearchFailed
+
+from app.errors import ApiError, from_backend
+from app.protocol import ChatCompletion, ChatCompletionRequest, ChoiceOut, MessageOut, ModelCard, ModelList
+from app.render import finish_reason, ponder_info, summary_text, usage_of
+from app.service import ReasoningService, plan_request
+from app.settings import Settings
+from app.streaming import stream_chat
+
+router = APIRouter()
+
+
+def get_service(request: Request) -> ReasoningService:
+    service: ReasoningService | None = getattr(request.app.state, "service", None)
+    if service is None:
+        raise ApiError(503, "the backend is not ready", type="backend_error", code="not_ready")
+    return service
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[ReasoningService, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@router.post("/v1/chat/completions", response_model=ChatCompletion, operation_id="createChatCompletion")
+async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, settings: SettingsDep):  # type: ignore[no-untyped-def]
+    plan = plan_request(body, settings)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    model = service.backend.model
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        frames = stream_chat(service, plan, completion_id=completion_id, model=model, include_usage=include_usage)
+        return StreamingResponse(frames, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    try:
+        result = await service.run(plan)
+    except SearchFailed as exc:
+        if isinstance(exc.cause, BackendError):
+            raise from_backend(exc.cause) from exc
+        raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
+    summary_level = body.reasoning.summary if body.reasoning else "concise"
+    outcome = result.outcome
+    response = ChatCompletion(
+        id=completion_id, created=int(time.time()), model=model,
+        choices=[ChoiceOut(
+            message=MessageOut(content=outcome.content if outcome else "",
+                               reasoning_content=summary_text(result, summary_level)),
+            finish_reason=finish_reason(result),  # type: ignore[arg-type]
+        )],
+        usage=usage_of(result),
+        ponder=ponder_info(result, trace=bool(body.reasoning and body.reasoning.trace)),
+    )
+    return JSONResponse(response.model_dump())
+
+
+@router.get("/v1/models", response_model=ModelList, operation_id="listModels")
+async def list_models(service: ServiceDep) -> ModelList:
+    return ModelList(data=[ModelCard(id=service.backend.model, created=int(time.time()))])
+
+
+@router.get("/health", operation_id="health")
+async def health(request: Request) -> JSONResponse:
+    service: ReasoningService | None = getattr(request.app.state, "service", None)
+    ok = service is not None and await service.backend.health()
+    backend = service.backend.name if service else None
+    return JSONResponse({"status": "ok" if ok else "unavailable", "backend": backend}, status_code=200 if ok else 503)

@@ -1,0 +1,94 @@
+"""One reasoning request: resolve the budget and strategy, run the search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.errors import ApiError
+from app.protocol import ChatCompletionRequest
+from app.settings import Settings
+from app.wiring import BackendGenerator, RewardsAnswerTools
+from backends.types import Backend
+from search.budget import Budget
+from search.driver import Emit, SearchResult, run_search
+from search.registry import STRATEGIES, strategy_names
+from search.strategy import Problem
+
+
+@dataclass(frozen=True)
+class Plan:
+    strategy: str
+    effort: str
+    config: dict[str, Any]
+    messages: list[dict[str, Any]]
+    budget_tokens: int
+    max_calls: int
+    deadline_s: float | None
+    max_tokens_per_sample: int
+    temperature: float | None
+    seed: int | None
+    stop: tuple[str, ...] = field(default=())
+
+
+def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
+    """Turn a validated request into a plan; ApiError (4xx) names any limit it breaks."""
+    if len(req.messages) > settings.max_messages:
+        raise ApiError(400, f"too many messages: {len(req.messages)} > {settings.max_messages}", param="messages")
+    opts = req.reasoning
+    effort = (opts.effort if opts and opts.effort else None) or req.reasoning_effort or settings.default_effort
+    tier = settings.tiers.get(effort)
+    if tier is None:
+        raise ApiError(400, f"no effort tier {effort!r} is configured", param="reasoning_effort")
+    strategy = (opts.strategy if opts else None) or tier.strategy
+    if strategy not in STRATEGIES:
+        raise ApiError(400, f"unknown strategy {strategy!r}; known: {', '.join(strategy_names())}",
+                       param="reasoning.strategy", code="unknown_strategy")
+    config: dict[str, Any] = dict(tier.config) if strategy == tier.strategy else {}
+    if opts and opts.n is not None:
+        if opts.n > settings.max_n:
+            raise ApiError(400, f"reasoning.n {opts.n} exceeds the limit {settings.max_n}", param="reasoning.n")
+        config["n"] = opts.n
+    budget_tokens = (opts.budget_tokens if opts and opts.budget_tokens else None) or tier.budget_tokens
+    # max_completion_tokens bounds every token generated, reasoning included (OpenAI's meaning).
+    cap = req.max_completion_tokens or req.max_tokens
+    if cap is not None:
+        budget_tokens = min(budget_tokens, cap)
+    if budget_tokens > settings.max_budget_tokens:
+        raise ApiError(400, f"budget_tokens {budget_tokens} exceeds the limit {settings.max_budget_tokens}",
+                       param="reasoning.budget_tokens")
+    max_calls = (opts.max_calls if opts and opts.max_calls else None) or tier.max_calls
+    if max_calls > settings.max_calls:
+        raise ApiError(400, f"max_calls {max_calls} exceeds the limit {settings.max_calls}", param="reasoning.max_calls")
+    deadline_s = opts.deadline_s if opts else None
+    if deadline_s is not None and deadline_s > settings.max_deadline_s:
+        raise ApiError(400, f"deadline_s {deadline_s} exceeds the limit {settings.max_deadline_s}",
+                       param="reasoning.deadline_s")
+    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
+    if settings.system_prompt and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": settings.system_prompt})
+    return Plan(
+        strategy=strategy, effort=effort, config=config, messages=messages, budget_tokens=budget_tokens,
+        max_calls=max_calls, deadline_s=deadline_s,
+        max_tokens_per_sample=min(settings.max_tokens_per_sample, budget_tokens),
+        temperature=req.temperature, seed=req.seed, stop=req.stop_strings(),
+    )
+
+
+class ReasoningService:
+    """Runs planned searches against one backend; holds no per-request state."""
+
+    def __init__(self, settings: Settings, backend: Backend, tools: RewardsAnswerTools) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.tools = tools
+        self.generator = BackendGenerator(backend)
+
+    async def run(self, plan: Plan, emit: Emit | None = None) -> SearchResult:
+        prompt = await self.backend.render_chat(plan.messages)
+        problem = Problem(prompt=prompt, max_tokens=plan.max_tokens_per_sample, temperature=plan.temperature,
+                          seed=plan.seed, stop=plan.stop)
+        strategy = STRATEGIES[plan.strategy](problem, self.tools, **plan.config)
+        budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
+        return await run_search(strategy, generator=self.generator, budget=budget, emit=emit,
+                                concurrency=self.settings.search_concurrency)

@@ -1,0 +1,66 @@
+"""Settings from the environment (prefix PONDER_), built by a factory, never a global."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Effort = Literal["none", "low", "medium", "high"]
+
+DEFAULT_SYSTEM_PROMPT = (
+    "Solve the problem step by step, briefly. End with the final answer as \\boxed{ANSWER}."
+)
+
+
+class Tier(BaseModel):
+    """What one `reasoning_effort` level buys."""
+
+    strategy: str
+    budget_tokens: int = Field(gt=0)
+    max_calls: int = Field(gt=0)
+    config: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+
+def default_tiers() -> dict[str, Tier]:
+    return {
+        "none": Tier(strategy="single", budget_tokens=1024, max_calls=1),
+        "low": Tier(strategy="self_consistency", budget_tokens=2048, max_calls=8, config={"n": 3, "batch": 3}),
+        "medium": Tier(strategy="self_consistency", budget_tokens=4096, max_calls=16, config={"n": 5, "batch": 3}),
+        "high": Tier(strategy="self_consistency", budget_tokens=8192, max_calls=32, config={"n": 8, "batch": 4}),
+    }
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PONDER_", env_nested_delimiter="__", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    backend: Literal["embedded", "openai"] = "embedded"
+    model: str = "smollm2"  # short name or a .gguf path (embedded); served model name (openai)
+    base_url: str = "http://127.0.0.1:8080"  # the OpenAI-compatible backend
+    backend_api_key: str | None = None
+    backend_timeout_s: float = 120.0
+    model_cache_dir: Path = Path.home() / ".cache" / "ponder" / "models"
+    n_ctx: int = 4096
+    n_threads: int | None = None
+
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT  # added when the client sends no system message
+    default_effort: Effort = "medium"
+    max_tokens_per_sample: int = 512
+    tiers: dict[str, Tier] = Field(default_factory=default_tiers)
+    search_concurrency: int = 4
+
+    # Limits on what one client request may ask for.
+    max_body_bytes: int = 1_000_000
+    max_messages: int = 256
+    max_budget_tokens: int = 65_536
+    max_calls: int = 256
+    max_deadline_s: float = 600.0
+    max_n: int = 64
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

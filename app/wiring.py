@@ -1,0 +1,44 @@
+"""Adapters that let `search` use a backend and `rewards` without importing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from backends.types import Backend, Completion, SamplingParams
+from rewards.equivalence import MathEquivalence
+from rewards.extraction import extract_answer, normalize_answer
+from rewards.voting import Vote, merge_equivalent, weighted_vote
+from search.protocols import AnswerGroup
+
+
+class BackendGenerator:
+    """search.protocols.Generator over a backends.types.Backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    async def generate(
+        self, prompt: str, *, n: int, max_tokens: int, temperature: float, top_p: float, seed: int | None,
+        stop: tuple[str, ...], logprobs: int | None, deadline: float | None,
+    ) -> Completion:
+        params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                                stop=stop, logprobs=logprobs)
+        return await self.backend.complete(prompt, n=n, params=params, deadline=deadline)
+
+
+class RewardsAnswerTools:
+    """search.protocols.AnswerTools over rewards' extraction, voting and math equivalence."""
+
+    def __init__(self, equivalence: MathEquivalence) -> None:
+        self.equivalence = equivalence
+
+    def extract(self, text: str) -> str | None:
+        return extract_answer(text)
+
+    async def tally(self, answers: Sequence[str], weights: Sequence[float] | None = None) -> list[AnswerGroup]:
+        votes = [
+            Vote(answer=a, key=normalize_answer(a), weight=1.0 if weights is None else weights[i], index=i)
+            for i, a in enumerate(answers)
+        ]
+        tallies = await merge_equivalent(weighted_vote(votes), self.equivalence)
+        return [AnswerGroup(answer=t.answer, votes=t.votes, members=t.members) for t in tallies]

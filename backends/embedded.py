@@ -1,0 +1,250 @@
+"""Embedded llama.cpp engine: in-process, one dedicated thread, prefix-aware queue.
+
+Every llama.cpp call runs on one thread (the library is not thread-safe, and the safe
+build is 3x slower when called from changing threads). Queued samples are served
+longest-common-prefix-first against the tokens already in the KV cache, so siblings
+and branches that share a prompt prefix do not recompute it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
+from backends.errors import BackendUnavailable, PromptTooLong
+from backends.types import ChatMessage, Completion, Sample, SamplingParams, TokenLogprob
+
+AGING_S = 5.0  # a request waiting longer than this is served next, whatever its prefix
+
+
+@dataclass
+class _Job:
+    tokens: list[int]
+    n: int
+    params: SamplingParams
+    deadline: float | None
+    future: asyncio.Future[Completion]
+    enqueued: float = field(default_factory=time.monotonic)
+    samples: list[Sample] = field(default_factory=list)
+    cached: int = 0
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+class EmbeddedBackend:
+    """A GGUF model run in-process by llama-cpp-python."""
+
+    name = "embedded"
+
+    def __init__(self, model_path: Path, *, model: str, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+        self.model = model
+        self.model_path = model_path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-engine")
+        self._llm: Any = None
+        self._template = ChatTemplate(CHATML_TEMPLATE)
+        self._pending: list[_Job] = []
+        self._wakeup: asyncio.Event | None = None
+        self._scheduler: asyncio.Task[None] | None = None
+        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "generated_tokens": 0, "busy_s": 0.0}
+
+    async def start(self) -> None:
+        """Load the model on the engine thread and start serving the queue."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._engine, self._load)
+        self._wakeup = asyncio.Event()
+        self._scheduler = asyncio.create_task(self._serve(), name="embedded-scheduler")
+
+    def _load(self) -> None:
+        from llama_cpp import Llama  # imported here: the embedded extra is optional
+
+        self._llm = Llama(
+            model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+            n_threads_batch=self.n_threads, verbose=False,
+        )
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if template:
+            eos = self._llm.detokenize([self._llm.token_eos()]).decode("utf-8", "ignore")
+            self._template = ChatTemplate(template, eos_token=eos)
+
+    async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+        return self._template.render(messages, add_generation_prompt=add_generation_prompt)
+
+    async def health(self) -> bool:
+        return self._llm is not None and self._scheduler is not None and not self._scheduler.done()
+
+    async def aclose(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            try:
+                await self._scheduler
+            except asyncio.CancelledError:
+                pass
+        for job in self._pending:
+            job.cancelled.set()
+            if not job.future.done():
+                job.future.set_exception(BackendUnavailable("embedded engine shut down", backend=self.name))
+        self._pending.clear()
+        self._engine.shutdown(wait=True)
+        self._llm = None
+
+    async def complete(
+        self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None
+    ) -> Completion:
+        if self._llm is None or self._wakeup is None:
+            raise BackendUnavailable("embedded engine is not started", backend=self.name)
+        loop = asyncio.get_running_loop()
+        tokens = await loop.run_in_executor(self._engine, self._tokenize, prompt)
+        if len(tokens) >= self.n_ctx - 1:
+            raise PromptTooLong(
+                f"prompt has {len(tokens)} tokens; the context window is {self.n_ctx}", backend=self.name
+            )
+        job = _Job(tokens=tokens, n=n, params=params, deadline=deadline, future=loop.create_future())
+        self._pending.append(job)
+        self._wakeup.set()
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            job.cancelled.set()  # the engine thread stops this job's sample at the next token
+            raise
+
+    def _tokenize(self, prompt: str) -> list[int]:
+        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+
+    async def _serve(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                job = self._next_job()
+                if job.cancelled.is_set() or job.future.done():
+                    self._pending.remove(job)
+                    continue
+                try:
+                    sample, cached = await loop.run_in_executor(self._engine, self._sample, job)
+                except Exception as exc:  # an engine failure fails this request, not the server
+                    self._pending.remove(job)
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                    continue
+                job.samples.append(sample)
+                job.cached += cached
+                if len(job.samples) >= job.n or job.cancelled.is_set():
+                    self._pending.remove(job)
+                    if not job.future.done():
+                        job.future.set_result(
+                            Completion(
+                                samples=tuple(job.samples), prompt_tokens=len(job.tokens) * len(job.samples),
+                                cached_tokens=job.cached, backend=self.name,
+                            )
+                        )
+
+    def _next_job(self) -> _Job:
+        """Longest common prefix with the KV cache first; a long-waiting job goes first."""
+        now = time.monotonic()
+        stale = [j for j in self._pending if now - j.enqueued > AGING_S]
+        if stale:
+            return min(stale, key=lambda j: j.enqueued)
+        cached = self._cached_tokens()
+        return max(self._pending, key=lambda j: (_common_prefix(cached, j.tokens), -j.enqueued))
+
+    def _cached_tokens(self) -> list[int]:
+        llm = self._llm
+        return [] if llm is None else list(llm._input_ids[: llm.n_tokens])
+
+    def _sample(self, job: _Job) -> tuple[Sample, int]:
+        """Generate one sample of `job` (engine thread)."""
+        import llama_cpp
+        import numpy as np
+
+        llm = self._llm
+        params = job.params
+        started = time.monotonic()
+        reused = min(_common_prefix(self._cached_tokens(), job.tokens), len(job.tokens) - 1)
+        max_tokens = min(params.max_tokens, self.n_ctx - len(job.tokens))
+        seed = params.seed + len(job.samples) if params.seed is not None else int.from_bytes(os.urandom(4), "little")
+        llm.set_seed(seed)
+        last_logits: list[Any] = []
+
+        n_vocab = llm.n_vocab()
+
+        def stop_now(_ids: Any, _scores: Any) -> bool:
+            if params.logprobs is not None:
+                # The context's logits for the last evaluated position (the scores
+                # argument is empty without logits_all).
+                row = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,))
+                last_logits.append(row.astype(np.float64))
+            return job.cancelled.is_set() or (job.deadline is not None and time.monotonic() >= job.deadline)
+
+        generated: list[int] = []
+        logprobs: list[TokenLogprob] = []
+        text = ""
+        finish = "length"
+        vocab = llm._model.vocab
+        for token in llm.generate(
+            job.tokens, temp=params.temperature, top_p=params.top_p, top_k=0 if params.temperature > 0 else 1,
+            min_p=0.0, repeat_penalty=1.0, stopping_criteria=llama_cpp.StoppingCriteriaList([stop_now]),
+        ):
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                finish = "stop"
+                break
+            generated.append(token)
+            if params.logprobs is not None and last_logits:
+                logprobs.append(self._logprob(token, last_logits.pop(), params.logprobs))
+            text = llm.detokenize(generated).decode("utf-8", "ignore")
+            hit = _first_stop(text, params.stop)
+            if hit is not None:
+                text, finish = text[:hit], "stop"
+                break
+            if len(generated) >= max_tokens:
+                break
+        else:
+            finish = "cancelled" if job.cancelled.is_set() else "length"
+        self.stats["prompt_tokens"] += len(job.tokens)
+        self.stats["cached_tokens"] += max(reused, 0)
+        self.stats["generated_tokens"] += len(generated)
+        self.stats["busy_s"] += time.monotonic() - started
+        sample = Sample(
+            text=text, completion_tokens=len(generated), finish_reason=finish,
+            logprobs=tuple(logprobs) if params.logprobs is not None else None,
+        )
+        return sample, max(reused, 0)
+
+    def _logprob(self, token: int, logits: Any, top_k: int) -> TokenLogprob:
+        import numpy as np
+
+        shifted = logits - logits.max()
+        log_z = math.log(float(np.exp(shifted).sum()))
+        top = np.argsort(-shifted)[:top_k] if top_k > 0 else []
+        piece = self._piece(token)
+        return TokenLogprob(
+            token=piece, logprob=float(shifted[token] - log_z),
+            top=tuple((self._piece(int(t)), float(shifted[t] - log_z)) for t in top),
+        )
+
+    def _piece(self, token: int) -> str:
+        return str(self._llm.detokenize([token]).decode("utf-8", "ignore"))
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(hits) if hits else None

@@ -1,0 +1,1 @@
+"""Answer extraction, verifiers, scorers and voting."""

@@ -1,0 +1,1 @@
+"""Search controllers: budget, driver, strategies. Knows no HTTP and no backend."""

@@ -1,0 +1,78 @@
+"""The small protocols search needs; `app` hands in objects that satisfy them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class GeneratedSample(Protocol):
+    text: str
+    completion_tokens: int
+    finish_reason: str
+
+
+class Generation(Protocol):
+    """What one backend call returns (a `backends.types.Completion` satisfies it)."""
+
+    @property
+    def samples(self) -> Sequence[GeneratedSample]: ...
+
+    prompt_tokens: int
+    cached_tokens: int
+
+
+class Generator(Protocol):
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        n: int,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int | None,
+        stop: tuple[str, ...],
+        logprobs: int | None,
+        deadline: float | None,
+    ) -> Generation:
+        """Sample `n` continuations; stop generating at `deadline` (time.monotonic())."""
+        ...
+
+
+@dataclass(frozen=True)
+class AnswerGroup:
+    """Candidates that give the same answer."""
+
+    answer: str
+    votes: float
+    members: tuple[int, ...]
+
+
+class AnswerTools(Protocol):
+    """Answer extraction and voting (from `rewards`)."""
+
+    def extract(self, text: str) -> str | None: ...
+
+    async def tally(self, answers: Sequence[str], weights: Sequence[float] | None = None) -> list[AnswerGroup]:
+        """Group equivalent answers, best first."""
+        ...
+
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A verifier's verdict on one candidate."""
+
+    passed: bool
+    score: float  # 1.0 passed, 0.0 failed; partial credit in between (tests passed / total)
+    feedback: str = ""
+
+
+class Verifier(Protocol):
+    """Ground truth at serving time (from `rewards`): tests, a game-24 check, a reference."""
+
+    async def check(self, text: str) -> Check: ...

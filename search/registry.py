@@ -1,0 +1,16 @@
+"""Strategy names as clients use them in `reasoning.strategy`."""
+
+from __future__ import annotations
+
+from search.strategies.self_consistency import SelfConsistency
+from search.strategies.single import Single
+from search.strategy import StrategyFactory
+
+STRATEGIES: dict[str, StrategyFactory] = {
+    "single": Single,
+    "self_consistency": SelfConsistency,
+}
+
+
+def strategy_names() -> list[str]:
+    return sorted(STRATEGIES)

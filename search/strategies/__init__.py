@@ -1,0 +1,1 @@
+"""One module per strategy; `search.registry` names them."""

@@ -1,0 +1,89 @@
+"""Best-of-N against a verifier: sample, check each candidate, keep the best.
+
+With a ground-truth verifier the first passing candidate ends the search (more samples
+cannot improve on a pass). Candidates are ranked by verifier score; among equals, by
+how many samples share their answer. Without a verifier this is self-consistency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from search.protocols import AnswerTools, Check, Generation, Verifier
+from search.strategy import Ask, Candidate, Outcome, Problem
+
+
+@dataclass(frozen=True)
+class Scored:
+    index: int
+    text: str
+    answer: str | None
+    check: Check
+
+
+class BestOfN:
+    name = "best_of_n"
+
+    def __init__(
+        self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None, n: int = 8,
+        batch: int = 4, temperature: float = 0.7, top_p: float = 0.95, greedy_first: bool = True, **_: Any,
+    ) -> None:
+        self.problem = problem
+        self.tools = tools
+        self.verifier = verifier
+        self.n = max(1, int(n))
+        self.batch = max(1, int(batch))
+        self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
+        self.top_p = float(top_p)
+        self.greedy_first = greedy_first  # a small model's greedy pass is its single best guess
+        self.scored: list[Scored] = []
+        self._requested = 0
+
+    def ask(self) -> list[Ask]:
+        if self._requested >= self.n or any(s.check.passed for s in self.scored):
+            return []
+        p = self.problem
+        if self._requested == 0 and self.greedy_first:
+            self._requested = 1
+            return [Ask(prompt=p.prompt, n=1, max_tokens=p.max_tokens, temperature=0.0, seed=p.seed,
+                        stop=p.stop, tag="greedy candidate")]
+        size = min(self.batch, self.n - self._requested)
+        seed = None if p.seed is None else p.seed + self._requested
+        self._requested += size
+        return [Ask(prompt=p.prompt, n=size, max_tokens=p.max_tokens, temperature=self.temperature,
+                    top_p=self.top_p, seed=seed, stop=p.stop,
+                    tag=f"candidates {self._requested - size + 1}-{self._requested}")]
+
+    async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
+        if generation is None:
+            return
+        self._requested -= ask.n - len(generation.samples)
+        texts = [s.text for s in generation.samples]
+        if self.verifier is not None:
+            checks = await asyncio.gather(*(self.verifier.check(t) for t in texts))
+        else:
+            checks = [Check(passed=False, score=0.0) for _ in texts]
+        start = len(self.scored)
+        for i, (text, check) in enumerate(zip(texts, checks, strict=True)):
+            self.scored.append(Scored(start + i, text, self.tools.extract(text), check))
+
+    def best(self) -> Outcome | None:
+        if not self.scored:
+            return None
+        votes: dict[str | None, int] = {}
+        for s in self.scored:
+            votes[s.answer] = votes.get(s.answer, 0) + 1
+        top = max(self.scored, key=lambda s: (s.check.score, votes[s.answer] if s.answer else 0, -s.index))
+        ranked: dict[str, Candidate] = {}
+        for s in sorted(self.scored, key=lambda s: -s.check.score):
+            if s.answer is not None and s.answer not in ranked:
+                ranked[s.answer] = Candidate(answer=s.answer, votes=float(votes[s.answer]), score=s.check.score)
+        confidence = 1.0 if top.check.passed else votes.get(top.answer, 0) / len(self.scored) * (
+            0.5 if self.verifier is not None else 1.0)  # nothing verified: at most half sure
+        return Outcome(
+            content=top.text.strip(), answer=top.answer, confidence=confidence, candidates=tuple(ranked.values()),
+            details={"samples": len(self.scored), "passed": sum(s.check.passed for s in self.scored),
+                     "verdict": top.check.feedback},
+        )

@@ -1,0 +1,63 @@
+"""The real server (uvicorn on a free 127.0.0.1 port) with the real embedded SmolLM2."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from openai import OpenAI
+
+from app.main import create_app
+from app.settings import load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+
+    @property
+    def engine_stats(self) -> dict[str, float]:
+        return dict(self.app.state.service.backend.stats)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LiveServer]:
+    port = free_port()
+    settings = load_settings(port=port, max_body_bytes=200_000, max_tokens_per_sample=96, n_ctx=2048)
+    app = create_app(settings)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        raise RuntimeError("server did not become healthy")
+    yield LiveServer(url=url, app=app)
+    uv.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture()
+def client(server: LiveServer) -> OpenAI:
+    return OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=120)

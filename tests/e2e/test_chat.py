@@ -1,0 +1,134 @@
+"""End to end over HTTP with the official openai SDK and the real embedded model."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+QUESTION = [{"role": "user", "content": "What is 17 * 23?"}]
+
+
+@pytest.mark.parametrize("effort", ["none", "low", "medium", "high"])
+def test_each_effort_tier_answers_within_budget(server, client, effort):
+    before = server.engine_stats
+    budget = 300
+    r = client.chat.completions.create(model="smollm2", messages=QUESTION, reasoning_effort=effort,
+                                       max_completion_tokens=budget)
+    after = server.engine_stats
+    usage = r.usage
+    reasoning = usage.completion_tokens_details.reasoning_tokens
+    assert r.choices[0].message.content
+    assert reasoning > 0 and reasoning == usage.completion_tokens
+    # every token the engine generated for this request is counted, and no more
+    assert reasoning == after["generated_tokens"] - before["generated_tokens"]
+    assert reasoning <= budget
+    assert usage.prompt_tokens == after["prompt_tokens"] - before["prompt_tokens"]
+    assert usage.prompt_tokens_details.cached_tokens == after["cached_tokens"] - before["cached_tokens"]
+    extra = r.model_dump()
+    assert extra["ponder"]["strategy"] == ("single" if effort == "none" else "self_consistency")
+    summary = r.choices[0].message.reasoning_content
+    assert summary and "strategy:" in summary and "chosen:" in summary
+
+
+def test_high_effort_with_default_budget(client):
+    r = client.chat.completions.create(model="smollm2", messages=QUESTION, reasoning_effort="high")
+    assert r.choices[0].message.content and r.choices[0].message.reasoning_content
+    assert r.usage.completion_tokens_details.reasoning_tokens > 0
+    assert r.usage.completion_tokens_details.reasoning_tokens <= 8192
+    # samples after the first reuse the shared prompt from the KV cache
+    assert r.usage.prompt_tokens_details.cached_tokens > 0
+
+
+def test_streaming_sends_reasoning_then_content_then_usage(client):
+    stream = client.chat.completions.create(
+        model="smollm2", messages=QUESTION, reasoning_effort="low", stream=True,
+        stream_options={"include_usage": True}, max_completion_tokens=200,
+    )
+    kinds: list[str] = []
+    usage = None
+    content = ""
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            delta = choice.delta.model_dump()
+            if delta.get("reasoning_content"):
+                kinds.append("reasoning")
+            if delta.get("content"):
+                kinds.append("content")
+                content += delta["content"]
+    assert len(kinds) >= 3
+    assert kinds.index("content") > kinds.index("reasoning")
+    assert "reasoning" not in kinds[kinds.index("content"):]
+    assert content and usage is not None and usage.completion_tokens_details.reasoning_tokens > 0
+
+
+def test_explicit_strategy_and_trace(server):
+    body = {"model": "smollm2", "messages": QUESTION,
+            "reasoning": {"strategy": "self_consistency", "n": 2, "budget_tokens": 150, "trace": True,
+                          "summary": "detailed"}}
+    r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
+    assert r.status_code == 200
+    data = r.json()
+    assert data["ponder"]["strategy"] == "self_consistency"
+    assert data["usage"]["completion_tokens"] <= 150
+    assert [e["type"] for e in data["ponder"]["trace"]][:2] == ["round.start", "round.end"]
+
+
+def test_models_and_health(client, server):
+    assert [m.id for m in client.models.list().data] == ["smollm2"]
+    assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+
+
+def _post(server, raw: bytes | str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/chat/completions", content=raw,
+                      headers={"content-type": "application/json", **(headers or {})}, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "raw, status, param",
+    [
+        (b'{"model": "smollm2", "messages": [', 400, None),
+        (json.dumps({"model": "smollm2", "messages": "hi"}), 400, "messages"),
+        (json.dumps({"model": "smollm2", "messages": []}), 400, "messages"),
+        (json.dumps({"messages": QUESTION}), 400, "model"),
+        (json.dumps({"model": "m", "messages": QUESTION, "reasoning": {"strategy": "nope"}}), 400, "reasoning.strategy"),
+        (json.dumps({"model": "m", "messages": QUESTION, "reasoning": {"budget_tokens": 10**9}}), 400,
+         "reasoning.budget_tokens"),
+        (json.dumps({"model": "m", "messages": QUESTION, "reasoning": {"budget_tokens": 0}}), 400,
+         "reasoning.budget_tokens"),
+        (json.dumps({"model": "m", "messages": QUESTION, "reasoning_effort": "extreme"}), 400, "reasoning_effort"),
+        (json.dumps({"model": "m", "messages": QUESTION, "temperature": "hot"}), 400, "temperature"),
+        (json.dumps({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}), 400, None),
+        (json.dumps({"model": "m", "messages": QUESTION, "reasoning": {"deadline_s": 10**6}}), 400,
+         "reasoning.deadline_s"),
+        (json.dumps(["not", "an", "object"]), 400, None),
+    ],
+)
+def test_bad_input_gets_openai_error(server, raw, status, param):
+    r = _post(server, raw)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["message"] and error["type"] == "invalid_request_error"
+    if param is not None:
+        assert error["param"] == param
+
+
+def test_oversized_body_is_413(server):
+    huge = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 300_000}]})
+    r = _post(server, huge)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+
+def test_prompt_longer_than_context_is_400_and_server_survives(server, client):
+    long = "word " * 3000  # about 3000 tokens > n_ctx 2048, under the body limit
+    r = httpx.post(f"{server.url}/v1/chat/completions", timeout=60,
+                   json={"model": "m", "messages": [{"role": "user", "content": long}], "reasoning_effort": "none"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+    ok = client.chat.completions.create(model="smollm2", messages=QUESTION, reasoning_effort="none",
+                                        max_completion_tokens=20)
+    assert ok.choices[0].message.content

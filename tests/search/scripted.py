@@ -1,0 +1,65 @@
+"""A scripted generator for algorithm tests (test code: replays fixed texts)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from search.protocols import AnswerGroup
+
+
+@dataclass(frozen=True)
+class FakeSample:
+    text: str
+    completion_tokens: int
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class FakeGeneration:
+    samples: tuple[FakeSample, ...]
+    prompt_tokens: int
+    cached_tokens: int = 0
+
+
+@dataclass
+class ScriptedGenerator:
+    """Answers each sample with the next text of `script` (cycling), `tokens` tokens each."""
+
+    script: Sequence[str]
+    tokens: int = 10
+    fail_calls: set[int] = field(default_factory=set)
+    delay_s: float = 0.0
+    calls: list[dict[str, object]] = field(default_factory=list)
+    _next: int = 0
+
+    async def generate(self, prompt: str, *, n: int, max_tokens: int, temperature: float, top_p: float,
+                       seed: int | None, stop: tuple[str, ...], logprobs: int | None,
+                       deadline: float | None) -> FakeGeneration:
+        index = len(self.calls)
+        self.calls.append({"prompt": prompt, "n": n, "max_tokens": max_tokens, "temperature": temperature})
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if index in self.fail_calls:
+            raise ConnectionError(f"scripted failure of call {index}")
+        samples = []
+        for _ in range(n):
+            samples.append(FakeSample(self.script[self._next % len(self.script)], min(self.tokens, max_tokens)))
+            self._next += 1
+        return FakeGeneration(tuple(samples), prompt_tokens=5 * n, cached_tokens=4 * (n - 1))
+
+
+class LastNumberTools:
+    """Answer tools for tests: the answer is the text's last word; equal strings vote together."""
+
+    def extract(self, text: str) -> str | None:
+        words = text.split()
+        return words[-1] if words and words[-1] != "?" else None
+
+    async def tally(self, answers: Sequence[str], weights: Sequence[float] | None = None) -> list[AnswerGroup]:
+        groups: dict[str, list[int]] = {}
+        for i, a in enumerate(answers):
+            groups.setdefault(a, []).append(i)
+        ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
+        return [AnswerGroup(answer=a, votes=float(len(m)), members=tuple(m)) for a, m in ranked]

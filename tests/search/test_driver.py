@@ -1,0 +1,83 @@
+import asyncio
+
+import pytest
+
+from search.budget import Budget
+from search.driver import SearchFailed, run_search
+from search.registry import STRATEGIES
+from search.strategy import Problem
+
+from .scripted import LastNumberTools, ScriptedGenerator
+
+PROBLEM = Problem(prompt="Q: 2+2?", max_tokens=64)
+
+
+def make(name: str, **config):
+    return STRATEGIES[name](PROBLEM, LastNumberTools(), **config)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+async def test_contract_budget_never_exceeded_and_events_emitted(name):
+    gen = ScriptedGenerator(["so 4", "so 5", "so 4"], tokens=30)
+    budget = Budget.create(max_tokens=100, max_calls=10, deadline_s=None)
+    seen = []
+    result = await run_search(make(name, n=8, batch=2), generator=gen, budget=budget, emit=seen.append)
+    assert result.usage.completion_tokens <= 100
+    assert budget.tokens_used == result.usage.completion_tokens
+    assert result.outcome is not None and result.outcome.answer in {"4", "5"}
+    assert [e["type"] for e in seen][:2] == ["round.start", "round.end"]
+    assert all(c["n"] * c["max_tokens"] <= 100 for c in gen.calls)
+
+
+async def test_self_consistency_majority_and_early_stop():
+    gen = ScriptedGenerator(["so 7", "so 7", "so 7", "so 3"], tokens=10)
+    budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
+    result = await run_search(make("self_consistency", n=5, batch=3), generator=gen, budget=budget)
+    # 3 of 3 agree after the first batch; 2 remaining samples cannot overturn it.
+    assert len(gen.calls) == 1 and result.stop_reason == "done"
+    assert result.outcome.answer == "7" and result.outcome.confidence == 1.0
+
+
+async def test_self_consistency_keeps_sampling_while_undecided():
+    gen = ScriptedGenerator(["so 7", "so 3", "so 3", "so 3", "so 7"], tokens=10)
+    budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
+    result = await run_search(make("self_consistency", n=5, batch=2), generator=gen, budget=budget)
+    assert result.outcome.answer == "3"
+    assert result.outcome.confidence == pytest.approx(3 / 4)
+    assert [c["n"] for c in gen.calls] == [2, 2]  # 3 vs 1 with 1 left: settled after 4 samples
+
+
+async def test_budget_exhaustion_returns_best_so_far():
+    gen = ScriptedGenerator(["so 9"], tokens=40)
+    budget = Budget.create(max_tokens=80, max_calls=None, deadline_s=None)
+    result = await run_search(make("self_consistency", n=10, batch=1), generator=gen, budget=budget)
+    assert result.stop_reason == "tokens" and result.outcome.answer == "9"
+    assert result.usage.completion_tokens == 80
+
+
+async def test_failed_branch_is_survived_but_total_failure_raises():
+    gen = ScriptedGenerator(["so 2"], fail_calls={0})
+    budget = Budget.create(max_tokens=1000, max_calls=None, deadline_s=None)
+    result = await run_search(make("self_consistency", n=4, batch=2), generator=gen, budget=budget)
+    assert result.outcome.answer == "2" and result.usage.failed_calls == 1
+    with pytest.raises(SearchFailed):
+        await run_search(make("single"), generator=ScriptedGenerator(["x"], fail_calls={0}),
+                         budget=Budget.create(max_tokens=100, max_calls=None, deadline_s=None))
+
+
+async def test_deadline_returns_best_answer_not_error():
+    gen = ScriptedGenerator(["so 1"], delay_s=0.05)
+    budget = Budget.create(max_tokens=None, max_calls=None, deadline_s=0.12)
+    result = await run_search(make("self_consistency", n=50, batch=1), generator=gen, budget=budget)
+    assert result.stop_reason == "deadline" and result.outcome.answer == "1"
+    assert len(gen.calls) < 50
+
+
+async def test_cancellation_propagates():
+    gen = ScriptedGenerator(["so 1"], delay_s=10)
+    budget = Budget.create(max_tokens=None, max_calls=None, deadline_s=None)
+    task = asyncio.create_task(run_search(make("single"), generator=gen, budget=budget))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
