@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Effort = Literal["none", "low", "medium", "high"]
+
+
+class Game24Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["game24"]
+    numbers: list[int] = Field(min_length=2, max_length=6)
+
+
+class MathEquivSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["math_equiv"]
+    reference: str = Field(min_length=1, max_length=1000)
+
+
+class ExactSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["exact"]
+    reference: str = Field(min_length=1, max_length=1000)
+
+
+class RegexSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["regex"]
+    pattern: str = Field(min_length=1, max_length=500)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return pattern
+
+
+VerifierSpec = Annotated[Game24Spec | MathEquivSpec | ExactSpec | RegexSpec, Field(discriminator="type")]
 
 
 class ReasoningOptions(BaseModel):
@@ -22,6 +59,7 @@ class ReasoningOptions(BaseModel):
     n: int | None = Field(default=None, ge=1)
     summary: Literal["none", "concise", "detailed"] = "concise"
     trace: bool = False
+    verifier: VerifierSpec | None = None
 
 
 class ContentPart(BaseModel):

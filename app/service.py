@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import ApiError
-from app.protocol import ChatCompletionRequest
+from app.protocol import ChatCompletionRequest, VerifierSpec
 from app.settings import Settings
-from app.wiring import BackendGenerator, RewardsAnswerTools
+from app.wiring import BackendGenerator, RewardsAnswerTools, build_verifier
 from backends.types import Backend
 from search.budget import Budget
 from search.driver import Emit, SearchResult, run_search
@@ -29,6 +29,7 @@ class Plan:
     temperature: float | None
     seed: int | None
     stop: tuple[str, ...] = field(default=())
+    verifier: VerifierSpec | None = None
 
 
 def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
@@ -40,11 +41,14 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     tier = settings.tiers.get(effort)
     if tier is None:
         raise ApiError(400, f"no effort tier {effort!r} is configured", param="reasoning_effort")
-    strategy = (opts.strategy if opts else None) or tier.strategy
+    verifier = opts.verifier if opts else None
+    # With ground truth at hand, the tier's samples are checked against it, not voted on.
+    default = "best_of_n" if verifier is not None and tier.strategy == "self_consistency" else tier.strategy
+    strategy = (opts.strategy if opts else None) or default
     if strategy not in STRATEGIES:
         raise ApiError(400, f"unknown strategy {strategy!r}; known: {', '.join(strategy_names())}",
                        param="reasoning.strategy", code="unknown_strategy")
-    config: dict[str, Any] = dict(tier.config) if strategy == tier.strategy else {}
+    config: dict[str, Any] = dict(tier.config) if strategy in {tier.strategy, default} else {}
     if opts and opts.n is not None:
         if opts.n > settings.max_n:
             raise ApiError(400, f"reasoning.n {opts.n} exceeds the limit {settings.max_n}", param="reasoning.n")
@@ -71,7 +75,7 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
         strategy=strategy, effort=effort, config=config, messages=messages, budget_tokens=budget_tokens,
         max_calls=max_calls, deadline_s=deadline_s,
         max_tokens_per_sample=min(settings.max_tokens_per_sample, budget_tokens),
-        temperature=req.temperature, seed=req.seed, stop=req.stop_strings(),
+        temperature=req.temperature, seed=req.seed, stop=req.stop_strings(), verifier=verifier,
     )
 
 
@@ -88,7 +92,10 @@ class ReasoningService:
         prompt = await self.backend.render_chat(plan.messages)
         problem = Problem(prompt=prompt, max_tokens=plan.max_tokens_per_sample, temperature=plan.temperature,
                           seed=plan.seed, stop=plan.stop)
-        strategy = STRATEGIES[plan.strategy](problem, self.tools, **plan.config)
+        config = dict(plan.config)
+        if plan.verifier is not None:
+            config["verifier"] = build_verifier(plan.verifier, self.tools.equivalence)
+        strategy = STRATEGIES[plan.strategy](problem, self.tools, **config)
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         return await run_search(strategy, generator=self.generator, budget=budget, emit=emit,
                                 concurrency=self.settings.search_concurrency)

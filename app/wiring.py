@@ -8,7 +8,22 @@ from backends.types import Backend, Completion, SamplingParams
 from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, normalize_answer
 from rewards.voting import Vote, merge_equivalent, weighted_vote
-from search.protocols import AnswerGroup
+from rewards.verifiers import ExactVerifier, Game24Verifier, MathEquivVerifier, RegexVerifier
+from search.protocols import AnswerGroup, Verifier
+
+from app.protocol import ExactSpec, Game24Spec, MathEquivSpec, RegexSpec, VerifierSpec
+
+
+def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence) -> Verifier:
+    """The rewards verifier a request's `reasoning.verifier` names."""
+    if isinstance(spec, Game24Spec):
+        return Game24Verifier(tuple(spec.numbers))
+    if isinstance(spec, MathEquivSpec):
+        return MathEquivVerifier(spec.reference, equivalence)
+    if isinstance(spec, ExactSpec):
+        return ExactVerifier(spec.reference)
+    assert isinstance(spec, RegexSpec)
+    return RegexVerifier(spec.pattern)
 
 
 class BackendGenerator:

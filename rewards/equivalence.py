@@ -15,7 +15,12 @@ from rewards.extraction import normalize_answer
 
 
 def _verify(gold: str, pred: str) -> bool:
+    import logging
+
     from math_verify import parse, verify
+
+    # It warns once per process that its own timeouts are off: the caller bounds the time.
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
 
     wrap = lambda s: s if "$" in s or "\\" in s else f"${s}$"  # noqa: E731 - parse reads LaTeX math
     parsed_gold = parse(wrap(gold), parsing_timeout=None)  # type: ignore[arg-type]

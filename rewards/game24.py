@@ -9,19 +9,14 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from dataclasses import dataclass
 from fractions import Fraction
+
+from rewards.verdict import Verdict
 
 _SYMBOLS = str.maketrans({"×": "*", "x": "*", "X": "*", "÷": "/", "−": "-", "–": "-", "[": "(", "]": ")"})
 _OPS = {ast.Add: Fraction.__add__, ast.Sub: Fraction.__sub__, ast.Mult: Fraction.__mul__, ast.Div: Fraction.__truediv__}
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _EXPRESSION = re.compile(r"[\d\s()+\-*/×x÷−–\[\]]{5,}")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    ok: bool
-    feedback: str  # why not, in words a revision prompt can use
 
 
 class _Invalid(Exception):
@@ -44,22 +39,22 @@ def check_24(expression: str, numbers: list[int], target: int = 24) -> Verdict:
     """Whether `expression` uses exactly `numbers` (each once) and equals `target`."""
     text = expression.translate(_SYMBOLS).split("=")[0].strip()
     if not text:
-        return Verdict(False, "no expression was given")
+        return Verdict.fail("no expression was given")
     if len(text) > 200:
-        return Verdict(False, "the expression is too long")
+        return Verdict.fail("the expression is too long")
     try:
         tree = ast.parse(text, mode="eval")
         used: list[int] = []
         value = _evaluate(tree.body, used)
     except SyntaxError:
-        return Verdict(False, f"{text!r} is not an arithmetic expression")
+        return Verdict.fail(f"{text!r} is not an arithmetic expression")
     except _Invalid as exc:
-        return Verdict(False, str(exc))
+        return Verdict.fail(str(exc))
     if Counter(used) != Counter(numbers):
-        return Verdict(False, f"it uses {sorted(used)} but must use exactly {sorted(numbers)}, each once")
+        return Verdict.fail(f"it uses {sorted(used)} but must use exactly {sorted(numbers)}, each once")
     if value != target:
-        return Verdict(False, f"{text} = {value}, not {target}")
-    return Verdict(True, f"{text} = {target}")
+        return Verdict.fail(f"{text} = {value}, not {target}")
+    return Verdict.ok(f"{text} = {target}")
 
 
 def extract_expression(text: str) -> str | None:

@@ -72,7 +72,18 @@ class Check:
     feedback: str = ""
 
 
+class CheckLike(Protocol):
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def feedback(self) -> str: ...
+
+
 class Verifier(Protocol):
     """Ground truth at serving time (from `rewards`): tests, a game-24 check, a reference."""
 
-    async def check(self, text: str) -> Check: ...
+    async def check(self, text: str) -> CheckLike: ...

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from search.strategies.best_of_n import BestOfN
 from search.strategies.self_consistency import SelfConsistency
 from search.strategies.single import Single
 from search.strategy import StrategyFactory
 
 STRATEGIES: dict[str, StrategyFactory] = {
+    "best_of_n": BestOfN,
     "single": Single,
     "self_consistency": SelfConsistency,
 }

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from search.protocols import AnswerTools, Check, Generation, Verifier
+from search.protocols import AnswerTools, Check, CheckLike, Generation, Verifier
 from search.strategy import Ask, Candidate, Outcome, Problem
 
 
@@ -20,7 +20,7 @@ class Scored:
     index: int
     text: str
     answer: str | None
-    check: Check
+    check: CheckLike
 
 
 class BestOfN:
@@ -64,7 +64,7 @@ class BestOfN:
         if self.verifier is not None:
             checks = await asyncio.gather(*(self.verifier.check(t) for t in texts))
         else:
-            checks = [Check(passed=False, score=0.0) for _ in texts]
+            checks = [Check(passed=False, score=0.0) for _ in texts]  # type: ignore[misc]
         start = len(self.scored)
         for i, (text, check) in enumerate(zip(texts, checks, strict=True)):
             self.scored.append(Scored(start + i, text, self.tools.extract(text), check))

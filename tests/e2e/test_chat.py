@@ -132,3 +132,17 @@ def test_prompt_longer_than_context_is_400_and_server_survives(server, client):
     ok = client.chat.completions.create(model="smollm2", messages=QUESTION, reasoning_effort="none",
                                         max_completion_tokens=20)
     assert ok.choices[0].message.content
+
+
+def test_game24_verifier_over_http(server):
+    body = {"model": "smollm2", "reasoning_effort": "low", "max_completion_tokens": 400,
+            "messages": [{"role": "user", "content": "Use 4 9 10 13 and + - * / to make 24."}],
+            "reasoning": {"verifier": {"type": "game24", "numbers": [4, 9, 10, 13]}}}
+    r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["ponder"]["strategy"] == "best_of_n"  # ground truth turns voting into checking
+    assert 0 < data["usage"]["completion_tokens"] <= 400
+    bad = httpx.post(f"{server.url}/v1/chat/completions", timeout=30, json={
+        **body, "reasoning": {"verifier": {"type": "regex", "pattern": "("}}})
+    assert bad.status_code == 400 and "regular expression" in bad.json()["error"]["message"]

@@ -9,7 +9,7 @@ from rewards.game24 import check_24, extract_expression, solvable
 
 @pytest.mark.parametrize("expr", ["(10 - 4) * (13 - 9)", "(10-4)×(13-9)", "[(13 - 9) * (10 - 4)] = 24"])
 def test_valid_forms_are_accepted(expr):
-    assert check_24(expr, [4, 9, 10, 13]).ok
+    assert check_24(expr, [4, 9, 10, 13]).passed
 
 
 @pytest.mark.parametrize(
@@ -27,11 +27,11 @@ def test_valid_forms_are_accepted(expr):
 )
 def test_invalid_answers_are_rejected_with_feedback(expr, numbers, why):
     verdict = check_24(expr, numbers)
-    assert not verdict.ok and why in verdict.feedback
+    assert not verdict.passed and why in verdict.feedback
 
 
 def test_exact_rationals_not_floats():
-    assert check_24("8 / (3 - 8 / 3)", [3, 3, 8, 8]).ok  # 8 / (1/3) = 24 exactly
+    assert check_24("8 / (3 - 8 / 3)", [3, 3, 8, 8]).passed  # 8 / (1/3) = 24 exactly
 
 
 def test_extracts_expression_from_model_text():

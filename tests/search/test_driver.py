@@ -81,3 +81,34 @@ async def test_cancellation_propagates():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+class PassesOn:
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.checked: list[str] = []
+
+    async def check(self, text: str):
+        from search.protocols import Check
+
+        self.checked.append(text)
+        ok = text.endswith(self.word)
+        return Check(passed=ok, score=1.0 if ok else 0.0, feedback="" if ok else "wrong")
+
+
+async def test_best_of_n_stops_at_first_verified_candidate():
+    gen = ScriptedGenerator(["so 5", "so 5", "so 6", "so 4", "so 5"], tokens=10)
+    verifier = PassesOn("4")
+    budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
+    result = await run_search(make("best_of_n", verifier=verifier, n=10, batch=3), generator=gen, budget=budget)
+    assert result.outcome.answer == "4" and result.outcome.confidence == 1.0
+    assert [c["n"] for c in gen.calls] == [1, 3]  # greedy first, then one batch held the pass
+    assert gen.calls[0]["temperature"] == 0.0
+    assert len(verifier.checked) == 4
+
+
+async def test_best_of_n_without_a_pass_prefers_the_majority_and_is_unsure():
+    gen = ScriptedGenerator(["so 5", "so 6", "so 5"], tokens=10)
+    budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
+    result = await run_search(make("best_of_n", verifier=PassesOn("4"), n=3, batch=2), generator=gen, budget=budget)
+    assert result.outcome.answer == "5" and result.outcome.confidence < 0.5

@@ -1,0 +1,20 @@
+"""A verifier's verdict on one candidate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    score: float  # 1.0 passed, 0.0 failed; partial credit in between (e.g. tests passed / total)
+    feedback: str = ""  # why, in words a revision prompt can use
+
+    @classmethod
+    def ok(cls, feedback: str = "") -> Verdict:
+        return cls(True, 1.0, feedback)
+
+    @classmethod
+    def fail(cls, feedback: str, score: float = 0.0) -> Verdict:
+        return cls(False, score, feedback)
