@@ -149,6 +149,7 @@ class PonderInfo(BaseModel):
     elapsed_s: float
     errors: list[str] = Field(default_factory=list)
     trace: list[dict[str, Any]] | None = None
+    tree: list[dict[str, Any]] | None = None
 
 
 class ChatCompletion(BaseModel):

@@ -72,5 +72,5 @@ def ponder_info(result: SearchResult, trace: bool) -> PonderInfo:
         candidates=[{"answer": c.answer, "votes": c.votes, "score": c.score} for c in (o.candidates if o else ())],
         stop_reason=result.stop_reason, rounds=result.rounds, calls=result.usage.calls,
         elapsed_s=round(result.elapsed_s, 3), errors=list(result.errors),
-        trace=list(result.events) if trace else None,
+        trace=list(result.events) if trace else None, tree=result.tree if trace else None,
     )

@@ -10,7 +10,9 @@ from app.protocol import ChatCompletionRequest, VerifierSpec
 from app.settings import Settings
 from app.wiring import BackendGenerator, RewardsAnswerTools, build_verifier
 from backends.types import Backend
+from rewards.judge import LLMJudgePRM
 from search.budget import Budget
+from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
 from search.registry import STRATEGIES, strategy_names
 from search.strategy import Problem
@@ -87,15 +89,18 @@ class ReasoningService:
         self.backend = backend
         self.tools = tools
         self.generator = BackendGenerator(backend)
+        self.judge = LLMJudgePRM(backend.render_chat)
 
     async def run(self, plan: Plan, emit: Emit | None = None) -> SearchResult:
         prompt = await self.backend.render_chat(plan.messages)
-        problem = Problem(prompt=prompt, max_tokens=plan.max_tokens_per_sample, temperature=plan.temperature,
-                          seed=plan.seed, stop=plan.stop)
-        config = dict(plan.config)
+        question = next((m["content"] for m in reversed(plan.messages) if m["role"] == "user"), "")
+        problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), max_tokens=plan.max_tokens_per_sample,
+                          temperature=plan.temperature, seed=plan.seed, stop=plan.stop)
+        budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
+        # One charged generator for the strategy and its judge: both spend the same budget.
+        charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency)
+        config: dict[str, Any] = {**plan.config, "generator": charged, "scorer": self.judge}
         if plan.verifier is not None:
             config["verifier"] = build_verifier(plan.verifier, self.tools.equivalence)
         strategy = STRATEGIES[plan.strategy](problem, self.tools, **config)
-        budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
-        return await run_search(strategy, generator=self.generator, budget=budget, emit=emit,
-                                concurrency=self.settings.search_concurrency)
+        return await run_search(strategy, generator=charged, emit=emit)

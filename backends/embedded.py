@@ -190,6 +190,7 @@ class EmbeddedBackend:
         logprobs: list[TokenLogprob] = []
         text = ""
         finish = "length"
+        matched: str | None = None
         vocab = llm._model.vocab
         for token in llm.generate(
             job.tokens, temp=params.temperature, top_p=params.top_p, top_k=0 if params.temperature > 0 else 1,
@@ -204,7 +205,8 @@ class EmbeddedBackend:
             text = llm.detokenize(generated).decode("utf-8", "ignore")
             hit = _first_stop(text, params.stop)
             if hit is not None:
-                text, finish = text[:hit], "stop"
+                cut, matched = hit
+                text, finish = text[:cut], "stop"
                 break
             if len(generated) >= max_tokens:
                 break
@@ -216,7 +218,7 @@ class EmbeddedBackend:
         self.stats["busy_s"] += time.monotonic() - started
         sample = Sample(
             text=text, completion_tokens=len(generated), finish_reason=finish,
-            logprobs=tuple(logprobs) if params.logprobs is not None else None,
+            logprobs=tuple(logprobs) if params.logprobs is not None else None, stop_reason=matched,
         )
         return sample, max(reused, 0)
 
@@ -245,6 +247,7 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+def _first_stop(text: str, stops: tuple[str, ...]) -> tuple[int, str] | None:
+    """Where the earliest stop string starts, and which one it is."""
+    hits = [(i, s) for s in stops if s and (i := text.find(s)) >= 0]
     return min(hits) if hits else None

@@ -35,6 +35,7 @@ class Sample:
     completion_tokens: int
     finish_reason: str  # "stop" | "length" | "cancelled"
     logprobs: tuple[TokenLogprob, ...] | None = None
+    stop_reason: str | None = None  # the stop string that ended it; None for end-of-turn or length
 
 
 @dataclass(frozen=True)

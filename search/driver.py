@@ -8,20 +8,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from search.budget import Budget, Reservation
+from search.budget import Budget
+from search.charged import BudgetExhausted, ChargedGenerator, Usage
 from search.protocols import Event, Generation, Generator
 from search.strategy import Ask, Outcome, Strategy
 
 Emit = Callable[[Event], Awaitable[None] | None]
 
-
-@dataclass
-class Usage:
-    completion_tokens: int = 0  # every token the search generated
-    prompt_tokens: int = 0  # summed over calls, once per sample
-    cached_tokens: int = 0
-    calls: int = 0
-    failed_calls: int = 0
+__all__ = ["Emit", "SearchFailed", "SearchResult", "Usage", "run_search"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +28,7 @@ class SearchResult:
     elapsed_s: float
     errors: tuple[str, ...] = ()
     events: tuple[Event, ...] = field(default=(), repr=False)
+    tree: list[dict[str, Any]] | None = field(default=None, repr=False)
 
 
 class SearchFailed(Exception):
@@ -47,8 +42,8 @@ class SearchFailed(Exception):
 async def run_search(
     strategy: Strategy,
     *,
-    generator: Generator,
-    budget: Budget,
+    generator: Generator | ChargedGenerator,
+    budget: Budget | None = None,
     emit: Emit | None = None,
     concurrency: int = 4,
     max_rounds: int = 1000,
@@ -57,11 +52,14 @@ async def run_search(
 
     Running out of budget or time is not an error: the best answer so far is returned.
     SearchFailed is raised only when every call failed and nothing was found."""
+    if isinstance(generator, ChargedGenerator):
+        charged = generator
+    else:
+        charged = ChargedGenerator(generator, budget or Budget(), concurrency=concurrency)
+    budget = charged.budget
     started = time.monotonic()
-    usage = Usage()
     events: list[Event] = []
     errors: list[Exception] = []
-    gate = asyncio.Semaphore(concurrency)
 
     async def publish(event: Event) -> None:
         events.append(event)
@@ -70,83 +68,55 @@ async def run_search(
             if maybe is not None:
                 await maybe
 
-    async def call(ask: Ask, reservation: Reservation) -> tuple[Generation | None, Exception | None]:
-        async with gate:
-            try:
-                generation = await generator.generate(
-                    ask.prompt,
-                    n=reservation.n,
-                    max_tokens=reservation.max_tokens,
-                    temperature=ask.temperature,
-                    top_p=ask.top_p,
-                    seed=ask.seed,
-                    stop=ask.stop,
-                    logprobs=ask.logprobs,
-                    deadline=budget.deadline,
-                )
-            except asyncio.CancelledError:
-                budget.settle(reservation, reservation.tokens)  # unknown spend: charge the worst case
-                raise
-            except Exception as exc:  # a failed branch is recorded, the search goes on
-                budget.settle(reservation, 0)
-                return None, exc
-        generated = sum(s.completion_tokens for s in generation.samples)
-        budget.settle(reservation, generated)
-        usage.completion_tokens += generated
-        usage.prompt_tokens += generation.prompt_tokens
-        usage.cached_tokens += generation.cached_tokens
-        return generation, None
+    async def call(ask: Ask) -> tuple[Generation | None, Exception | None]:
+        try:
+            return await charged.generate(ask.prompt, n=ask.n, max_tokens=ask.max_tokens,
+                                          temperature=ask.temperature, top_p=ask.top_p, seed=ask.seed,
+                                          stop=ask.stop, logprobs=ask.logprobs), None
+        except BudgetExhausted as exc:
+            return None, exc
+        except Exception as exc:  # a failed branch is recorded, the search goes on
+            return None, exc
 
     stop_reason = "done"
     rounds = 0
     while rounds < max_rounds:
+        reason = budget.stop_reason()
+        if reason is not None:
+            stop_reason = reason
+            break
         asks = strategy.ask()
         if not asks:
             break
-        planned: list[tuple[Ask, Reservation]] = []
-        for ask in asks:
-            reservation = budget.reserve(ask.n, ask.max_tokens)
-            if reservation is not None:
-                planned.append((ask, reservation))
-        if not planned:
-            stop_reason = budget.stop_reason() or "tokens"
-            break
         rounds += 1
-        await publish({"type": "round.start", "round": rounds, "calls": [_describe(a, r) for a, r in planned]})
-        results = await asyncio.gather(*(call(a, r) for a, r in planned))
-        for (ask, _), (generation, error) in zip(planned, results, strict=True):
-            usage.calls += 1
-            if error is not None:
-                usage.failed_calls += 1
+        await publish({"type": "round.start", "round": rounds, "calls": [_describe(a) for a in asks]})
+        results = await asyncio.gather(*(call(a) for a in asks))
+        for ask, (generation, error) in zip(asks, results, strict=True):
+            if error is not None and not isinstance(error, BudgetExhausted):
                 errors.append(error)
             await strategy.tell(ask, generation, error)
         best = strategy.best()
-        await publish(
-            {
-                "type": "round.end",
-                "round": rounds,
-                "best_answer": best.answer if best else None,
-                "confidence": best.confidence if best else None,
-                "tokens_used": budget.tokens_used,
-                "tokens_budget": budget.max_tokens,
-                "calls_used": budget.calls_used,
-                "errors": [f"{type(e).__name__}: {e}" for _, (_, e) in zip(planned, results, strict=True) if e],
-            }
-        )
+        await publish({
+            "type": "round.end", "round": rounds, "best_answer": best.answer if best else None,
+            "confidence": best.confidence if best else None, "tokens_used": budget.tokens_used,
+            "tokens_budget": budget.max_tokens, "calls_used": budget.calls_used,
+            "errors": [f"{type(e).__name__}: {e}" for _, e in results if e is not None],
+        })
+        exhausted = [e for _, e in results if isinstance(e, BudgetExhausted)]
+        if exhausted and len(exhausted) == len(results):
+            stop_reason = exhausted[0].reason
+            break
     outcome = strategy.best()
+    usage = charged.usage
     if outcome is None and errors and usage.failed_calls == usage.calls:
         raise SearchFailed(errors[0])
+    tree = getattr(strategy, "tree", None)
     return SearchResult(
-        strategy=strategy.name,
-        outcome=outcome,
-        usage=usage,
-        stop_reason=stop_reason,
-        rounds=rounds,
-        elapsed_s=time.monotonic() - started,
-        errors=tuple(f"{type(e).__name__}: {e}" for e in errors),
-        events=tuple(events),
+        strategy=strategy.name, outcome=outcome, usage=usage, stop_reason=stop_reason, rounds=rounds,
+        elapsed_s=time.monotonic() - started, errors=tuple(f"{type(e).__name__}: {e}" for e in errors),
+        events=tuple(events), tree=tree.to_records() if tree is not None else None,
     )
 
 
-def _describe(ask: Ask, reservation: Reservation) -> dict[str, Any]:
-    return {"tag": ask.tag, "n": reservation.n, "max_tokens": reservation.max_tokens, "temperature": ask.temperature}
+def _describe(ask: Ask) -> dict[str, Any]:
+    return {"tag": ask.tag, "n": ask.n, "max_tokens": ask.max_tokens, "temperature": ask.temperature}

@@ -87,3 +87,12 @@ class Verifier(Protocol):
     """Ground truth at serving time (from `rewards`): tests, a game-24 check, a reference."""
 
     async def check(self, text: str) -> CheckLike: ...
+
+
+class StepScorer(Protocol):
+    """A process reward: how likely a solution's last step is correct (from `rewards`)."""
+
+    async def score(self, messages: Sequence[dict[str, Any]], steps: Sequence[str], generator: Generator) -> float:
+        """p(correct) of `steps[-1]`, given the problem's chat and the steps before it; its
+        calls go through `generator` so the search's budget pays for them."""
+        ...

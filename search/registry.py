@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from search.strategies.beam import Beam
 from search.strategies.best_of_n import BestOfN
 from search.strategies.self_consistency import SelfConsistency
 from search.strategies.single import Single
 from search.strategy import StrategyFactory
 
 STRATEGIES: dict[str, StrategyFactory] = {
+    "beam": Beam,
     "best_of_n": BestOfN,
     "single": Single,
     "self_consistency": SelfConsistency,

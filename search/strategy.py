@@ -44,6 +44,8 @@ class Outcome:
 @dataclass(frozen=True, kw_only=True)
 class Problem:
     prompt: str  # the chat rendered with the model's template, generation prompt included
+    question: str = ""  # the last user message
+    messages: tuple[dict[str, Any], ...] = ()  # the chat `prompt` was rendered from (for judges)
     max_tokens: int  # per sample
     temperature: float | None = None  # None = the strategy's own default
     seed: int | None = None

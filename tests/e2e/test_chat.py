@@ -146,3 +146,19 @@ def test_game24_verifier_over_http(server):
     bad = httpx.post(f"{server.url}/v1/chat/completions", timeout=30, json={
         **body, "reasoning": {"verifier": {"type": "regex", "pattern": "("}}})
     assert bad.status_code == 400 and "regular expression" in bad.json()["error"]["message"]
+
+
+def test_beam_over_http_reuses_prefixes_and_returns_a_tree(server):
+    body = {"model": "smollm2", "max_completion_tokens": 400,
+            "messages": [{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples?"}],
+            "reasoning": {"strategy": "beam", "trace": True}}
+    r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=300)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["ponder"]["strategy"] == "beam"
+    usage = data["usage"]
+    assert 0 < usage["completion_tokens"] <= 400
+    # sibling steps and judge prompts share their prefixes with what is already cached
+    assert usage["prompt_tokens_details"]["cached_tokens"] > 0.5 * usage["prompt_tokens"]
+    tree = data["ponder"]["tree"]
+    assert tree and all({"id", "parent", "depth", "text", "prm_score"} <= set(n) for n in tree)

@@ -14,6 +14,7 @@ class FakeSample:
     text: str
     completion_tokens: int
     finish_reason: str = "stop"
+    stop_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,15 @@ class ScriptedGenerator:
             await asyncio.sleep(self.delay_s)
         if index in self.fail_calls:
             raise ConnectionError(f"scripted failure of call {index}")
+        if prompt.startswith("judge: "):  # judge calls answer without using up the script
+            return FakeGeneration(tuple(FakeSample("Yes", min(1, max_tokens)) for _ in range(n)), prompt_tokens=3 * n)
         samples = []
         for _ in range(n):
-            samples.append(FakeSample(self.script[self._next % len(self.script)], min(self.tokens, max_tokens)))
+            text = self.script[self._next % len(self.script)]
             self._next += 1
+            ended = next((s for s in stop if s and text.endswith(s)), None)  # a scripted step delimiter
+            samples.append(FakeSample(text[: len(text) - len(ended)] if ended else text,
+                                      min(self.tokens, max_tokens), stop_reason=ended))
         return FakeGeneration(tuple(samples), prompt_tokens=5 * n, cached_tokens=4 * (n - 1))
 
 
@@ -63,3 +69,17 @@ class LastNumberTools:
             groups.setdefault(a, []).append(i)
         ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
         return [AnswerGroup(answer=a, votes=float(len(m)), members=tuple(m)) for a, m in ranked]
+
+
+class KeywordScorer:
+    """A PRM for tests: a step containing `good` scores 0.9, others 0.1; counts its calls
+    and charges one token per call to the generator it is given."""
+
+    def __init__(self, good: str) -> None:
+        self.good = good
+        self.calls = 0
+
+    async def score(self, question, steps, generator) -> float:
+        self.calls += 1
+        await generator.generate("judge: " + steps[-1], n=1, max_tokens=1)
+        return 0.9 if self.good in steps[-1] else 0.1

@@ -112,3 +112,24 @@ async def test_best_of_n_without_a_pass_prefers_the_majority_and_is_unsure():
     budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
     result = await run_search(make("best_of_n", verifier=PassesOn("4"), n=3, batch=2), generator=gen, budget=budget)
     assert result.outcome.answer == "5" and result.outcome.confidence < 0.5
+
+
+async def test_beam_keeps_the_best_scored_steps_and_charges_the_judge():
+    from search.charged import ChargedGenerator
+
+    from .scripted import KeywordScorer
+
+    # Each beam is expanded into 2 steps: one the PRM likes ("good") and one it does not.
+    gen = ScriptedGenerator(["good step\n\n", "bad step\n\n", "good end so 4", "bad end so 5"], tokens=10)
+    scorer = KeywordScorer("good")
+    charged = ChargedGenerator(gen, Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+    beam = make("beam", scorer=scorer, generator=charged, width=1, expansions=2, max_depth=4)
+    result = await run_search(beam, generator=charged)
+    assert result.outcome.answer == "4"
+    assert result.outcome.content.startswith("good step")
+    # the kept path is extended from its own text: the second prompt continues the first good step
+    expand_prompts = [c["prompt"] for c in gen.calls if not str(c["prompt"]).startswith("judge: ")]
+    assert expand_prompts[1] == PROBLEM.prompt + "good step\n\n"
+    # judge calls were charged: usage counts the 1-token judge calls too
+    assert scorer.calls == 4 and result.usage.completion_tokens == 4 * 10 + scorer.calls * 1
+    assert result.tree and {n["depth"] for n in result.tree} == {1, 2}

@@ -1,0 +1,70 @@
+"""A generator that charges every call to the search's budget and usage.
+
+Strategies' asks and scorers' judge calls go through the same one, so the budget
+bounds every token a search generates, and usage counts every one of them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from search.budget import Budget
+from search.protocols import Generation, Generator
+
+
+class BudgetExhausted(Exception):
+    """No further call fits the budget (tokens, calls or deadline)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"budget exhausted: {reason}")
+        self.reason = reason
+
+
+@dataclass
+class Usage:
+    completion_tokens: int = 0  # every token the search generated
+    prompt_tokens: int = 0  # summed over calls, once per sample
+    cached_tokens: int = 0
+    calls: int = 0
+    failed_calls: int = 0
+
+
+class ChargedGenerator:
+    def __init__(self, generator: Generator, budget: Budget, *, concurrency: int = 4) -> None:
+        self.generator = generator
+        self.budget = budget
+        self.usage = Usage()
+        self._gate = asyncio.Semaphore(concurrency)
+
+    async def generate(
+        self, prompt: str, *, n: int, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
+        seed: int | None = None, stop: tuple[str, ...] = (), logprobs: int | None = None,
+        deadline: float | None = None,
+    ) -> Generation:
+        """Reserve the worst case, call, then charge what was really generated.
+
+        The budget may shrink `max_tokens`, then `n`; BudgetExhausted when nothing fits."""
+        async with self._gate:
+            reservation = self.budget.reserve(n, max_tokens)
+            if reservation is None:
+                raise BudgetExhausted(self.budget.stop_reason() or "tokens")
+            self.usage.calls += 1
+            try:
+                generation = await self.generator.generate(
+                    prompt, n=reservation.n, max_tokens=reservation.max_tokens, temperature=temperature,
+                    top_p=top_p, seed=seed, stop=stop, logprobs=logprobs,
+                    deadline=self.budget.deadline if deadline is None else deadline,
+                )
+            except asyncio.CancelledError:
+                self.budget.settle(reservation, reservation.tokens)  # unknown spend: charge the worst case
+                raise
+            except Exception:
+                self.usage.failed_calls += 1
+                self.budget.settle(reservation, 0)
+                raise
+        generated = sum(s.completion_tokens for s in generation.samples)
+        self.budget.settle(reservation, generated)
+        self.usage.completion_tokens += generated
+        self.usage.prompt_tokens += generation.prompt_tokens
+        self.usage.cached_tokens += generation.cached_tokens
+        return generation

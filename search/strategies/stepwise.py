@@ -1,0 +1,66 @@
+"""What step-level strategies share: growing children from samples, and scoring them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from search.charged import BudgetExhausted
+from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
+from search.strategy import Problem
+from search.tree import STEP_DELIMITER, Node, Tree
+
+
+def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerTools, *, max_depth: int,
+                 delimiter: str = STEP_DELIMITER) -> list[Node]:
+    """One child per sample. A sample that did not end at the step delimiter ended the
+    solution (end of turn or length), and so did one that states a boxed answer."""
+    children = []
+    for sample in generation.samples:
+        at_delimiter = getattr(sample, "stop_reason", None) == delimiter
+        text = sample.text + (delimiter if at_delimiter else "")
+        answer = tools.extract(tree.path_text(parent) + text)
+        terminal = (not at_delimiter) or "\\boxed" in sample.text or tree.nodes[parent].depth + 1 >= max_depth
+        children.append(tree.add(parent, text, tokens=sample.completion_tokens, terminal=terminal,
+                                 answer=answer if terminal else None))
+    return children
+
+
+async def score_nodes(tree: Tree, nodes: Sequence[Node], problem: Problem, *, scorer: StepScorer | None,
+                      verifier: Verifier | None, generator: Generator | None) -> None:
+    """Attach a PRM score to each node (a verifier's verdict decides terminal ones)."""
+
+    async def one(node: Node) -> None:
+        if node.terminal and verifier is not None:
+            check = await verifier.check(tree.path_text(node.id))
+            tree.update(node.id, prm_score=check.score, verdict=check.feedback)
+            return
+        if scorer is None or generator is None:
+            return
+        steps = [n.text for n in tree.path(node.id)]
+        try:
+            score = await scorer.score(problem.messages, steps, generator)
+        except BudgetExhausted:
+            return  # unscored; the search is ending anyway
+        tree.update(node.id, prm_score=score)
+
+    await asyncio.gather(*(one(n) for n in nodes))
+
+
+def aggregate(scores: Sequence[float | None], how: str) -> float:
+    """A path's score from its steps' scores: min, last, product or mean (unscored = 0.5)."""
+    values = [0.5 if s is None else s for s in scores] or [0.5]
+    if how == "min":
+        return min(values)
+    if how == "last":
+        return values[-1]
+    if how == "product":
+        out = 1.0
+        for v in values:
+            out *= v
+        return out
+    return sum(values) / len(values)
+
+
+def path_score(tree: Tree, node_id: int, how: str) -> float:
+    return aggregate([n.prm_score for n in tree.path(node_id)], how)

@@ -1,0 +1,108 @@
+"""The OpenAI-compatible backend against a real server on loopback: llama-cpp-python's own
+server with the bundled SmolLM2, and ponder running on top of it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from backends.model_files import resolve_model
+from backends.openai_compat import OpenAICompatBackend
+from backends.types import SamplingParams
+
+from .conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory) -> Iterator[str]:
+    model = resolve_model("smollm2", tmp_path_factory.mktemp("models"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model.path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2-remote"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("llama_cpp.server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def test_completions_against_real_server(llama_server):
+    backend = OpenAICompatBackend(base_url=llama_server, model=None, timeout_s=60)
+    try:
+        assert await backend.health()
+        prompt = await backend.render_chat([{"role": "user", "content": "Say hello."}])
+        done = await backend.complete(prompt, n=1, params=SamplingParams(max_tokens=16, temperature=0.0))
+        assert backend.model == "smollm2-remote"
+        assert len(done.samples) == 1 and done.samples[0].text
+        assert 0 < done.samples[0].completion_tokens <= 16
+        assert done.prompt_tokens > 5
+    finally:
+        await backend.aclose()
+
+
+def test_ponder_serves_over_the_openai_backend(llama_server):
+    import threading
+
+    import uvicorn
+    from openai import OpenAI
+
+    from app.main import create_app
+    from app.settings import load_settings
+
+    port = free_port()
+    app = create_app(load_settings(backend="openai", base_url=llama_server, model="smollm2-remote",
+                                   max_tokens_per_sample=48))
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=120)
+        r = client.chat.completions.create(model="smollm2-remote", reasoning_effort="low", max_completion_tokens=150,
+                                           messages=[{"role": "user", "content": "What is 2 + 3?"}])
+        assert r.choices[0].message.content
+        assert 0 < r.usage.completion_tokens_details.reasoning_tokens <= 150
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=30)
+
+
+async def test_unreachable_backend_is_503():
+    from app.main import create_app
+    from app.settings import load_settings
+
+    port = free_port()  # nothing listens here
+    app = create_app(load_settings(backend="openai", base_url=f"http://127.0.0.1:{port}", model="x"))
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=transport, base_url="http://ponder") as http:
+            r = await http.post("/v1/chat/completions", json={
+                "model": "x", "reasoning_effort": "none", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 503
+    assert f"127.0.0.1:{port}" in r.json()["error"]["message"]
