@@ -99,7 +99,8 @@ class ReasoningService:
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         # One charged generator for the strategy and its judge: both spend the same budget.
         charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency)
-        config: dict[str, Any] = {**plan.config, "generator": charged, "scorer": self.judge}
+        config: dict[str, Any] = {**plan.config, "generator": charged, "scorer": self.judge,
+                                  "render": self.backend.render_chat}
         if plan.verifier is not None:
             config["verifier"] = build_verifier(plan.verifier, self.tools.equivalence)
         strategy = STRATEGIES[plan.strategy](problem, self.tools, **config)

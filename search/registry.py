@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from search.strategies.beam import Beam
 from search.strategies.best_of_n import BestOfN
+from search.strategies.mcts import MCTS
+from search.strategies.particle_filter import ParticleFilter
+from search.strategies.revise import Revise
 from search.strategies.self_consistency import SelfConsistency
 from search.strategies.single import Single
+from search.strategies.tot import TreeOfThoughts
 from search.strategy import StrategyFactory
 
 STRATEGIES: dict[str, StrategyFactory] = {
     "beam": Beam,
     "best_of_n": BestOfN,
     "single": Single,
+    "tot": TreeOfThoughts,
+    "mcts": MCTS,
+    "particle_filter": ParticleFilter,
+    "revise": Revise,
     "self_consistency": SelfConsistency,
 }
 

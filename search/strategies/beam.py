@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import add_children, path_score, score_nodes
-from search.strategy import Ask, Candidate, Outcome, Problem
+from search.strategies.stepwise import add_children, path_score, score_nodes, tree_outcome
+from search.strategy import Ask, Outcome, Problem
 from search.tree import STEP_DELIMITER, Node, Tree
 
 
@@ -70,28 +70,6 @@ class Beam:
 
     def best(self) -> Outcome | None:
         done = self.finished + [n.id for n in self._new if n.terminal]
-        candidates = done or self.beams + [n.id for n in self._new]
-        candidates = [c for c in candidates if c != 0]
-        if not candidates:
-            return None
-        scores = {c: path_score(self.tree, c, self.how) for c in candidates}
-        by_answer: dict[str, float] = {}
-        for c in candidates:
-            answer = self.tree.nodes[c].answer
-            if answer is not None:
-                by_answer[answer] = by_answer.get(answer, 0.0) + scores[c]
-        if by_answer:
-            winner = max(by_answer, key=lambda a: by_answer[a])
-            top = max((c for c in candidates if self.tree.nodes[c].answer == winner), key=lambda c: scores[c])
-        else:
-            winner, top = None, max(candidates, key=lambda c: scores[c])
-        node = self.tree.nodes[top]
-        total = sum(by_answer.values()) or 1.0
-        passed = self.verifier is not None and (node.prm_score or 0) >= 1.0 and node.terminal
-        return Outcome(
-            content=self.tree.path_text(top).strip(), answer=winner,
-            confidence=1.0 if passed else (by_answer.get(winner, 0.0) / total if winner else 0.0),
-            candidates=tuple(Candidate(answer=a, votes=v) for a, v in sorted(by_answer.items(), key=lambda kv: -kv[1])),
-            details={"paths": len(candidates), "finished": len(done), "nodes": len(self.tree.nodes) - 1,
-                     "score": round(scores[top], 3)},
-        )
+        pool = done or self.beams + [n.id for n in self._new]
+        return tree_outcome(self.tree, pool, lambda i: path_score(self.tree, i, self.how), verifier=self.verifier,
+                            details={"paths": len(pool), "finished": len(done)})

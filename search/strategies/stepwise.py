@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from search.charged import BudgetExhausted
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategy import Problem
+from search.strategy import Candidate, Outcome, Problem
 from search.tree import STEP_DELIMITER, Node, Tree
 
 
@@ -64,3 +65,33 @@ def aggregate(scores: Sequence[float | None], how: str) -> float:
 
 def path_score(tree: Tree, node_id: int, how: str) -> float:
     return aggregate([n.prm_score for n in tree.path(node_id)], how)
+
+
+def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float], *, verifier: Verifier | None,
+                 details: dict[str, Any]) -> Outcome | None:
+    """The answer of a tree search: a weight-summed vote over the paths ending in `pool`.
+
+    The shown solution is the heaviest path giving the winning answer; with a verifier, a
+    path that passed it wins outright (confidence 1)."""
+    pool = [i for i in pool if i != 0]
+    if not pool:
+        return None
+    votes: dict[str, float] = {}
+    for node_id in pool:
+        answer = tree.nodes[node_id].answer
+        if answer is not None:
+            votes[answer] = votes.get(answer, 0.0) + weight(node_id)
+    passed = [i for i in pool if verifier is not None and tree.nodes[i].terminal and (tree.nodes[i].prm_score or 0) >= 1]
+    if passed:
+        top = passed[0]
+        winner = tree.nodes[top].answer
+    else:
+        winner = max(votes, key=lambda a: votes[a]) if votes else None
+        top = max((i for i in pool if tree.nodes[i].answer == winner), key=weight)
+    total = sum(votes.values()) or 1.0
+    confidence = 1.0 if passed else (votes.get(winner, 0.0) / total if winner is not None else 0.0)
+    return Outcome(
+        content=tree.path_text(top).strip(), answer=winner, confidence=confidence,
+        candidates=tuple(Candidate(answer=a, votes=round(v, 3)) for a, v in sorted(votes.items(), key=lambda kv: -kv[1])),
+        details={**details, "nodes": len(tree.nodes) - 1, "score": round(weight(top), 3)},
+    )

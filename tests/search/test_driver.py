@@ -133,3 +133,34 @@ async def test_beam_keeps_the_best_scored_steps_and_charges_the_judge():
     # judge calls were charged: usage counts the 1-token judge calls too
     assert scorer.calls == 4 and result.usage.completion_tokens == 4 * 10 + scorer.calls * 1
     assert result.tree and {n["depth"] for n in result.tree} == {1, 2}
+
+
+async def test_revise_feeds_verifier_feedback_into_the_next_attempt():
+    problem = Problem(prompt="Q: 2+2?", max_tokens=64, messages=({"role": "user", "content": "2+2?"},))
+    gen = ScriptedGenerator(["so 5", "so 4", "so 9"], tokens=10)
+
+    async def render(messages):
+        return "R|" + messages[-1]["content"]
+
+    revise = STRATEGIES["revise"](problem, LastNumberTools(), render=render, verifier=PassesOn("4"), max_revisions=5)
+    result = await run_search(revise, generator=gen, budget=Budget.create(max_tokens=1000, max_calls=None, deadline_s=None))
+    assert result.outcome.answer == "4" and result.outcome.confidence == 1.0
+    assert len(gen.calls) == 2  # stopped as soon as the check passed
+    assert str(gen.calls[1]["prompt"]).startswith("R|Your solution was checked: wrong")
+
+
+async def test_mcts_and_particle_filter_find_the_verified_path():
+    from search.charged import ChargedGenerator
+
+    from .scripted import KeywordScorer
+
+    for name, config in [("mcts", {"simulations": 6, "expansions": 2, "parallel": 2}),
+                         ("particle_filter", {"particles": 2}), ("tot", {"thoughts": 2, "breadth": 1}),
+                         ("tot", {"mode": "dfs", "thoughts": 2})]:
+        gen = ScriptedGenerator(["good step\n\n", "bad step\n\n", "good so 4", "bad so 5"], tokens=10)
+        charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
+        strategy = make(name, scorer=KeywordScorer("good"), verifier=PassesOn("4"), generator=charged, **config)
+        result = await run_search(strategy, generator=charged)
+        assert result.outcome.answer == "4", name
+        assert result.outcome.confidence == 1.0, name
+        assert result.tree and any(n["terminal"] for n in result.tree), name

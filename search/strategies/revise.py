@@ -1,0 +1,95 @@
+"""Sequential revision (Madaan et al. 2023 "Self-Refine"; Snell et al. 2024 revisions):
+answer, check, revise with the check's feedback, until the check passes or the budget ends.
+
+The check is the request's ground-truth verifier when it has one (a failing test, a wrong
+total); otherwise the PRM judges the whole solution and its doubt becomes the feedback.
+The best-scored attempt is returned, not merely the last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from search.charged import BudgetExhausted
+from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
+from search.strategy import Ask, Candidate, Outcome, Problem
+
+Render = Callable[[list[dict[str, Any]]], Awaitable[str]]
+
+REVISE_REQUEST = (
+    "Your solution was checked: {feedback}\n"
+    "Find the mistake and write a corrected, complete solution. End with the final answer as \\boxed{{ANSWER}}."
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    text: str
+    answer: str | None
+    score: float
+    passed: bool
+    feedback: str
+
+
+class Revise:
+    name = "revise"
+
+    def __init__(
+        self, problem: Problem, tools: AnswerTools, *, render: Render | None = None, verifier: Verifier | None = None,
+        scorer: StepScorer | None = None, generator: Generator | None = None, max_revisions: int = 3,
+        accept_score: float = 0.8, **_: Any,
+    ) -> None:
+        self.problem, self.tools = problem, tools
+        self.render, self.verifier, self.scorer, self.generator = render, verifier, scorer, generator
+        self.max_attempts = 1 + int(max_revisions)
+        self.accept_score = float(accept_score)  # without a verifier, a judge this sure ends the loop
+        self.attempts: list[Attempt] = []
+        self._next_prompt: str | None = problem.prompt
+
+    def ask(self) -> list[Ask]:
+        if self._next_prompt is None or len(self.attempts) >= self.max_attempts or self._accepted():
+            return []
+        prompt, self._next_prompt = self._next_prompt, None
+        return [Ask(prompt=prompt, n=1, max_tokens=self.problem.max_tokens, temperature=0.0 if not self.attempts else 0.3,
+                    seed=self.problem.seed, stop=self.problem.stop, tag=f"attempt {len(self.attempts) + 1}")]
+
+    def _accepted(self) -> bool:
+        last = self.attempts[-1] if self.attempts else None
+        return last is not None and (last.passed or (self.verifier is None and last.score >= self.accept_score))
+
+    async def _check(self, text: str) -> tuple[float, bool, str]:
+        if self.verifier is not None:
+            verdict = await self.verifier.check(text)
+            return verdict.score, verdict.passed, verdict.feedback
+        if self.scorer is None or self.generator is None:
+            return 0.5, False, "no checker is available"
+        try:
+            p = await self.scorer.score(self.problem.messages, [text], self.generator)
+        except BudgetExhausted:
+            return 0.5, False, "not checked (budget spent)"
+        return p, False, f"a checker thinks it is correct with probability {p:.2f}; re-check every step."
+
+    async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
+        if generation is None or not generation.samples:
+            return
+        text = generation.samples[0].text
+        score, passed, feedback = await self._check(text)
+        self.attempts.append(Attempt(text, self.tools.extract(text), score, passed, feedback))
+        if not self._accepted() and self.render is not None and self.problem.messages:
+            self._next_prompt = await self.render([
+                *self.problem.messages, {"role": "assistant", "content": text},
+                {"role": "user", "content": REVISE_REQUEST.format(feedback=feedback)},
+            ])
+
+    def best(self) -> Outcome | None:
+        if not self.attempts:
+            return None
+        top = max(self.attempts, key=lambda a: (a.passed, a.score, -self.attempts.index(a)))
+        return Outcome(
+            content=top.text.strip(), answer=top.answer, confidence=1.0 if top.passed else top.score,
+            candidates=tuple(Candidate(answer=a.answer, votes=1.0, score=round(a.score, 3))
+                             for a in self.attempts if a.answer is not None),
+            details={"attempts": len(self.attempts), "verdict": top.feedback},
+        )
