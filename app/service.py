@@ -44,13 +44,11 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     if tier is None:
         raise ApiError(400, f"no effort tier {effort!r} is configured", param="reasoning_effort")
     verifier = opts.verifier if opts else None
-    # With ground truth at hand, the tier's samples are checked against it, not voted on.
-    default = "best_of_n" if verifier is not None and tier.strategy == "self_consistency" else tier.strategy
-    strategy = (opts.strategy if opts else None) or default
+    strategy = (opts.strategy if opts else None) or tier.strategy
     if strategy not in STRATEGIES:
         raise ApiError(400, f"unknown strategy {strategy!r}; known: {', '.join(strategy_names())}",
                        param="reasoning.strategy", code="unknown_strategy")
-    config: dict[str, Any] = dict(tier.config) if strategy in {tier.strategy, default} else {}
+    config: dict[str, Any] = dict(tier.config) if strategy == tier.strategy else {}
     if opts and opts.n is not None:
         if opts.n > settings.max_n:
             raise ApiError(400, f"reasoning.n {opts.n} exceeds the limit {settings.max_n}", param="reasoning.n")

@@ -27,9 +27,10 @@ class Tier(BaseModel):
 def default_tiers() -> dict[str, Tier]:
     return {
         "none": Tier(strategy="single", budget_tokens=1024, max_calls=1),
-        "low": Tier(strategy="self_consistency", budget_tokens=2048, max_calls=8, config={"n": 3, "batch": 3}),
-        "medium": Tier(strategy="self_consistency", budget_tokens=4096, max_calls=16, config={"n": 5, "batch": 3}),
-        "high": Tier(strategy="self_consistency", budget_tokens=8192, max_calls=32, config={"n": 8, "batch": 4}),
+        "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8, config={"probe": 3, "n": 5, "batch": 2}),
+        "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64, config={"probe": 3, "n": 8, "batch": 3}),
+        "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128,
+                     config={"probe": 4, "n": 12, "batch": 4}),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from search.strategies.auto import Auto
 from search.strategies.beam import Beam
 from search.strategies.best_of_n import BestOfN
 from search.strategies.mcts import MCTS
@@ -13,6 +14,7 @@ from search.strategies.tot import TreeOfThoughts
 from search.strategy import StrategyFactory
 
 STRATEGIES: dict[str, StrategyFactory] = {
+    "auto": Auto,
     "beam": Beam,
     "best_of_n": BestOfN,
     "single": Single,

@@ -15,7 +15,7 @@ def req(**body):
 def test_effort_picks_tier_and_caps_budget_by_max_completion_tokens():
     settings = load_settings()
     plan = plan_request(req(reasoning_effort="high", max_completion_tokens=500), settings)
-    assert plan.strategy == "self_consistency" and plan.config["n"] == 8
+    assert plan.strategy == "auto" and plan.config["n"] == 12
     assert plan.budget_tokens == 500 and plan.max_tokens_per_sample <= 500
     assert plan_request(req(reasoning_effort="none"), settings).strategy == "single"
 

@@ -29,7 +29,8 @@ def test_each_effort_tier_answers_within_budget(server, client, effort):
     assert usage.prompt_tokens == after["prompt_tokens"] - before["prompt_tokens"]
     assert usage.prompt_tokens_details.cached_tokens == after["cached_tokens"] - before["cached_tokens"]
     extra = r.model_dump()
-    assert extra["ponder"]["strategy"] == ("single" if effort == "none" else "self_consistency")
+    strategy = extra["ponder"]["strategy"]
+    assert strategy == "single" if effort == "none" else strategy.startswith("auto:")
     summary = r.choices[0].message.reasoning_content
     assert summary and "strategy:" in summary and "chosen:" in summary
 
@@ -141,7 +142,7 @@ def test_game24_verifier_over_http(server):
     r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
     assert r.status_code == 200, r.text
     data = r.json()
-    assert data["ponder"]["strategy"] == "best_of_n"  # ground truth turns voting into checking
+    assert data["ponder"]["strategy"] == "auto:best_of_n"  # ground truth turns voting into checking
     assert 0 < data["usage"]["completion_tokens"] <= 400
     bad = httpx.post(f"{server.url}/v1/chat/completions", timeout=30, json={
         **body, "reasoning": {"verifier": {"type": "regex", "pattern": "("}}})
@@ -162,3 +163,19 @@ def test_beam_over_http_reuses_prefixes_and_returns_a_tree(server):
     assert usage["prompt_tokens_details"]["cached_tokens"] > 0.5 * usage["prompt_tokens"]
     tree = data["ponder"]["tree"]
     assert tree and all({"id", "parent", "depth", "text", "prm_score"} <= set(n) for n in tree)
+
+
+@pytest.mark.parametrize("strategy", ["single", "self_consistency", "best_of_n", "beam", "tot", "mcts", "revise",
+                                      "particle_filter", "auto"])
+def test_every_strategy_over_http_within_budget(server, strategy):
+    before = server.engine_stats
+    body = {"model": "smollm2", "max_completion_tokens": 250, "messages": QUESTION,
+            "reasoning": {"strategy": strategy, "trace": True}}
+    r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=300)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["ponder"]["strategy"].split(":")[0] == strategy
+    generated = server.engine_stats["generated_tokens"] - before["generated_tokens"]
+    assert 0 < data["usage"]["completion_tokens"] == generated <= 250
+    assert data["choices"][0]["message"]["content"]
+    assert data["ponder"]["trace"][0]["type"] == "round.start"

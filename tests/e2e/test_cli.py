@@ -11,7 +11,14 @@ def test_ponder_ask_prints_answer_then_summary():
                           "--effort", "low"], capture_output=True, text=True, timeout=300, check=True).stdout
     answer, _, summary = out.partition("summary")
     assert answer.strip()
-    assert "strategy: self_consistency" in summary and "chosen:" in summary
+    assert "strategy: auto" in summary and "chosen:" in summary
+
+
+def test_ponder_ask_runs_a_named_strategy():
+    out = subprocess.run([sys.executable, "-c", "from app.cli import main; main()", "ask", "What is 2 + 2?",
+                          "--strategy", "mcts", "--effort", "none"], capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    assert "strategy: mcts" in out
 
 
 def test_ponder_ask_rejects_unknown_strategy():

@@ -67,8 +67,10 @@ class LastNumberTools:
         groups: dict[str, list[int]] = {}
         for i, a in enumerate(answers):
             groups.setdefault(a, []).append(i)
-        ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
-        return [AnswerGroup(answer=a, votes=float(len(m)), members=tuple(m)) for a, m in ranked]
+        weight = (lambda i: 1.0) if weights is None else (lambda i: weights[i])
+        totals = {a: sum(weight(i) for i in m) for a, m in groups.items()}
+        ranked = sorted(groups.items(), key=lambda kv: (-totals[kv[0]], kv[1][0]))
+        return [AnswerGroup(answer=a, votes=totals[a], members=tuple(m)) for a, m in ranked]
 
 
 class KeywordScorer:

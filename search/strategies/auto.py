@@ -1,0 +1,78 @@
+"""`auto`: choose the search from what the request offers and how hard the problem looks.
+
+- A ground-truth verifier: best-of-N against it (greedy first, stop at the first pass).
+- Otherwise a probe: the greedy pass plus a few samples. If they agree, the problem is
+  easy and the search stops there (compute-optimal scaling, Snell et al. 2024: spend
+  little where the first samples already agree). If not, it is hard: more samples are
+  voted on (`hard="self_consistency"`), or a PRM-guided beam search runs
+  (`hard="beam"`) and its answer joins the probe's votes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search.protocols import AnswerTools, Generation, Verifier
+from search.strategies.beam import Beam
+from search.strategies.best_of_n import BestOfN
+from search.strategies.self_consistency import SelfConsistency
+from search.strategy import Ask, Outcome, Problem, Strategy
+
+
+class Auto:
+    def __init__(
+        self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None, n: int = 6, probe: int = 3,
+        agree: float = 1.0, hard: str = "self_consistency", batch: int | None = None, **config: Any,
+    ) -> None:
+        self.problem, self.tools, self.config = problem, tools, config
+        self.batch = int(batch or probe)
+        self.n, self.agree, self.hard = int(n), float(agree), hard
+        self.probe_outcome: Outcome | None = None
+        self.child: Strategy
+        if verifier is not None:
+            self.phase = "verify"
+            self.child = BestOfN(problem, tools, verifier=verifier, n=n, batch=self.batch, **config)
+        else:
+            self.phase = "probe"
+            self.child = SelfConsistency(problem, tools, n=probe, batch=probe, greedy_first=True, **config)
+
+    @property
+    def name(self) -> str:
+        return f"auto:{self.child.name}" if self.phase != "search" else "auto:self_consistency+beam"
+
+    @property
+    def tree(self) -> Any:
+        return getattr(self.child, "tree", None)
+
+    def ask(self) -> list[Ask]:
+        asks = self.child.ask()
+        if asks or self.phase != "probe":
+            return asks
+        probe = self.child.best()
+        if probe is None or probe.answer is None or probe.confidence < self.agree:
+            if self.hard == "beam":
+                self.probe_outcome = probe
+                self.phase = "search"
+                self.child = Beam(self.problem, self.tools, **self.config)
+            else:
+                self.phase = "vote"
+                assert isinstance(self.child, SelfConsistency)
+                self.child.n = max(self.n, self.child.n)  # the same vote, with more samples
+                self.child.batch = self.batch
+            return self.child.ask()
+        return []  # the probe agreed: settled
+
+    async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
+        await self.child.tell(ask, generation, error)
+
+    def best(self) -> Outcome | None:
+        found = self.child.best()
+        if self.phase != "search" or self.probe_outcome is None:
+            return found
+        # The beam's answer is one more (PRM-backed) vote beside the probe's.
+        if found is None or found.answer is None:
+            return self.probe_outcome
+        probe_votes = {c.answer: c.votes for c in self.probe_outcome.candidates}
+        if probe_votes.get(found.answer, 0.0) + 1.0 >= max(probe_votes.values(), default=0.0):
+            return found
+        return self.probe_outcome
