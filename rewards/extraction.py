@@ -41,11 +41,20 @@ def extract_answer(text: str) -> str | None:
         return boxed.strip()
     stated = _ANSWER_IS.findall(text)
     if stated:
-        answer = stated[-1].strip().strip("*$ ").rstrip(".").strip("*$ ")
+        answer = _stated_answer(stated[-1])
         if answer:
             return answer
     numbers = _NUMBER.findall(text)
     return numbers[-1] if numbers else None
+
+
+def _stated_answer(snippet: str) -> str:
+    """The answer in "the answer is <snippet>": a short phrase as it is, else its first number."""
+    snippet = re.split(r"\.\s|\.$", snippet.strip(), maxsplit=1)[0].strip().strip("*$ ").strip()
+    if len(snippet) <= 24 or "\\" in snippet:
+        return snippet
+    numbers = _NUMBER.findall(snippet)
+    return numbers[0] if numbers else snippet[:100]
 
 
 def _as_number(text: str) -> Fraction | None:
