@@ -227,7 +227,7 @@ class EmbeddedBackend:
 
         shifted = logits - logits.max()
         log_z = math.log(float(np.exp(shifted).sum()))
-        top = np.argsort(-shifted)[:top_k] if top_k > 0 else []
+        top: Any = np.argsort(-shifted)[:top_k] if top_k > 0 else []
         piece = self._piece(token)
         return TokenLogprob(
             token=piece, logprob=float(shifted[token] - log_z),

@@ -147,7 +147,8 @@ class OpenAICompatBackend:
                                      f"{json.dumps(answer)[:300]}", backend=self.name)
         choices = [c for _, c in sorted(enumerate(raw), key=lambda ic: (_int(ic[1].get("index"), ic[0]), ic[0]))]
         logprobs = [_logprobs(c.get("logprobs")) if want_logprobs else None for c in choices]
-        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        raw_usage = answer.get("usage")
+        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         total = usage.get("completion_tokens")
         if all(lp is not None for lp in logprobs):
             weights = [len(lp or ()) for lp in logprobs]

@@ -8,9 +8,14 @@ from typing import Any, Protocol
 
 
 class GeneratedSample(Protocol):
-    text: str
-    completion_tokens: int
-    finish_reason: str
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def completion_tokens(self) -> int: ...
+
+    @property
+    def finish_reason(self) -> str: ...
 
 
 class Generation(Protocol):
@@ -19,8 +24,11 @@ class Generation(Protocol):
     @property
     def samples(self) -> Sequence[GeneratedSample]: ...
 
-    prompt_tokens: int
-    cached_tokens: int
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def cached_tokens(self) -> int: ...
 
 
 class Generator(Protocol):

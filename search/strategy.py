@@ -53,7 +53,8 @@ class Problem:
 
 
 class Strategy(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def ask(self) -> list[Ask]:
         """The calls of the next round; an empty list means the strategy is done."""
