@@ -80,6 +80,7 @@ async def run_search(
 
     stop_reason = "done"
     rounds = 0
+    seen_nodes = 0
     while rounds < max_rounds:
         reason = budget.stop_reason()
         if reason is not None:
@@ -96,11 +97,13 @@ async def run_search(
                 errors.append(error)
             await strategy.tell(ask, generation, error)
         best = strategy.best()
+        expanded, seen_nodes = _new_nodes(strategy, seen_nodes)
         await publish({
             "type": "round.end", "round": rounds, "best_answer": best.answer if best else None,
             "confidence": best.confidence if best else None, "tokens_used": budget.tokens_used,
             "tokens_budget": budget.max_tokens, "calls_used": budget.calls_used,
             "errors": [f"{type(e).__name__}: {e}" for _, e in results if e is not None],
+            **({"expanded": expanded} if expanded else {}),
         })
         exhausted = [e for _, e in results if isinstance(e, BudgetExhausted)]
         if exhausted and len(exhausted) == len(results):
@@ -116,6 +119,17 @@ async def run_search(
         elapsed_s=time.monotonic() - started, errors=tuple(f"{type(e).__name__}: {e}" for e in errors),
         events=tuple(events), tree=tree.to_records() if tree is not None else None,
     )
+
+
+def _new_nodes(strategy: Strategy, seen: int) -> tuple[list[dict[str, Any]], int]:
+    """The tree nodes a round added (with their scores), and how many nodes there are now."""
+    tree = getattr(strategy, "tree", None)
+    if tree is None:
+        return [], seen
+    nodes = list(tree.nodes.values())
+    new = [{"node": n.id, "parent": n.parent, "score": n.prm_score, "terminal": n.terminal, "answer": n.answer}
+           for n in nodes[seen:] if n.id != 0]
+    return new, len(nodes)
 
 
 def _describe(ask: Ask) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Best-of-N against a verifier: sample, check each candidate, keep the best.
 
 With a ground-truth verifier the first passing candidate ends the search (more samples
-cannot improve on a pass). Candidates are ranked by verifier score; among equals, by
-how many samples share their answer. Without a verifier this is self-consistency.
+cannot improve on a pass). Without one, each candidate is scored by the outcome reward
+model (the PRM judge on the whole solution as one step). Candidates are ranked by score;
+among equals, by how many samples share their answer. With `weighted=True` the answer
+with the largest summed score wins (score-weighted voting).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from search.protocols import AnswerTools, Check, CheckLike, Generation, Verifier
+from search.charged import BudgetExhausted
+from search.protocols import AnswerTools, Check, CheckLike, Generation, Generator, StepScorer, Verifier
 from search.strategy import Ask, Candidate, Outcome, Problem
 
 
@@ -27,12 +30,15 @@ class BestOfN:
     name = "best_of_n"
 
     def __init__(
-        self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None, n: int = 8,
-        batch: int = 4, temperature: float = 0.7, top_p: float = 0.95, greedy_first: bool = True, **_: Any,
+        self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None,
+        scorer: StepScorer | None = None, generator: Generator | None = None, n: int = 8, batch: int = 4,
+        temperature: float = 0.7, top_p: float = 0.95, greedy_first: bool = True, weighted: bool = False, **_: Any,
     ) -> None:
         self.problem = problem
         self.tools = tools
         self.verifier = verifier
+        self.scorer, self.generator = scorer, generator
+        self.weighted = bool(weighted)
         self.n = max(1, int(n))
         self.batch = max(1, int(batch))
         self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
@@ -61,26 +67,38 @@ class BestOfN:
             return
         self._requested -= ask.n - len(generation.samples)
         texts = [s.text for s in generation.samples]
-        if self.verifier is not None:
-            checks = await asyncio.gather(*(self.verifier.check(t) for t in texts))
-        else:
-            checks = [Check(passed=False, score=0.0) for _ in texts]  # type: ignore[misc]
+        checks = await asyncio.gather(*(self._check(t) for t in texts))
         start = len(self.scored)
         for i, (text, check) in enumerate(zip(texts, checks, strict=True)):
             self.scored.append(Scored(start + i, text, self.tools.extract(text), check))
 
+    async def _check(self, text: str) -> CheckLike:
+        if self.verifier is not None:
+            return await self.verifier.check(text)
+        if self.scorer is not None and self.generator is not None:
+            try:
+                score = await self.scorer.score(self.problem.messages, [text], self.generator)
+            except BudgetExhausted:
+                score = 0.5  # unscored: neither favoured nor dropped
+            return Check(passed=False, score=score, feedback=f"ORM p(correct) = {score:.2f}")
+        return Check(passed=False, score=0.0)
+
     def best(self) -> Outcome | None:
         if not self.scored:
             return None
-        votes: dict[str | None, int] = {}
+        votes: dict[str | None, float] = {}
         for s in self.scored:
-            votes[s.answer] = votes.get(s.answer, 0) + 1
-        top = max(self.scored, key=lambda s: (s.check.score, votes[s.answer] if s.answer else 0, -s.index))
+            votes[s.answer] = votes.get(s.answer, 0.0) + (s.check.score if self.weighted else 1.0)
+        if self.weighted and not any(s.check.passed for s in self.scored):
+            top = max(self.scored, key=lambda s: (votes[s.answer] if s.answer else 0.0, s.check.score, -s.index))
+        else:
+            top = max(self.scored, key=lambda s: (s.check.score, votes[s.answer] if s.answer else 0.0, -s.index))
         ranked: dict[str, Candidate] = {}
         for s in sorted(self.scored, key=lambda s: -s.check.score):
             if s.answer is not None and s.answer not in ranked:
                 ranked[s.answer] = Candidate(answer=s.answer, votes=float(votes[s.answer]), score=s.check.score)
-        confidence = 1.0 if top.check.passed else votes.get(top.answer, 0) / len(self.scored) * (
+        total = sum(votes.values()) or 1.0
+        confidence = 1.0 if top.check.passed else votes.get(top.answer, 0.0) / total * (
             0.5 if self.verifier is not None else 1.0)  # nothing verified: at most half sure
         return Outcome(
             content=top.text.strip(), answer=top.answer, confidence=confidence, candidates=tuple(ranked.values()),

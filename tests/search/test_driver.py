@@ -177,3 +177,40 @@ async def test_auto_stops_after_an_agreeing_probe_and_votes_on_when_split():
     result = await run_search(make("auto", probe=3, n=5, batch=2), generator=hard, budget=budget)
     assert sum(c["n"] for c in hard.calls) == 5 and result.strategy == "auto:self_consistency"
     assert result.outcome.answer == "3"  # 3 votes beat the greedy 7's 1.5 + 1
+
+
+async def test_best_of_n_with_an_orm_picks_the_best_scored_and_weighted_voting_sums_scores():
+    from search.charged import ChargedGenerator
+
+    from .scripted import KeywordScorer
+
+    script = ["good so 4", "bad so 5", "bad so 5", "bad so 5"]
+    charged = ChargedGenerator(ScriptedGenerator(script, tokens=10),
+                               Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+    result = await run_search(make("best_of_n", scorer=KeywordScorer("good"), generator=charged, n=4, batch=3,
+                                   greedy_first=False), generator=charged)
+    assert result.outcome.answer == "4"  # 0.9 beats three 0.1s by score
+    charged = ChargedGenerator(ScriptedGenerator(script, tokens=10),
+                               Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+    result = await run_search(make("best_of_n", scorer=KeywordScorer("good"), generator=charged, n=4, batch=4,
+                                   greedy_first=False, weighted=True), generator=charged)
+    assert result.outcome.answer == "4"  # summed: 0.9 vs 0.3
+    assert result.usage.completion_tokens == 4 * 10 + 4  # four 1-token judge calls were charged
+
+
+async def test_dvts_keeps_one_path_per_subtree_and_rounds_report_scored_nodes():
+    from search.charged import ChargedGenerator
+
+    from .scripted import KeywordScorer
+
+    gen = ScriptedGenerator(["good a\n\n", "bad b\n\n", "good c\n\n", "bad d\n\n", "so 4", "so 5"], tokens=5)
+    charged = ChargedGenerator(gen, Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+    events = []
+    beam = make("beam", scorer=KeywordScorer("good"), generator=charged, mode="dvts", width=2, expansions=2)
+    result = await run_search(beam, generator=charged, emit=events.append)
+    first = next(e for e in events if e["type"] == "round.end")
+    assert [c["n"] for c in gen.calls if not str(c["prompt"]).startswith("judge")][0] == 2  # width first steps
+    assert {e["node"] for e in first["expanded"]} == {1, 2} and all(e["score"] is not None for e in first["expanded"])
+    second_round_parents = {e["parent"] for e in events[3]["expanded"]}
+    assert second_round_parents == {1, 2}  # each subtree grew from its own root step
+    assert result.outcome is not None
