@@ -20,10 +20,11 @@ class ApiError(Exception):
 
     def __init__(
         self, status: int, message: str, *, type: str = "invalid_request_error",
-        param: str | None = None, code: str | None = None,
+        param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.headers = headers or {}
 
 
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, object]:
@@ -31,7 +32,8 @@ def error_body(message: str, type: str, param: str | None = None, code: str | No
 
 
 def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error_body(error.message, error.type, error.param, error.code), status_code=error.status)
+    return JSONResponse(error_body(error.message, error.type, error.param, error.code), status_code=error.status,
+                        headers=error.headers)
 
 
 def from_backend(exc: BackendError) -> ApiError:

@@ -12,9 +12,12 @@ from backends.errors import BackendError
 from backends.types import Backend
 from rewards.equivalence import MathEquivalence
 
+from app.admission import Admission
 from app.body_limit import BodyLimit
 from app.errors import install_error_handlers
-from app.routes import router
+from app.metrics import Metrics
+from app.observe import Observe
+from app.routes import open_router, router
 from app.service import ReasoningService
 from app.settings import Settings, load_settings
 from app.wiring import RewardsAnswerTools
@@ -63,9 +66,15 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     app = FastAPI(title="ponder", version="0.1.0", lifespan=lifespan,
                   description="Inference-time reasoning behind the OpenAI chat-completions API.")
+    metrics = Metrics()
     app.state.settings = settings
     app.state.service = None
+    app.state.metrics = metrics
+    app.state.admission = Admission(max_concurrent=settings.max_concurrent_searches,
+                                    max_queued=settings.max_queued_searches, metrics=metrics)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(open_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics)
     return app

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import AsyncExitStack
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from backends.errors import BackendError
 from search.driver import SearchFailed
 
+from app.admission import Admission
+from app.auth import require_api_key
 from app.errors import ApiError, from_backend
+from app.metrics import Metrics
 from app.protocol import ChatCompletion, ChatCompletionRequest, ChoiceOut, MessageOut, ModelCard, ModelList
 from app.render import finish_reason, ponder_info, summary_text, usage_of
 from app.service import ReasoningService, plan_request
 from app.settings import Settings
 from app.streaming import stream_chat
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_api_key)])
+open_router = APIRouter()
 
 
 def get_service(request: Request) -> ReasoningService:
@@ -33,26 +39,45 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+def get_admission(request: Request) -> Admission:
+    return request.app.state.admission  # type: ignore[no-any-return]
+
+
 ServiceDep = Annotated[ReasoningService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+AdmissionDep = Annotated[Admission, Depends(get_admission)]
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletion, operation_id="createChatCompletion")
-async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, settings: SettingsDep):  # type: ignore[no-untyped-def]
+async def chat_completions(  # type: ignore[no-untyped-def]
+    body: ChatCompletionRequest, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep,
+    admission: AdmissionDep,
+):
     plan = plan_request(body, settings)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = service.backend.model
+    record = lambda result: metrics.record_search(result, service.backend.name)  # noqa: E731
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        frames = stream_chat(service, plan, completion_id=completion_id, model=model, include_usage=include_usage)
+        held = AsyncExitStack()
+        await held.enter_async_context(admission.slot())  # a 429 must come before the stream starts
+        frames = stream_chat(service, plan, completion_id=completion_id, model=model, include_usage=include_usage,
+                             on_result=record, release=held.aclose)
         return StreamingResponse(frames, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     try:
-        result = await service.run(plan)
+        async with admission.slot():
+            result = await service.run(plan)
     except SearchFailed as exc:
         if isinstance(exc.cause, BackendError):
             raise from_backend(exc.cause) from exc
         raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
+    record(result)
     summary_level = body.reasoning.summary if body.reasoning else "concise"
     outcome = result.outcome
     response = ChatCompletion(
@@ -73,7 +98,14 @@ async def list_models(service: ServiceDep) -> ModelList:
     return ModelList(data=[ModelCard(id=service.backend.model, created=int(time.time()))])
 
 
-@router.get("/health", operation_id="health")
+@open_router.get("/metrics", operation_id="metrics", include_in_schema=False)
+async def metrics_text(request: Request, settings: SettingsDep, metrics: MetricsDep) -> Response:
+    if settings.metrics_require_auth:
+        require_api_key(request)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@open_router.get("/health", operation_id="health")
 async def health(request: Request) -> JSONResponse:
     service: ReasoningService | None = getattr(request.app.state, "service", None)
     ok = service is not None and await service.backend.health()

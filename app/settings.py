@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Effort = Literal["none", "low", "medium", "high"]
 
@@ -53,6 +53,24 @@ class Settings(BaseSettings):
     max_tokens_per_sample: int = 512
     tiers: dict[str, Tier] = Field(default_factory=default_tiers)
     search_concurrency: int = 4
+
+    # Auth: PONDER_API_KEYS="key1,key2" (or a JSON list); empty means no auth.
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    metrics_require_auth: bool = False
+    max_concurrent_searches: int = 8
+    max_queued_searches: int = 32
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [k.strip() for k in text.split(",") if k.strip()]
+        return value
 
     # Limits on what one client request may ask for.
     max_body_bytes: int = 1_000_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from backends.errors import BackendError
 from search.driver import SearchFailed, SearchResult
@@ -25,9 +25,12 @@ def _sse(payload: dict[str, object] | str) -> str:
 
 
 async def stream_chat(
-    service: ReasoningService, plan: Plan, *, completion_id: str, model: str, include_usage: bool
+    service: ReasoningService, plan: Plan, *, completion_id: str, model: str, include_usage: bool,
+    on_result: Callable[[SearchResult], None] | None = None, release: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[str]:
-    """Yield SSE frames while the search runs; cancelling the iterator cancels the search."""
+    """Yield SSE frames while the search runs; cancelling the iterator cancels the search.
+
+    `release` is awaited when the stream ends however it ends (it frees the search slot)."""
     created = int(time.time())
     events: asyncio.Queue[Event | None] = asyncio.Queue()
 
@@ -62,6 +65,8 @@ async def stream_chat(
             yield _sse(error_body(err.message, err.type, err.param, err.code))
             yield _sse("[DONE]")
             return
+        if on_result is not None:
+            on_result(result)
         content = result.outcome.content if result.outcome else ""
         for start in range(0, len(content), CONTENT_PIECE):
             yield chunk(DeltaOut(content=content[start : start + CONTENT_PIECE]))
@@ -78,3 +83,5 @@ async def stream_chat(
                 await task
             except BaseException:
                 pass
+        if release is not None:
+            await release()

@@ -1,0 +1,34 @@
+"""A scripted Backend for gateway tests (test code): fixed answers, optional delay."""
+
+from __future__ import annotations
+
+import asyncio
+
+from backends.types import Completion, Sample, SamplingParams
+
+
+class ScriptedBackend:
+    name = "scripted"
+    model = "scripted-model"
+
+    def __init__(self, text: str = "The answer is \\boxed{4}", delay_s: float = 0.0) -> None:
+        self.text = text
+        self.delay_s = delay_s
+        self.calls = 0
+
+    async def render_chat(self, messages, *, add_generation_prompt: bool = True) -> str:
+        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+
+    async def complete(self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None) -> Completion:
+        self.calls += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        tokens = min(params.max_tokens, 7)
+        return Completion(samples=tuple(Sample(self.text, tokens, "stop") for _ in range(n)),
+                          prompt_tokens=10 * n, cached_tokens=9 * (n - 1), backend=self.name)
+
+    async def health(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None
