@@ -34,13 +34,19 @@ async def open_backend(settings: Settings) -> Backend:
             base_url=settings.base_url, model=None if settings.model == "smollm2" else settings.model,
             api_key=settings.backend_api_key, timeout_s=settings.backend_timeout_s,
         )
+    from backends.batched import BatchedBackend
     from backends.embedded import EmbeddedBackend
     from backends.model_files import resolve_model
 
     model = resolve_model(settings.model, settings.model_cache_dir)
-    backend = EmbeddedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
-    await backend.start()
-    return backend
+    embedded: BatchedBackend | EmbeddedBackend
+    if settings.engine == "batched":
+        embedded = BatchedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                                  slots=settings.engine_slots, prefill_chunk=settings.prefill_chunk)
+    else:
+        embedded = EmbeddedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+    await embedded.start()
+    return embedded
 
 
 def create_app(settings: Settings | None = None, backend: Backend | None = None) -> FastAPI:

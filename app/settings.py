@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Path.home() / ".cache" / "ponder" / "models"
     n_ctx: int = 4096
     n_threads: int | None = None
+    # The embedded engine: "batched" decodes several sequences per step over a shared,
+    # forked KV cache; "simple" is one sequence at a time with a prefix-ordered queue.
+    engine: Literal["batched", "simple"] = "batched"
+    engine_slots: int = 4
+    prefill_chunk: int = 256
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # added when the client sends no system message
     default_effort: Effort = "medium"
