@@ -109,8 +109,12 @@ class BatchedBackend:
         def done(samples: list[Sample] | None, error: Exception | None, cached: int) -> None:
             loop.call_soon_threadsafe(settle, samples, error, cached)
 
+        def reject(exc: Exception) -> None:
+            if not future.done():
+                future.set_exception(exc)
+
         def fail(exc: Exception) -> None:
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_exception(exc))
+            loop.call_soon_threadsafe(reject, exc)
 
         request = Request(prompt=[], n=n, params=params, deadline=deadline, done=done)
         self._inbox.put((prompt, request, fail))
