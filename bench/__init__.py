@@ -1,0 +1,1 @@
+"""Benchmarks: offline datasets, runners, result tables."""
