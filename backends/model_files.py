@@ -33,6 +33,7 @@ def _smollm2() -> Path:
 
 QWEN_PARTS = 22
 QWEN_SIZE = 1_117_320_768
+QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"  # measured on assembly
 QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
@@ -53,10 +54,11 @@ def _qwen_part(index: int) -> Path:
 
 
 def assemble_qwen(cache_dir: Path) -> Path:
-    """Concatenate the 22 installed chunks once into `cache_dir`, checked by size.
+    """Concatenate the 22 installed chunks once into `cache_dir`, checked by size and sha256.
 
     Written to a temporary file and renamed, so an interrupted run never leaves a
-    truncated model behind; a sidecar holds the sha256 of the assembled file."""
+    truncated model behind; a sidecar records the verified digest, so later starts only
+    check the size."""
     target = cache_dir / QWEN_FILE
     digest_file = target.with_suffix(".sha256")
     if target.is_file() and target.stat().st_size == QWEN_SIZE and digest_file.is_file():
@@ -71,10 +73,11 @@ def assemble_qwen(cache_dir: Path) -> Path:
                 while block := chunk.read(1 << 22):
                     digest.update(block)
                     out.write(block)
-    if tmp.stat().st_size != QWEN_SIZE:
-        size = tmp.stat().st_size
+    size = tmp.stat().st_size
+    if size != QWEN_SIZE or digest.hexdigest() != QWEN_SHA256:
         tmp.unlink()
-        raise ModelNotFound(f"assembled qwen-1.5b has {size} bytes, expected {QWEN_SIZE}: reinstall the parts")
+        raise ModelNotFound(f"assembled qwen-1.5b has {size} bytes and sha256 {digest.hexdigest()[:12]}..., "
+                            f"expected {QWEN_SIZE} and {QWEN_SHA256[:12]}...: reinstall the parts")
     tmp.replace(target)
     digest_file.write_text(digest.hexdigest() + "\n")
     return target
