@@ -42,7 +42,8 @@ async def open_backend(settings: Settings) -> Backend:
     embedded: BatchedBackend | EmbeddedBackend
     if settings.engine == "batched":
         embedded = BatchedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
-                                  slots=settings.engine_slots, prefill_chunk=settings.prefill_chunk)
+                                  slots=settings.engine_slots, batch_width=settings.engine_batch_width,
+                                  prefill_chunk=settings.prefill_chunk)
     else:
         embedded = EmbeddedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
     await embedded.start()

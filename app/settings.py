@@ -45,12 +45,13 @@ class Settings(BaseSettings):
     backend_api_key: str | None = None
     backend_timeout_s: float = 120.0
     model_cache_dir: Path = Path.home() / ".cache" / "ponder" / "models"
-    n_ctx: int = 4096
+    n_ctx: int = 8192  # the embedded engine's KV cache, shared by all its slots
     n_threads: int | None = None
     # The embedded engine: "batched" decodes several sequences per step over a shared,
     # forked KV cache; "simple" is one sequence at a time with a prefix-ordered queue.
     engine: Literal["batched", "simple"] = "batched"
-    engine_slots: int = 4
+    engine_slots: int = 16  # sequences kept in the KV cache (running or cached for forks)
+    engine_batch_width: int = 4  # sequences decoded per step: the best measured width (1.66x on Qwen-1.5B)
     prefill_chunk: int = 256
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # added when the client sends no system message

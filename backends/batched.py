@@ -24,11 +24,12 @@ class BatchedBackend:
     name = "embedded"
 
     def __init__(self, model_path: Path, *, model: str, n_ctx: int = 4096, n_threads: int | None = None,
-                 slots: int = 4, prefill_chunk: int = 256) -> None:
+                 slots: int = 16, batch_width: int = 4, prefill_chunk: int = 256) -> None:
         import os
 
         self.model, self.model_path = model, model_path
         self.n_ctx, self.slots, self.prefill_chunk = n_ctx, slots, prefill_chunk
+        self.batch_width = batch_width
         self.n_threads = n_threads or os.cpu_count() or 1
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -49,7 +50,7 @@ class BatchedBackend:
     def _run(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         try:
             core = EngineCore(str(self.model_path), n_ctx=self.n_ctx, n_slots=self.slots, n_threads=self.n_threads,
-                              prefill_chunk=self.prefill_chunk)
+                              prefill_chunk=self.prefill_chunk, max_running=self.batch_width)
             template = core.llm.metadata.get("tokenizer.chat_template")
             if template:
                 eos = core.llm.detokenize([core.llm.token_eos()]).decode("utf-8", "ignore")

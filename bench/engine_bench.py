@@ -29,7 +29,7 @@ QUESTION = "A farmer has 17 sheep and buys 3 times as many goats as sheep, then 
 
 
 async def decode_rates(model: str, widths: list[int], tokens: int) -> dict[str, Any]:
-    backend = await open_backend(load_settings(model=model, engine_slots=max(widths)))
+    backend = await open_backend(load_settings(model=model, engine_slots=max(widths), engine_batch_width=max(widths)))
     rates: dict[int, float] = {}
     try:
         for width in widths:
@@ -48,7 +48,9 @@ async def decode_rates(model: str, widths: list[int], tokens: int) -> dict[str, 
 
 
 async def search_run(model: str, slots: int, strategy: str, config: dict[str, Any]) -> dict[str, Any]:
-    settings = load_settings(model=model, engine_slots=slots, max_tokens_per_sample=256)
+    # slots=1 is the single-sequence baseline; otherwise the defaults (16 cached, 4 decoding).
+    extra = {"engine_slots": 1, "engine_batch_width": 1} if slots == 1 else {}
+    settings = load_settings(model=model, max_tokens_per_sample=256, **extra)
     backend = await open_backend(settings)
     equivalence = MathEquivalence()
     try:
@@ -82,7 +84,7 @@ async def main(model: str, out: Path) -> None:
     searches = {"beam": {"width": 4, "expansions": 2, "max_depth": 4, "step_tokens": 96},
                 "mcts": {"simulations": 8, "expansions": 2, "parallel": 4, "max_depth": 4, "step_tokens": 96}}
     for name, config in searches.items():
-        batched = await search_run(model, 4, name, config)
+        batched = await search_run(model, 16, name, config)
         single = await search_run(model, 1, name, config)
         # Sampled paths differ between the two runs, so the work differs too: compare the
         # rate of generated tokens as well as the wall time.

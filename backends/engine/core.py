@@ -22,7 +22,8 @@ from backends.types import Sample, TokenLogprob
 
 
 class EngineCore:
-    def __init__(self, model_path: str, *, n_ctx: int, n_slots: int, n_threads: int, prefill_chunk: int = 256) -> None:
+    def __init__(self, model_path: str, *, n_ctx: int, n_slots: int, n_threads: int, prefill_chunk: int = 256,
+                 max_running: int | None = None) -> None:
         import llama_cpp
         from llama_cpp import Llama
 
@@ -31,7 +32,7 @@ class EngineCore:
         self.llm = Llama(model_path=model_path, n_ctx=64, n_batch=64, n_threads=n_threads, verbose=False)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx
-        params.n_batch = max(prefill_chunk + n_slots, 64)
+        params.n_batch = max(prefill_chunk + (max_running or n_slots), 64)
         params.n_ubatch = params.n_batch
         params.n_seq_max = n_slots
         params.kv_unified = True  # one cache shared by all slots, so a slot can fork another's prefix
@@ -43,6 +44,9 @@ class EngineCore:
         self.vocab = self.llm._model.vocab
         self.n_vocab = self.llm.n_vocab()
         self.n_ctx, self.n_slots, self.prefill_chunk = n_ctx, n_slots, prefill_chunk
+        # More slots than running sequences: finished branches stay cached for their
+        # judges and children while the decode batch keeps its best width.
+        self.max_running = min(max_running or n_slots, n_slots)
         self.batch = llama_cpp.llama_batch_init(params.n_batch, 0, 1)
         self.capacity = params.n_batch
         self.slots = SlotTable(n_slots)
@@ -92,6 +96,8 @@ class EngineCore:
 
     def _admit(self) -> None:
         for seq in list(self.waiting):
+            if len(self.running) >= self.max_running:
+                return
             siblings_prefilling = any(s.request is seq.request and s.status is Status.PREFILL for s in self.running)
             if siblings_prefilling:
                 continue  # fork from the sibling once its prompt is in the cache
