@@ -17,7 +17,9 @@ from app.body_limit import BodyLimit
 from app.errors import install_error_handlers
 from app.metrics import Metrics
 from app.observe import Observe
+from app.reason import router as reason_router
 from app.routes import open_router, router
+from app.traces import TraceStore
 from app.service import ReasoningService
 from app.settings import Settings, load_settings
 from app.wiring import RewardsAnswerTools
@@ -79,8 +81,10 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.metrics = metrics
     app.state.admission = Admission(max_concurrent=settings.max_concurrent_searches,
                                     max_queued=settings.max_queued_searches, metrics=metrics)
+    app.state.traces = TraceStore(settings.max_traces)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(reason_router)
     app.include_router(open_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics)

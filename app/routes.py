@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from backends.errors import BackendError
-from search.driver import SearchFailed
+from search.driver import SearchFailed, SearchResult
 
 from app.admission import Admission
 from app.auth import require_api_key
@@ -23,6 +23,7 @@ from app.render import finish_reason, ponder_info, summary_text, usage_of
 from app.service import ReasoningService, plan_request
 from app.settings import Settings
 from app.streaming import stream_chat
+from app.traces import TraceStore
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 open_router = APIRouter()
@@ -47,21 +48,31 @@ def get_admission(request: Request) -> Admission:
     return request.app.state.admission  # type: ignore[no-any-return]
 
 
+def get_traces(request: Request) -> TraceStore:
+    return request.app.state.traces  # type: ignore[no-any-return]
+
+
 ServiceDep = Annotated[ReasoningService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AdmissionDep = Annotated[Admission, Depends(get_admission)]
+TracesDep = Annotated[TraceStore, Depends(get_traces)]
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletion, operation_id="createChatCompletion")
 async def chat_completions(  # type: ignore[no-untyped-def]
     body: ChatCompletionRequest, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep,
-    admission: AdmissionDep,
+    admission: AdmissionDep, traces: TracesDep,
 ):
     plan = plan_request(body, settings)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = service.backend.model
-    record = lambda result: metrics.record_search(result, service.backend.name)  # noqa: E731
+    def record(result: SearchResult) -> None:
+        metrics.record_search(result, service.backend.name)
+        traces.put(completion_id, {"id": completion_id, "strategy": result.strategy, "events": list(result.events),
+                                   "tree": result.tree,
+                                   "answer": result.outcome.answer if result.outcome else None})
+
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         held = AsyncExitStack()

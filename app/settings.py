@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     metrics_require_auth: bool = False
     max_concurrent_searches: int = 8
     max_queued_searches: int = 32
+    max_traces: int = 256  # recent search traces kept for GET /v1/traces/{id}
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -37,7 +37,7 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def server() -> Iterator[LiveServer]:
     port = free_port()
-    settings = load_settings(port=port, max_body_bytes=200_000, max_tokens_per_sample=96, n_ctx=2048)
+    settings = load_settings(port=port, max_body_bytes=200_000, max_tokens_per_sample=96, n_ctx=4096)
     app = create_app(settings)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)

@@ -1,0 +1,110 @@
+"""ponder's native endpoint, `POST /v1/reason`, and `GET /v1/traces/{id}`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth import require_api_key
+from app.errors import ApiError, from_backend
+from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut, VerifierSpec
+from app.render import summary_text, usage_of
+from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep
+from app.service import plan_request
+from backends.errors import BackendError
+from search.driver import SearchFailed
+
+router = APIRouter(dependencies=[Depends(require_api_key)])
+
+
+class ReasonBudget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tokens: int | None = Field(default=None, ge=1)
+    calls: int | None = Field(default=None, ge=1)
+    deadline_s: float | None = Field(default=None, gt=0)
+
+
+class ReasonRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    problem: str | list[ChatMessageIn] = Field(min_length=1)
+    effort: Effort | None = None
+    budget: ReasonBudget | None = None
+    strategy: str | None = None
+    verifier: VerifierSpec | None = None
+    n: int | None = Field(default=None, ge=1)
+    seed: int | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    summary: Literal["none", "concise", "detailed"] = "concise"
+    trace: bool = False
+
+
+class Candidate(BaseModel):
+    answer: str
+    votes: float
+    score: float | None = None
+
+
+class ReasonResponse(BaseModel):
+    id: str
+    object: Literal["reasoning.result"] = "reasoning.result"
+    answer: str | None
+    content: str
+    confidence: float
+    candidates: list[Candidate]
+    strategy: str
+    stop_reason: str
+    summary: str | None
+    trace: list[dict[str, Any]] | None = None
+    tree: list[dict[str, Any]] | None = None
+    usage: UsageOut
+
+
+def as_chat(req: ReasonRequest) -> ChatCompletionRequest:
+    messages = [{"role": "user", "content": req.problem}] if isinstance(req.problem, str) else [
+        m.model_dump() for m in req.problem]
+    budget = req.budget or ReasonBudget()
+    reasoning = {"strategy": req.strategy, "effort": req.effort, "budget_tokens": budget.tokens,
+                 "max_calls": budget.calls, "deadline_s": budget.deadline_s, "n": req.n,
+                 "verifier": req.verifier.model_dump() if req.verifier else None}
+    return ChatCompletionRequest.model_validate({
+        "model": "ponder", "messages": messages, "seed": req.seed, "temperature": req.temperature,
+        "reasoning": {k: v for k, v in reasoning.items() if v is not None},
+    })
+
+
+@router.post("/v1/reason", response_model=ReasonResponse, operation_id="reason")
+async def reason(body: ReasonRequest, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep,
+                 admission: AdmissionDep, traces: TracesDep) -> ReasonResponse:
+    plan = plan_request(as_chat(body), settings)
+    try:
+        async with admission.slot():
+            result = await service.run(plan)
+    except SearchFailed as exc:
+        if isinstance(exc.cause, BackendError):
+            raise from_backend(exc.cause) from exc
+        raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
+    metrics.record_search(result, service.backend.name)
+    outcome = result.outcome
+    response = ReasonResponse(
+        id=f"reason-{uuid.uuid4().hex}", answer=outcome.answer if outcome else None,
+        content=outcome.content if outcome else "", confidence=outcome.confidence if outcome else 0.0,
+        candidates=[Candidate(answer=c.answer, votes=c.votes, score=c.score) for c in (outcome.candidates if outcome else ())],
+        strategy=result.strategy, stop_reason=result.stop_reason, summary=summary_text(result, body.summary),
+        trace=list(result.events) if body.trace else None, tree=result.tree if body.trace else None,
+        usage=usage_of(result),
+    )
+    traces.put(response.id, {"id": response.id, "strategy": result.strategy, "events": list(result.events),
+                             "tree": result.tree, "answer": response.answer})
+    return response
+
+
+@router.get("/v1/traces/{trace_id}", operation_id="getTrace")
+async def get_trace(trace_id: str, traces: TracesDep) -> dict[str, Any]:
+    found = traces.get(trace_id)
+    if found is None:
+        raise ApiError(404, f"no trace {trace_id!r} (only the most recent ones are kept)", type="not_found_error",
+                       param="trace_id")
+    return found
