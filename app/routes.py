@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -24,6 +26,8 @@ from app.service import ReasoningService, plan_request
 from app.settings import Settings
 from app.streaming import stream_chat
 from app.traces import TraceStore
+
+DISCONNECT_POLL_S = 0.25
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 open_router = APIRouter()
@@ -52,6 +56,22 @@ def get_traces(request: Request) -> TraceStore:
     return request.app.state.traces  # type: ignore[no-any-return]
 
 
+async def unless_disconnected(request: Request, search: Coroutine[Any, Any, SearchResult]) -> SearchResult:
+    """Run `search`, cancelling it (no further backend calls) if the client goes away."""
+    task = asyncio.create_task(search)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                raise ApiError(499, "the client closed the request", code="client_closed_request")
+    finally:
+        if not task.done():
+            task.cancel()
+
+
 ServiceDep = Annotated[ReasoningService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
@@ -61,7 +81,7 @@ TracesDep = Annotated[TraceStore, Depends(get_traces)]
 
 @router.post("/v1/chat/completions", response_model=ChatCompletion, operation_id="createChatCompletion")
 async def chat_completions(  # type: ignore[no-untyped-def]
-    body: ChatCompletionRequest, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep,
+    body: ChatCompletionRequest, request: Request, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep,
     admission: AdmissionDep, traces: TracesDep,
 ):
     plan = plan_request(body, settings)
@@ -83,7 +103,7 @@ async def chat_completions(  # type: ignore[no-untyped-def]
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     try:
         async with admission.slot():
-            result = await service.run(plan)
+            result = await unless_disconnected(request, service.run(plan))
     except SearchFailed as exc:
         if isinstance(exc.cause, BackendError):
             raise from_backend(exc.cause) from exc
