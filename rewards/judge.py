@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 Render = Callable[[list[dict[str, Any]]], Awaitable[str]]
 
-JUDGE_QUESTION = "Check your work: is the LAST step of your solution above correct? Answer with one word, Yes or No."
+JUDGE_QUESTION = "Is the last step above correct? Answer Yes or No."
 
 
 class _Generate(Protocol):

@@ -150,7 +150,7 @@ def test_game24_verifier_over_http(server):
 
 
 def test_beam_over_http_reuses_prefixes_and_returns_a_tree(server):
-    body = {"model": "smollm2", "max_completion_tokens": 400,
+    body = {"model": "smollm2", "max_completion_tokens": 600,
             "messages": [{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples?"}],
             "reasoning": {"strategy": "beam", "trace": True}}
     r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=300)
@@ -158,9 +158,10 @@ def test_beam_over_http_reuses_prefixes_and_returns_a_tree(server):
     data = r.json()
     assert data["ponder"]["strategy"] == "beam"
     usage = data["usage"]
-    assert 0 < usage["completion_tokens"] <= 400
+    assert 0 < usage["completion_tokens"] <= 600
     # sibling steps and judge prompts share their prefixes with what is already cached
-    assert usage["prompt_tokens_details"]["cached_tokens"] >= 0.85 * usage["prompt_tokens"]
+    ratio = usage["prompt_tokens_details"]["cached_tokens"] / usage["prompt_tokens"]
+    assert ratio >= 0.85, f"cached/prompt = {ratio:.3f} ({usage})"
     tree = data["ponder"]["tree"]
     assert tree and all({"id", "parent", "depth", "text", "prm_score"} <= set(n) for n in tree)
 
