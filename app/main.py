@@ -18,6 +18,7 @@ from app.errors import install_error_handlers
 from app.metrics import Metrics
 from app.observe import Observe
 from app.reason import router as reason_router
+from app.responses_api import router as responses_router
 from app.routes import open_router, router
 from app.traces import TraceStore
 from app.service import ReasoningService
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(reason_router)
+    app.include_router(responses_router)
     app.include_router(open_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics)

@@ -190,3 +190,13 @@ def test_self_consistency_siblings_share_the_prompt(server):
     usage = r.json()["usage"]
     # the first sample evaluates the prompt; the other seven fork it from the cache
     assert usage["prompt_tokens_details"]["cached_tokens"] >= 7 / 8 * usage["prompt_tokens"]
+
+
+def test_responses_api_through_the_openai_sdk(client):
+    r = client.responses.create(model="smollm2", input="What is 2 + 3?", reasoning={"effort": "low"},
+                                max_output_tokens=300)
+    assert r.output_text
+    kinds = [item.type for item in r.output]
+    assert kinds == ["reasoning", "message"]
+    assert r.output[0].summary[0].text.startswith("strategy:")
+    assert 0 < r.usage.output_tokens_details.reasoning_tokens <= 300
