@@ -5,17 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth import require_api_key
-from app.errors import ApiError, from_backend
+from app.errors import ApiError
 from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut, VerifierSpec
 from app.render import summary_text, usage_of
-from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep
+from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep, run_planned
 from app.service import plan_request
-from backends.errors import BackendError
-from search.driver import SearchFailed
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
@@ -76,16 +74,10 @@ def as_chat(req: ReasonRequest) -> ChatCompletionRequest:
 
 
 @router.post("/v1/reason", response_model=ReasonResponse, operation_id="reason")
-async def reason(body: ReasonRequest, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep,
-                 admission: AdmissionDep, traces: TracesDep) -> ReasonResponse:
+async def reason(body: ReasonRequest, request: Request, service: ServiceDep, settings: SettingsDep,
+                 metrics: MetricsDep, admission: AdmissionDep, traces: TracesDep) -> ReasonResponse:
     plan = plan_request(as_chat(body), settings)
-    try:
-        async with admission.slot():
-            result = await service.run(plan)
-    except SearchFailed as exc:
-        if isinstance(exc.cause, BackendError):
-            raise from_backend(exc.cause) from exc
-        raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
+    result = await run_planned(plan, request, service, admission)
     metrics.record_search(result, service.backend.name)
     outcome = result.outcome
     response = ReasonResponse(

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth import require_api_key
-from app.errors import ApiError, from_backend
+from app.errors import ApiError
 from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort
 from app.render import summary_text
-from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, unless_disconnected
+from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, run_planned
 from app.service import plan_request
-from backends.errors import BackendError
-from search.driver import SearchFailed, SearchResult
+from search.driver import SearchResult
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
@@ -88,12 +87,6 @@ async def create_response(body: ResponsesRequest, request: Request, service: Ser
         raise ApiError(400, "streaming Responses are not supported yet; use /v1/chat/completions with stream=true",
                        param="stream", code="unsupported_parameter")
     plan = plan_request(as_chat(body), settings)
-    try:
-        async with admission.slot():
-            result = await unless_disconnected(request, service.run(plan))
-    except SearchFailed as exc:
-        if isinstance(exc.cause, BackendError):
-            raise from_backend(exc.cause) from exc
-        raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
+    result = await run_planned(plan, request, service, admission)
     metrics.record_search(result, service.backend.name)
     return render_response(result, body, service.backend.model)

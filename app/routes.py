@@ -22,7 +22,7 @@ from app.errors import ApiError, from_backend
 from app.metrics import Metrics
 from app.protocol import ChatCompletion, ChatCompletionRequest, ChoiceOut, MessageOut, ModelCard, ModelList
 from app.render import finish_reason, ponder_info, summary_text, usage_of
-from app.service import ReasoningService, plan_request
+from app.service import Plan, ReasoningService, plan_request
 from app.settings import Settings
 from app.streaming import stream_chat
 from app.traces import TraceStore
@@ -72,6 +72,18 @@ async def unless_disconnected(request: Request, search: Coroutine[Any, Any, Sear
             task.cancel()
 
 
+async def run_planned(plan: Plan, request: Request, service: ReasoningService, admission: Admission) -> SearchResult:
+    """Run a planned search in an admission slot, cancelled if the client leaves; a search
+    in which every backend call failed becomes the backend's error status."""
+    try:
+        async with admission.slot():
+            return await unless_disconnected(request, service.run(plan))
+    except SearchFailed as exc:
+        if isinstance(exc.cause, BackendError):
+            raise from_backend(exc.cause) from exc
+        raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
+
+
 ServiceDep = Annotated[ReasoningService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
@@ -101,13 +113,7 @@ async def chat_completions(  # type: ignore[no-untyped-def]
                              on_result=record, release=held.aclose)
         return StreamingResponse(frames, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    try:
-        async with admission.slot():
-            result = await unless_disconnected(request, service.run(plan))
-    except SearchFailed as exc:
-        if isinstance(exc.cause, BackendError):
-            raise from_backend(exc.cause) from exc
-        raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
+    result = await run_planned(plan, request, service, admission)
     record(result)
     summary_level = body.reasoning.summary if body.reasoning else "concise"
     outcome = result.outcome

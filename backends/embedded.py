@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
+from backends.engine.slots import common_prefix
 from backends.errors import BackendUnavailable, PromptTooLong
 from backends.types import ChatMessage, Completion, Sample, SamplingParams, TokenLogprob
 
@@ -156,7 +157,7 @@ class EmbeddedBackend:
         if stale:
             return min(stale, key=lambda j: j.enqueued)
         cached = self._cached_tokens()
-        return max(self._pending, key=lambda j: (_common_prefix(cached, j.tokens), -j.enqueued))
+        return max(self._pending, key=lambda j: (common_prefix(cached, j.tokens), -j.enqueued))
 
     def _cached_tokens(self) -> list[int]:
         llm = self._llm
@@ -170,7 +171,7 @@ class EmbeddedBackend:
         llm = self._llm
         params = job.params
         started = time.monotonic()
-        reused = min(_common_prefix(self._cached_tokens(), job.tokens), len(job.tokens) - 1)
+        reused = min(common_prefix(self._cached_tokens(), job.tokens), len(job.tokens) - 1)
         max_tokens = min(params.max_tokens, self.n_ctx - len(job.tokens))
         seed = params.seed + len(job.samples) if params.seed is not None else int.from_bytes(os.urandom(4), "little")
         llm.set_seed(seed)
@@ -236,15 +237,6 @@ class EmbeddedBackend:
 
     def _piece(self, token: int) -> str:
         return str(self._llm.detokenize([token]).decode("utf-8", "ignore"))
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> tuple[int, str] | None:

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import add_children, score_nodes, tree_outcome
+from search.strategies.stepwise import grow, tree_outcome
 from search.strategy import Ask, Outcome, Problem
 from search.tree import STEP_DELIMITER, Tree
 
@@ -82,9 +82,9 @@ class MCTS:
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         if generation is None:
             return
-        children = add_children(self.tree, self._in_flight[ask.tag], generation, self.tools, max_depth=self.max_depth)
-        await score_nodes(self.tree, children, self.problem, scorer=self.scorer, verifier=self.verifier,
-                          generator=self.generator)
+        children = await grow(self.tree, self._in_flight[ask.tag], generation, self.problem, self.tools,
+                              scorer=self.scorer, verifier=self.verifier, generator=self.generator,
+                              max_depth=self.max_depth)
         for child in children:
             scored = self.tree.nodes[child.id]
             self._backup(child.id, scored.prm_score if scored.prm_score is not None else 0.5)

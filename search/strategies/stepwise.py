@@ -48,6 +48,15 @@ async def score_nodes(tree: Tree, nodes: Sequence[Node], problem: Problem, *, sc
     await asyncio.gather(*(one(n) for n in nodes))
 
 
+async def grow(tree: Tree, parent: int, generation: Generation, problem: Problem, tools: AnswerTools, *,
+               scorer: StepScorer | None, verifier: Verifier | None, generator: Generator | None,
+               max_depth: int) -> list[Node]:
+    """Add one child per sample under `parent` and score them: one expansion of a tree search."""
+    children = add_children(tree, parent, generation, tools, max_depth=max_depth)
+    await score_nodes(tree, children, problem, scorer=scorer, verifier=verifier, generator=generator)
+    return children
+
+
 def aggregate(scores: Sequence[float | None], how: str) -> float:
     """A path's score from its steps' scores: min, last, product or mean (unscored = 0.5)."""
     values = [0.5 if s is None else s for s in scores] or [0.5]
