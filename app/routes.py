@@ -81,6 +81,9 @@ async def run_planned(plan: Plan, request: Request, service: ReasoningService, a
     except SearchFailed as exc:
         if isinstance(exc.cause, BackendError):
             raise from_backend(exc.cause) from exc
+        if isinstance(exc.cause, TimeoutError):
+            raise ApiError(504, f"no answer within the deadline: {exc.cause}", type="backend_error",
+                           code="deadline_exceeded") from exc
         raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
 
 

@@ -6,10 +6,18 @@ bounds every token a search generates, and usage counts every one of them."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from search.budget import Budget
 from search.protocols import Generation, Generator
+
+
+DEADLINE_GRACE_S = 1.0
+
+
+class DeadlineExceeded(TimeoutError):
+    """A backend call outlived the search's deadline and was abandoned."""
 
 
 class BudgetExhausted(Exception):
@@ -49,15 +57,21 @@ class ChargedGenerator:
             if reservation is None:
                 raise BudgetExhausted(self.budget.stop_reason() or "tokens")
             self.usage.calls += 1
+            deadline = self.budget.deadline if deadline is None else deadline
+            call = self.generator.generate(
+                prompt, n=reservation.n, max_tokens=reservation.max_tokens, temperature=temperature,
+                top_p=top_p, seed=seed, stop=stop, logprobs=logprobs, deadline=deadline,
+            )
+            # Backends stop at the deadline themselves; this bounds one that does not.
+            limit = None if deadline is None else max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE_S
             try:
-                generation = await self.generator.generate(
-                    prompt, n=reservation.n, max_tokens=reservation.max_tokens, temperature=temperature,
-                    top_p=top_p, seed=seed, stop=stop, logprobs=logprobs,
-                    deadline=self.budget.deadline if deadline is None else deadline,
-                )
-            except asyncio.CancelledError:
+                generation = await asyncio.wait_for(call, timeout=limit)
+            except (asyncio.CancelledError, asyncio.TimeoutError):
                 self.budget.settle(reservation, reservation.tokens)  # unknown spend: charge the worst case
-                raise
+                if self._cancelled():
+                    raise
+                self.usage.failed_calls += 1
+                raise DeadlineExceeded(f"the backend did not answer by the deadline ({limit:.1f}s)") from None
             except Exception:
                 self.usage.failed_calls += 1
                 self.budget.settle(reservation, 0)
@@ -68,3 +82,9 @@ class ChargedGenerator:
         self.usage.prompt_tokens += generation.prompt_tokens
         self.usage.cached_tokens += generation.cached_tokens
         return generation
+
+    @staticmethod
+    def _cancelled() -> bool:
+        """Whether the task running the call is itself being cancelled (not just timed out)."""
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0

@@ -74,7 +74,10 @@ class BestOfN:
 
     async def _check(self, text: str) -> CheckLike:
         if self.verifier is not None:
-            return await self.verifier.check(text)
+            try:
+                return await self.verifier.check(text)
+            except Exception as exc:  # a verifier that crashes fails this candidate, not the search
+                return Check(passed=False, score=0.0, feedback=f"the verifier failed: {type(exc).__name__}: {exc}")
         if self.scorer is not None and self.generator is not None:
             try:
                 score = await self.scorer.score(self.problem.messages, [text], self.generator)

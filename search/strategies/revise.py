@@ -61,7 +61,10 @@ class Revise:
 
     async def _check(self, text: str) -> tuple[float, bool, str]:
         if self.verifier is not None:
-            verdict = await self.verifier.check(text)
+            try:
+                verdict = await self.verifier.check(text)
+            except Exception as exc:  # a crashing verifier fails this attempt, not the search
+                return 0.0, False, f"the verifier failed: {type(exc).__name__}: {exc}"
             return verdict.score, verdict.passed, verdict.feedback
         if self.scorer is None or self.generator is None:
             return 0.5, False, "no checker is available"

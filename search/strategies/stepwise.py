@@ -33,7 +33,11 @@ async def score_nodes(tree: Tree, nodes: Sequence[Node], problem: Problem, *, sc
 
     async def one(node: Node) -> None:
         if node.terminal and verifier is not None:
-            check = await verifier.check(tree.path_text(node.id))
+            try:
+                check = await verifier.check(tree.path_text(node.id))
+            except Exception as exc:  # a crashing verifier fails this path, not the search
+                tree.update(node.id, prm_score=0.0, verdict=f"the verifier failed: {type(exc).__name__}: {exc}")
+                return
             tree.update(node.id, prm_score=check.score, verdict=check.feedback)
             return
         if scorer is None or generator is None:
