@@ -200,3 +200,26 @@ def test_responses_api_through_the_openai_sdk(client):
     assert kinds == ["reasoning", "message"]
     assert r.output[0].summary[0].text.startswith("strategy:")
     assert 0 < r.usage.output_tokens_details.reasoning_tokens <= 300
+
+
+def test_first_reasoning_chunk_arrives_long_before_the_search_ends(client):
+    import time
+
+    started = time.monotonic()
+    stream = client.chat.completions.create(
+        model="smollm2", messages=QUESTION, stream=True, max_completion_tokens=400,
+        extra_body={"reasoning": {"strategy": "self_consistency", "n": 4}})
+    first_reasoning = None
+    reasoning_before_content = 0
+    seen_content = False
+    for chunk in stream:
+        for choice in chunk.choices:
+            delta = choice.delta.model_dump()
+            if delta.get("reasoning_content") and not seen_content:
+                reasoning_before_content += 1
+                first_reasoning = first_reasoning or time.monotonic() - started
+            if delta.get("content"):
+                seen_content = True
+    total = time.monotonic() - started
+    assert reasoning_before_content >= 2
+    assert first_reasoning is not None and first_reasoning < total / 2
