@@ -81,5 +81,26 @@ def ask(
         raise typer.Exit(2) from exc
 
 
+@cli.command()
+def export(
+    traces: Annotated[list[str], typer.Argument(help="trace JSONL files or folders (PONDER_TRACE_DIR)")],
+    out: Annotated[str, typer.Option(help="output JSONL")] = "ponder-export.jsonl",
+    margin: Annotated[float, typer.Option(help="least score gap for a preference pair")] = 0.2,
+) -> None:
+    """Turn stored traces into preference pairs (DPO) and step labels (PRM training)."""
+    import json
+    from pathlib import Path
+
+    from app.export import export_records, read_traces
+
+    counts = {"preference": 0, "step_label": 0}
+    with open(out, "w") as f:
+        for trace in read_traces(Path(t) for t in traces):
+            for record in export_records(trace, margin):
+                counts[record["type"]] += 1
+                f.write(json.dumps(record) + "\n")
+    typer.echo(f"wrote {counts['preference']} preference pairs and {counts['step_label']} step labels to {out}")
+
+
 def main() -> None:
     cli()

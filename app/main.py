@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.metrics = metrics
     app.state.admission = Admission(max_concurrent=settings.max_concurrent_searches,
                                     max_queued=settings.max_queued_searches, metrics=metrics)
-    app.state.traces = TraceStore(settings.max_traces)
+    app.state.traces = TraceStore(settings.max_traces, settings.trace_dir)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(reason_router)

@@ -14,6 +14,7 @@ from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut,
 from app.render import summary_text, usage_of
 from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep, run_planned
 from app.service import plan_request
+from app.traces import trace_record
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
@@ -88,8 +89,7 @@ async def reason(body: ReasonRequest, request: Request, service: ServiceDep, set
         trace=list(result.events) if body.trace else None, tree=result.tree if body.trace else None,
         usage=usage_of(result),
     )
-    traces.put(response.id, {"id": response.id, "strategy": result.strategy, "events": list(result.events),
-                             "tree": result.tree, "answer": response.answer})
+    traces.put(response.id, trace_record(response.id, result, plan.messages))
     return response
 
 

@@ -25,7 +25,7 @@ from app.render import finish_reason, ponder_info, summary_text, usage_of
 from app.service import Plan, ReasoningService, plan_request
 from app.settings import Settings
 from app.streaming import stream_chat
-from app.traces import TraceStore
+from app.traces import TraceStore, trace_record
 
 DISCONNECT_POLL_S = 0.25
 
@@ -104,9 +104,7 @@ async def chat_completions(  # type: ignore[no-untyped-def]
     model = service.backend.model
     def record(result: SearchResult) -> None:
         metrics.record_search(result, service.backend.name)
-        traces.put(completion_id, {"id": completion_id, "strategy": result.strategy, "events": list(result.events),
-                                   "tree": result.tree,
-                                   "answer": result.outcome.answer if result.outcome else None})
+        traces.put(completion_id, trace_record(completion_id, result, plan.messages))
 
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

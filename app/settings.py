@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     max_concurrent_searches: int = 8
     max_queued_searches: int = 32
     max_traces: int = 256  # recent search traces kept for GET /v1/traces/{id}
+    trace_dir: Path | None = None  # also append every trace (prompts included) to JSONL here
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -52,6 +52,8 @@ async def main(model: str, limit: int, efforts: list[str], out: Path) -> None:
                 answer = result.outcome.answer if result.outcome else None
                 ok = answer is not None and normalize_answer(answer) == normalize_answer(str(case["expected"]))
                 correct += ok
+                print(f"  {effort} #{i}: {answer!r} vs {case['expected']} ({result.usage.completion_tokens} tokens)",
+                      flush=True)
                 tokens += result.usage.completion_tokens
                 calls += result.usage.calls
             wall = time.monotonic() - started
