@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from backends.errors import BackendError
 from backends.types import Backend
 from rewards.equivalence import MathEquivalence
+from rewards.sandbox import SandboxLimits
 
 from app.admission import Admission
 from app.body_limit import BodyLimit
@@ -23,7 +25,7 @@ from app.routes import open_router, router
 from app.traces import TraceStore
 from app.service import ReasoningService
 from app.settings import Settings, load_settings
-from app.wiring import RewardsAnswerTools
+from app.wiring import RewardsAnswerTools, SandboxPolicy
 
 log = logging.getLogger("ponder")
 
@@ -62,7 +64,11 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         owned = backend is None
         active = backend or await open_backend(settings)
         equivalence = MathEquivalence()
-        app.state.service = ReasoningService(settings, active, RewardsAnswerTools(equivalence))
+        sandbox = SandboxPolicy(
+            SandboxLimits(cpu_s=settings.sandbox_cpu_s, wall_s=settings.sandbox_timeout_s,
+                          memory_mb=settings.sandbox_memory_mb),
+            asyncio.Semaphore(settings.sandbox_concurrency), metrics.record_sandbox)
+        app.state.service = ReasoningService(settings, active, RewardsAnswerTools(equivalence), sandbox, metrics)
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from rewards.sandbox import SandboxResult
 from search.driver import SearchResult
 
 
@@ -25,6 +26,22 @@ class Metrics:
                                  ["reason"], registry=r)
         self.search_seconds = Histogram("ponder_search_seconds", "search wall time", ["strategy"], registry=r,
                                         buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
+
+        self.sandbox_runs = Counter("ponder_sandbox_runs_total", "sandboxed verifier runs by outcome",
+                                    ["outcome"], registry=r)
+        self.verifier_runs = Counter("ponder_verifier_runs_total", "verifier checks", ["verifier", "passed"],
+                                     registry=r)
+
+    def record_sandbox(self, result: SandboxResult) -> None:
+        if result.timed_out:
+            outcome = "killed_timeout"
+        elif result.output_truncated:
+            outcome = "killed_output"
+        elif result.exit_code is not None and result.exit_code < 0:
+            outcome = "killed_signal"  # CPU limit (SIGXCPU/SIGKILL) and the like
+        else:
+            outcome = "exited"
+        self.sandbox_runs.labels(outcome).inc()
 
     def record_search(self, result: SearchResult, backend: str) -> None:
         u = result.usage

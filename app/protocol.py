@@ -43,7 +43,20 @@ class RegexSpec(BaseModel):
         return pattern
 
 
-VerifierSpec = Annotated[Game24Spec | MathEquivSpec | ExactSpec | RegexSpec, Field(discriminator="type")]
+class PythonTestsSpec(BaseModel):
+    """Run the answer's code against `tests` in the sandbox; with `entry_point`, HumanEval-style
+    tests (`def check(candidate)`) are called as `check(entry_point)`."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["python_tests"]
+    tests: str = Field(min_length=1, max_length=50_000)
+    entry_point: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)
+    prelude: str = Field(default="", max_length=20_000, description="code run before the answer's (imports)")
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+
+VerifierSpec = Annotated[Game24Spec | MathEquivSpec | ExactSpec | RegexSpec | PythonTestsSpec,
+                         Field(discriminator="type")]
 
 
 class ReasoningOptions(BaseModel):

@@ -37,6 +37,10 @@ def summary_text(result: SearchResult, level: str = "concise") -> str | None:
     samples = o.details.get("samples")
     if samples:
         lines.append(f"samples: {samples} ({o.details.get('answered', samples)} stated an answer)")
+    if o.details.get("verdict"):
+        passed = o.details.get("passed")
+        checked = f"{passed} of {samples} passed the verifier; " if passed is not None and samples else ""
+        lines.append(f"{checked}the chosen one: {o.details['verdict']}")
     if o.candidates:
         shown = o.candidates if level == "detailed" else o.candidates[:5]
         lines.append("answers: " + ", ".join(f"{c.answer} ({c.votes:g} votes)" for c in shown))

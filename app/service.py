@@ -8,7 +8,8 @@ from typing import Any
 from app.errors import ApiError
 from app.protocol import ChatCompletionRequest, VerifierSpec
 from app.settings import Settings
-from app.wiring import BackendGenerator, RewardsAnswerTools, build_verifier
+from app.metrics import Metrics
+from app.wiring import BackendGenerator, CountedVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.types import Backend
 from rewards.judge import LLMJudgePRM
 from search.budget import Budget
@@ -82,8 +83,11 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
 class ReasoningService:
     """Runs planned searches against one backend; holds no per-request state."""
 
-    def __init__(self, settings: Settings, backend: Backend, tools: RewardsAnswerTools) -> None:
+    def __init__(self, settings: Settings, backend: Backend, tools: RewardsAnswerTools,
+                 sandbox: SandboxPolicy | None = None, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
         self.settings = settings
+        self.sandbox = sandbox or SandboxPolicy()
         self.backend = backend
         self.tools = tools
         self.generator = BackendGenerator(backend)
@@ -100,6 +104,9 @@ class ReasoningService:
         config: dict[str, Any] = {**plan.config, "generator": charged, "scorer": self.judge,
                                   "render": self.backend.render_chat}
         if plan.verifier is not None:
-            config["verifier"] = build_verifier(plan.verifier, self.tools.equivalence)
+            verifier = build_verifier(plan.verifier, self.tools.equivalence, self.sandbox)
+            if self.metrics is not None:
+                verifier = CountedVerifier(verifier, plan.verifier.type, self.metrics.verifier_runs)
+            config["verifier"] = verifier
         strategy = STRATEGIES[plan.strategy](problem, self.tools, **config)
         return await run_search(strategy, generator=charged, emit=emit)

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     metrics_require_auth: bool = False
     max_concurrent_searches: int = 8
     max_queued_searches: int = 32
+    sandbox_concurrency: int = Field(default=2, ge=1)  # python_tests runs at once (each uses a core)
+    sandbox_timeout_s: float = Field(default=20.0, gt=0)  # the most wall time one run may have
+    sandbox_memory_mb: int = Field(default=512, ge=64)
+    sandbox_cpu_s: int = Field(default=10, ge=1)
     max_traces: int = 256  # recent search traces kept for GET /v1/traces/{id}
     trace_dir: Path | None = None  # also append every trace (prompts included) to JSONL here
 

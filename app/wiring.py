@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+from dataclasses import dataclass, field, replace
 
 from backends.types import Backend, Completion, SamplingParams
 from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, normalize_answer
 from rewards.voting import Vote, merge_equivalent, weighted_vote
+from rewards.python_tests import PythonTestsVerifier
+from rewards.sandbox import SandboxLimits, SandboxResult
 from rewards.verifiers import ExactVerifier, Game24Verifier, MathEquivVerifier, RegexVerifier
 from search.protocols import AnswerGroup, Verifier
 
-from app.protocol import ExactSpec, Game24Spec, MathEquivSpec, RegexSpec, VerifierSpec
+from app.protocol import ExactSpec, Game24Spec, MathEquivSpec, PythonTestsSpec, RegexSpec, VerifierSpec
 
 
-def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence) -> Verifier:
+def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: SandboxPolicy | None = None) -> Verifier:
     """The rewards verifier a request's `reasoning.verifier` names."""
+    if isinstance(spec, PythonTestsSpec):
+        policy = sandbox or SandboxPolicy()
+        return PythonTestsVerifier(spec.tests, spec.entry_point, spec.prelude,
+                                   replace(policy.limits, wall_s=min(spec.timeout_s, policy.limits.wall_s)),
+                                   policy.slots, policy.on_result)
     if isinstance(spec, Game24Spec):
         return Game24Verifier(tuple(spec.numbers))
     if isinstance(spec, MathEquivSpec):
@@ -24,6 +34,30 @@ def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence) -> Verifier
         return ExactVerifier(spec.reference)
     assert isinstance(spec, RegexSpec)
     return RegexVerifier(spec.pattern)
+
+
+@dataclass
+class SandboxPolicy:
+    """The server's sandbox limits (a request may only ask for less time), the bound on sandboxes
+    running at once, and what to tell metrics about each run."""
+
+    limits: SandboxLimits = SandboxLimits(wall_s=60.0)
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    on_result: Callable[[SandboxResult], None] | None = None
+
+
+@dataclass(frozen=True)
+class CountedVerifier:
+    """A verifier whose checks are counted by kind and outcome (ponder_verifier_runs_total)."""
+
+    inner: Verifier
+    kind: str
+    counter: Any
+
+    async def check(self, text: str) -> Any:
+        verdict = await self.inner.check(text)
+        self.counter.labels(self.kind, str(bool(verdict.passed)).lower()).inc()
+        return verdict
 
 
 class BackendGenerator:

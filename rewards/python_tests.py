@@ -1,0 +1,77 @@
+"""`python_tests`: run a candidate's code against the request's tests, in the sandbox.
+
+The candidate is model output: its last fenced Python block (or the whole text when there
+is no fence) is the program. The tests come from the client, HumanEval-style (a
+`check(candidate)` function and an `entry_point`) or plain asserts. Nothing here runs in
+the server process; `rewards.sandbox` runs it in a limited child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rewards.sandbox import SandboxLimits, SandboxResult, run_sandboxed
+from rewards.verdict import Verdict
+
+_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+
+
+def extract_code(text: str) -> str | None:
+    """The program in a model's answer: the last fenced block that has code, else the raw text."""
+    blocks = [b for b in _FENCE.findall(text) if b.strip()]
+    if blocks:
+        return blocks[-1]
+    stripped = text.strip()
+    return stripped if stripped and ("def " in stripped or "import " in stripped or "print(" in stripped) else None
+
+
+def build_program(code: str, tests: str, entry_point: str | None, prelude: str = "", marker: str = "passed") -> str:
+    """The script the sandbox runs: prelude (e.g. the task's imports), the code, the tests, and
+    last a marker line, printed only if the tests ran through (an early `exit(0)` is no pass)."""
+    parts = [prelude, code, tests]
+    if entry_point:
+        parts.append(f"check({entry_point})")
+    parts.append(f"print({marker!r})")
+    return "\n\n".join(p.rstrip() for p in parts if p.strip()) + "\n"
+
+
+def _feedback(result: SandboxResult) -> str:
+    if result.timed_out:
+        return "the tests did not finish in time (an infinite loop or a very slow solution)"
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+    if not lines:
+        return f"the program exited with code {result.exit_code} before the tests passed"
+    # The traceback's tail says what failed; an AssertionError alone gets the failing line too.
+    tail = lines[-3:] if lines[-1].startswith("AssertionError") else lines[-1:]
+    return "the tests failed: " + " | ".join(s.strip() for s in tail)[:600]
+
+
+@dataclass(frozen=True)
+class PythonTestsVerifier:
+    tests: str
+    entry_point: str | None = None
+    prelude: str = ""
+    limits: SandboxLimits = SandboxLimits()
+    slots: asyncio.Semaphore | None = None  # bounds concurrent sandboxes (they use real CPU)
+    on_result: Callable[[SandboxResult], None] | None = field(default=None, compare=False)
+
+    async def check(self, text: str) -> Verdict:
+        code = extract_code(text)
+        if code is None:
+            return Verdict.fail("no Python code was found in the answer")
+        marker = f"tests-passed-{secrets.token_hex(8)}"
+        program = build_program(code, self.tests, self.entry_point, self.prelude, marker)
+        if self.slots is None:
+            result = await run_sandboxed(program, limits=self.limits)
+        else:
+            async with self.slots:
+                result = await run_sandboxed(program, limits=self.limits)
+        if self.on_result is not None:
+            self.on_result(result)
+        if result.exit_code == 0 and result.stdout.rstrip().endswith(marker):
+            return Verdict.ok("all tests passed")
+        return Verdict.fail(_feedback(result))

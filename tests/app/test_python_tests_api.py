@@ -1,0 +1,45 @@
+"""`reasoning.verifier: python_tests` over HTTP: code answers are graded in the sandbox."""
+
+from .fake_backend import ScriptedBackend
+from .test_ops import client_for
+
+TESTS = "def check(candidate):\n    assert candidate([3, 1, 2]) == [1, 2, 3]\n"
+GOOD = "Sort it:\n```python\ndef sort_list(xs):\n    return sorted(xs)\n```"
+BAD = "Sort it:\n```python\ndef sort_list(xs):\n    return xs\n```"
+
+
+def body(**verifier):
+    return {"model": "m", "messages": [{"role": "user", "content": "Write sort_list(xs)."}],
+            "reasoning": {"effort": "low", "trace": True,
+                          "verifier": {"type": "python_tests", "tests": TESTS, "entry_point": "sort_list", **verifier}}}
+
+
+async def test_passing_code_stops_the_search_and_is_counted():
+    backend = ScriptedBackend(GOOD)
+    async with client_for(backend) as http:
+        r = await http.post("/v1/chat/completions", json=body())
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert data["ponder"]["strategy"] == "auto:best_of_n"
+        assert "sorted(xs)" in data["choices"][0]["message"]["content"]
+        assert backend.calls == 1  # the first (greedy) candidate passed: no more sampling
+        metrics = (await http.get("/metrics")).text
+        assert 'ponder_sandbox_runs_total{outcome="exited"} 1.0' in metrics
+        assert 'ponder_verifier_runs_total{passed="true",verifier="python_tests"} 1.0' in metrics
+
+
+async def test_failing_code_is_returned_with_the_test_failure_in_the_summary():
+    async with client_for(ScriptedBackend(BAD)) as http:
+        r = await http.post("/v1/chat/completions", json=body())
+        assert r.status_code == 200, r.text
+        data = r.json()
+        reasoning = data["choices"][0]["message"]["reasoning_content"]
+        assert "0 of" in reasoning and "AssertionError" in reasoning and data["ponder"]["confidence"] <= 0.5
+
+
+async def test_bad_python_tests_specs_are_400s():
+    async with client_for(ScriptedBackend(GOOD)) as http:
+        for bad in ({"entry_point": "os.system('x')"}, {"timeout_s": 0}, {"tests": ""}, {"unknown": 1}):
+            r = await http.post("/v1/chat/completions", json=body(**bad))
+            assert r.status_code == 400, (bad, r.text)
+            assert r.json()["error"]["type"] == "invalid_request_error"

@@ -1,0 +1,66 @@
+"""`python_tests`: code is pulled from the answer and graded by the tests, in the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rewards.python_tests import PythonTestsVerifier, extract_code
+from rewards.sandbox import SandboxLimits
+
+TESTS = '''
+def check(candidate):
+    assert candidate(2, 3) == 5
+    assert candidate(-1, 1) == 0
+'''
+LIMITS = SandboxLimits(cpu_s=2, wall_s=4.0)
+
+
+def verifier(**kw) -> PythonTestsVerifier:
+    return PythonTestsVerifier(TESTS, "add", limits=LIMITS, **kw)
+
+
+def test_extract_code_takes_the_last_fenced_block():
+    text = "First try:\n```python\ndef add(a, b): return 0\n```\nFixed:\n```python\ndef add(a, b):\n    return a + b\n```\nDone."
+    assert extract_code(text) == "def add(a, b):\n    return a + b\n"
+    assert extract_code("```\nprint(1)\n```") == "print(1)\n"
+    assert extract_code("def f():\n    return 1") == "def f():\n    return 1"
+    assert extract_code("The answer is 42.") is None
+
+
+async def test_correct_code_passes():
+    v = await verifier().check("```python\ndef add(a, b):\n    return a + b\n```")
+    assert v.passed and v.score == 1.0
+
+
+async def test_wrong_code_fails_with_feedback_a_revision_can_use():
+    v = await verifier().check("```python\ndef add(a, b):\n    return a - b\n```")
+    assert not v.passed and "AssertionError" in v.feedback and "candidate(2, 3) == 5" in v.feedback
+
+
+async def test_exiting_early_is_not_a_pass():
+    v = await verifier().check("```python\nimport sys\nprint('tests-passed')\nsys.exit(0)\n```")
+    assert not v.passed
+
+
+async def test_non_terminating_code_fails_in_time():
+    v = await verifier().check("```python\ndef add(a, b):\n    while True:\n        pass\n```")
+    assert not v.passed
+
+
+async def test_answer_without_code_fails():
+    v = await verifier().check("I think it is a + b.")
+    assert not v.passed and "no Python code" in v.feedback
+
+
+async def test_plain_assert_tests_without_entry_point():
+    v = PythonTestsVerifier("assert square(4) == 16", limits=LIMITS)
+    assert (await v.check("```py\ndef square(x):\n    return x * x\n```")).passed
+    assert not (await v.check("```py\ndef square(x):\n    return x + x + 1\n```")).passed
+
+
+async def test_each_run_is_reported_to_the_hook():
+    slots, seen = asyncio.Semaphore(1), []
+    v = verifier(slots=slots, on_result=seen.append)
+    good = "```python\ndef add(a, b):\n    return a + b\n```"
+    verdicts = await asyncio.gather(*(v.check(good) for _ in range(3)))
+    assert all(x.passed for x in verdicts) and len(seen) == 3 and all(r.exit_code == 0 for r in seen)
