@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             SandboxLimits(cpu_s=settings.sandbox_cpu_s, wall_s=settings.sandbox_timeout_s,
                           memory_mb=settings.sandbox_memory_mb),
             asyncio.Semaphore(settings.sandbox_concurrency), metrics.record_sandbox)
-        app.state.service = ReasoningService(settings, active, RewardsAnswerTools(equivalence), sandbox, metrics)
+        app.state.service = ReasoningService(settings, active, RewardsAnswerTools(equivalence, sandbox), sandbox,
+                                             metrics)
         try:
             yield
         finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.errors import ApiError
@@ -15,6 +15,7 @@ from rewards.judge import LLMJudgePRM
 from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
+from search.programs import program_messages
 from search.registry import STRATEGIES, strategy_names
 from search.strategy import Problem
 
@@ -98,6 +99,8 @@ class ReasoningService:
         question = next((m["content"] for m in reversed(plan.messages) if m["role"] == "user"), "")
         problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), max_tokens=plan.max_tokens_per_sample,
                           temperature=plan.temperature, seed=plan.seed, stop=plan.stop)
+        if plan.config.get("programs") or plan.config.get("probe_programs"):
+            problem = replace(problem, program_prompt=await self.backend.render_chat(program_messages(plan.messages)))
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         # One charged generator for the strategy and its judge: both spend the same budget.
         charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency)

@@ -11,7 +11,7 @@ from backends.types import Backend, Completion, SamplingParams
 from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, normalize_answer
 from rewards.voting import Vote, merge_equivalent, weighted_vote
-from rewards.python_tests import PythonTestsVerifier
+from rewards.python_tests import PythonTestsVerifier, program_answer
 from rewards.sandbox import SandboxLimits, SandboxResult
 from rewards.verifiers import ExactVerifier, Game24Verifier, MathEquivVerifier, RegexVerifier
 from search.protocols import AnswerGroup, Verifier
@@ -34,6 +34,9 @@ def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: Sa
         return ExactVerifier(spec.reference)
     assert isinstance(spec, RegexSpec)
     return RegexVerifier(spec.pattern)
+
+
+PROGRAM_WALL_S = 10.0  # a program-aided answer is a few lines of arithmetic
 
 
 @dataclass
@@ -78,8 +81,13 @@ class BackendGenerator:
 class RewardsAnswerTools:
     """search.protocols.AnswerTools over rewards' extraction, voting and math equivalence."""
 
-    def __init__(self, equivalence: MathEquivalence) -> None:
+    def __init__(self, equivalence: MathEquivalence, sandbox: SandboxPolicy | None = None) -> None:
         self.equivalence = equivalence
+        self.sandbox = sandbox or SandboxPolicy()
+
+    async def run_program(self, text: str) -> str | None:
+        limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, PROGRAM_WALL_S))
+        return await program_answer(text, limits, self.sandbox.slots)
 
     def extract(self, text: str) -> str | None:
         return extract_answer(text)

@@ -50,6 +50,39 @@ def _feedback(result: SandboxResult) -> str:
     return "the tests failed: " + " | ".join(s.strip() for s in tail)[:600]
 
 
+def printed_answer(stdout: str) -> str | None:
+    """A program's answer: its last printed line, with float noise removed (17.999999999 is 18)."""
+    lines = [ln.strip() for ln in stdout.strip().splitlines() if ln.strip()]
+    if not lines:
+        return None
+    last = lines[-1][:200]
+    try:
+        value = float(last.replace(",", ""))
+    except ValueError:
+        return last
+    if value != value or value in (float("inf"), float("-inf")):
+        return last
+    if abs(value - round(value)) < 1e-6:
+        return str(int(round(value)))
+    return f"{value:.6f}".rstrip("0")
+
+
+async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaphore | None = None) -> str | None:
+    """Run the program in a model's answer in the sandbox; the answer it prints, or None when
+    there is no program or it fails."""
+    code = extract_code(text)
+    if code is None:
+        return None
+    if slots is None:
+        result = await run_sandboxed(code, limits=limits)
+    else:
+        async with slots:
+            result = await run_sandboxed(code, limits=limits)
+    if result.exit_code != 0 or result.output_truncated:
+        return None
+    return printed_answer(result.stdout)
+
+
 @dataclass(frozen=True)
 class PythonTestsVerifier:
     tests: str

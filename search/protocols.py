@@ -67,6 +67,10 @@ class AnswerTools(Protocol):
         """Group equivalent answers, best first."""
         ...
 
+    async def run_program(self, text: str) -> str | None:
+        """Run the program in a model's answer in the sandbox: the answer it prints, or None."""
+        ...
+
 
 Event = dict[str, Any]
 

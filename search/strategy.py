@@ -50,6 +50,7 @@ class Problem:
     temperature: float | None = None  # None = the strategy's own default
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    program_prompt: str | None = None  # the chat asking for a program instead (search.programs)
 
 
 class Strategy(Protocol):

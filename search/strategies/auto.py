@@ -1,7 +1,8 @@
 """`auto`: choose the search from what the request offers and how hard the problem looks.
 
 - A ground-truth verifier: best-of-N against it (greedy first, stop at the first pass).
-- Otherwise a probe: the greedy pass plus a few samples. If they agree, the problem is
+- Otherwise a probe: the greedy pass plus a few samples (and, with `probe_programs`, the
+  greedy program-aided answer: search.programs). If they agree, the problem is
   easy and the search stops there (compute-optimal scaling, Snell et al. 2024: spend
   little where the first samples already agree). If not, it is hard: more samples are
   voted on (`hard="self_consistency"`), or a PRM-guided beam search runs
@@ -22,11 +23,13 @@ from search.strategy import Ask, Outcome, Problem, Strategy
 class Auto:
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None, n: int = 6, probe: int = 3,
-        agree: float = 1.0, hard: str = "self_consistency", batch: int | None = None, **config: Any,
+        agree: float = 1.0, hard: str = "self_consistency", batch: int | None = None, probe_programs: int = 0,
+        programs: int = 0, **config: Any,
     ) -> None:
         self.problem, self.tools, self.config = problem, tools, config
         self.batch = int(batch or probe)
         self.n, self.agree, self.hard = int(n), float(agree), hard
+        self.programs = int(programs)
         self.probe_outcome: Outcome | None = None
         self.child: Strategy
         if verifier is not None:
@@ -34,7 +37,8 @@ class Auto:
             self.child = BestOfN(problem, tools, verifier=verifier, n=n, batch=self.batch, **config)
         else:
             self.phase = "probe"
-            self.child = SelfConsistency(problem, tools, n=probe, batch=probe, greedy_first=True, **config)
+            self.child = SelfConsistency(problem, tools, n=probe, batch=probe, greedy_first=True,
+                                         programs=probe_programs, **config)
 
     @property
     def name(self) -> str:
@@ -58,6 +62,8 @@ class Auto:
                 self.phase = "vote"
                 assert isinstance(self.child, SelfConsistency)
                 self.child.n = max(self.n, self.child.n)  # the same vote, with more samples
+                if self.child.programs:
+                    self.child.programs = max(self.programs, self.child.programs)
                 self.child.batch = self.batch
             return self.child.ask()
         return []  # the probe agreed: settled

@@ -4,12 +4,18 @@ Samples come in batches; sampling stops early once the remaining samples could n
 change the winner. Confidence is the winner's vote share. With `greedy_first`, the first
 batch includes the greedy pass, whose vote counts `greedy_weight` (a small model's greedy
 answer is its single most reliable one, so it wins ties).
+
+With `programs` > 0 (and a problem that carries a program prompt), that many candidates
+are programs instead (PAL, search.programs): each is run in the sandbox and the answer it
+prints votes beside the chains of thought with `program_weight`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from search.programs import PROGRAM_MAX_TOKENS, PROGRAM_STOP, program_content
 from search.protocols import AnswerGroup, AnswerTools, Generation
 from search.strategy import Ask, Candidate, Outcome, Problem
 
@@ -19,7 +25,8 @@ class SelfConsistency:
 
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, n: int = 5, batch: int = 4, temperature: float = 0.7,
-        top_p: float = 0.95, greedy_first: bool = False, greedy_weight: float = 1.5, **_: Any,
+        top_p: float = 0.95, greedy_first: bool = False, greedy_weight: float = 1.5, programs: int = 0,
+        program_weight: float = 1.0, **_: Any,
     ) -> None:
         self.problem = problem
         self.tools = tools
@@ -29,19 +36,25 @@ class SelfConsistency:
         self.top_p = float(top_p)
         self.greedy_first = bool(greedy_first)
         self.greedy_weight = float(greedy_weight)
+        self.programs = int(programs) if problem.program_prompt else 0
+        self.program_weight = float(program_weight)
         self.weights: list[float] = []
+        self.from_program: list[bool] = []
         self.texts: list[str] = []
         self.answers: list[str | None] = []
         self.groups: list[AnswerGroup] = []
         self._requested = 0
+        self._programs_requested = 0
 
     def ask(self) -> list[Ask]:
-        remaining = self.n - self._requested
-        if remaining <= 0 or (self.texts and not self._winner_can_change()):
+        if self.texts and not self._winner_can_change():
             return []
+        asks = self._program_asks()
+        remaining = self.n - self._requested
+        if remaining <= 0:
+            return asks
         size = min(self.batch, remaining)
         p = self.problem
-        asks = []
         if self._requested == 0 and self.greedy_first:
             asks.append(Ask(prompt=p.prompt, n=1, max_tokens=p.max_tokens, temperature=0.0, seed=p.seed,
                             stop=p.stop, tag="greedy"))
@@ -54,23 +67,51 @@ class SelfConsistency:
                             tag=f"samples {self._requested - size + 1}-{self._requested}"))
         return asks
 
+    def _program_asks(self) -> list[Ask]:
+        remaining = self.programs - self._programs_requested
+        p = self.problem
+        if remaining <= 0 or p.program_prompt is None:
+            return []
+        if self._programs_requested == 0 and self.greedy_first:
+            self._programs_requested = 1
+            return [Ask(prompt=p.program_prompt, n=1, max_tokens=min(p.max_tokens, PROGRAM_MAX_TOKENS),
+                        temperature=0.0, seed=p.seed, stop=PROGRAM_STOP, tag="program greedy")]
+        size = min(self.batch, remaining)
+        seed = None if p.seed is None else p.seed + 1000 + self._programs_requested
+        self._programs_requested += size
+        return [Ask(prompt=p.program_prompt, n=size, max_tokens=min(p.max_tokens, PROGRAM_MAX_TOKENS),
+                    temperature=self.temperature, top_p=self.top_p, seed=seed, stop=PROGRAM_STOP,
+                    tag=f"programs {self._programs_requested - size + 1}-{self._programs_requested}")]
+
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
+        program = ask.tag.startswith("program")
+        granted = len(generation.samples) if generation is not None else 0
+        # The budget may have granted fewer samples than asked (or none): count what came back.
+        if program:
+            self._programs_requested -= ask.n - granted
+        else:
+            self._requested -= ask.n - granted
         if generation is None:
             return
-        weight = self.greedy_weight if ask.tag == "greedy" else 1.0
-        for sample in generation.samples:
+        weight = self.greedy_weight if ask.tag.endswith("greedy") else 1.0
+        if program:
+            weight *= self.program_weight
+            answers = await asyncio.gather(*(self.tools.run_program(s.text) for s in generation.samples))
+        else:
+            answers = [self.tools.extract(s.text) for s in generation.samples]
+        for sample, answer in zip(generation.samples, answers, strict=True):
             self.texts.append(sample.text)
-            self.answers.append(self.tools.extract(sample.text))
+            self.answers.append(answer)
             self.weights.append(weight)
-        # The budget may have granted fewer samples than asked: count what came back.
-        self._requested -= ask.n - len(generation.samples)
+            self.from_program.append(program)
         voted = [(i, a) for i, a in enumerate(self.answers) if a is not None]
         groups = await self.tools.tally([a for _, a in voted], [self.weights[i] for i, _ in voted])
         # tally indexes into the voted list; map members back to sample indexes.
         self.groups = [AnswerGroup(g.answer, g.votes, tuple(voted[m][0] for m in g.members)) for g in groups]
 
     def _winner_can_change(self) -> bool:
-        remaining = self.n - len(self.texts)
+        programs_done = sum(self.from_program)
+        remaining = (self.n - (len(self.texts) - programs_done)) + (self.programs - programs_done) * self.program_weight
         if not self.groups:
             return remaining > 0
         runner_up = self.groups[1].votes if len(self.groups) > 1 else 0.0
@@ -83,8 +124,15 @@ class SelfConsistency:
             return Outcome(content=self.texts[0].strip(), answer=None, confidence=0.0)
         winner = self.groups[0]
         total = sum(self.weights)
+        # Show a chain of thought that reached the answer; the program itself only when none did.
+        written = [m for m in winner.members if not self.from_program[m]]
+        content = (self.texts[written[0]].strip() if written
+                   else program_content(self.texts[winner.members[0]], winner.answer))
+        details: dict[str, Any] = {"samples": len(self.texts), "answered": sum(a is not None for a in self.answers)}
+        if self.programs:
+            details["programs"] = sum(self.from_program)
+            details["programs_agreeing"] = sum(self.from_program[m] for m in winner.members)
         return Outcome(
-            content=self.texts[winner.members[0]].strip(), answer=winner.answer, confidence=winner.votes / total,
-            candidates=tuple(Candidate(answer=g.answer, votes=g.votes) for g in self.groups),
-            details={"samples": len(self.texts), "answered": sum(a is not None for a in self.answers)},
+            content=content, answer=winner.answer, confidence=winner.votes / total,
+            candidates=tuple(Candidate(answer=g.answer, votes=g.votes) for g in self.groups), details=details,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -71,6 +72,11 @@ class LastNumberTools:
         totals = {a: sum(weight(i) for i in m) for a, m in groups.items()}
         ranked = sorted(groups.items(), key=lambda kv: (-totals[kv[0]], kv[1][0]))
         return [AnswerGroup(answer=a, votes=totals[a], members=tuple(m)) for a, m in ranked]
+
+    async def run_program(self, text: str) -> str | None:
+        """A scripted "program" is `print(X)`: it prints X."""
+        found = re.findall(r"print\((.*?)\)", text)
+        return found[-1] if found else None
 
 
 class KeywordScorer:

@@ -1,0 +1,34 @@
+"""Program-aided candidates (PAL, Gao et al. 2022): the model writes a short program that
+computes the answer, the sandbox runs it, and its printed result votes beside the
+chain-of-thought answers. A coder model's arithmetic is most reliable when Python does it,
+and a program and a chain of thought that agree are strong evidence of the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+PROGRAM_INSTRUCTION = (
+    "Solve the problem by writing a short Python program. Use clear variable names, compute the "
+    "result step by step, and end with print(answer) so that it prints only the final answer. "
+    "Reply with the program in one ```python block."
+)
+PROGRAM_STOP = ("```\n",)  # the closing fence: what follows it is prose the answer does not need
+PROGRAM_MAX_TOKENS = 400
+
+
+def program_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation with the program instruction in place of the system message."""
+    rest = [dict(m) for m in messages if m.get("role") not in {"system", "developer"}]
+    return [{"role": "system", "content": PROGRAM_INSTRUCTION}, *rest]
+
+
+def program_content(text: str, answer: str) -> str:
+    """What the client sees when a program's answer wins and no chain of thought agreed."""
+    code = text.strip()
+    if not code.startswith("```"):
+        code = f"```python\n{code}"
+    if not code.rstrip().endswith("```"):
+        code = code.rstrip() + "\n```"
+    return f"{code}\n\nThe program prints {answer}, so the answer is \\boxed{{{answer}}}."

@@ -1,0 +1,72 @@
+"""Program-aided candidates vote beside chains of thought (search.programs + self_consistency)."""
+
+from __future__ import annotations
+
+from search.budget import Budget
+from search.driver import run_search
+from search.programs import PROGRAM_INSTRUCTION, program_messages
+from search.registry import STRATEGIES
+from search.strategy import Problem
+
+from .scripted import LastNumberTools, ScriptedGenerator
+
+PROBLEM = Problem(prompt="Q: 2+2?", program_prompt="program: 2+2?", max_tokens=64)
+
+
+class ByPrompt(ScriptedGenerator):
+    """Chains of thought from `script`, programs (prompts starting "program:") from `programs`."""
+
+    def __init__(self, script, programs):
+        super().__init__(script)
+        self.program_gen = ScriptedGenerator(programs)
+
+    async def generate(self, prompt, **kw):
+        if prompt.startswith("program:"):
+            self.calls.append({"prompt": prompt, "n": kw["n"], "temperature": kw["temperature"]})
+            return await self.program_gen.generate(prompt, **kw)
+        return await super().generate(prompt, **kw)
+
+
+def budget():
+    return Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
+
+
+async def test_a_program_that_agrees_with_the_greedy_chain_settles_the_probe():
+    gen = ByPrompt(["so 4"], ["x = 2 + 2\nprint(4)"])
+    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=1, probe_programs=1, n=6)
+    result = await run_search(auto, generator=gen, budget=budget())
+    o = result.outcome
+    assert o.answer == "4" and o.confidence == 1.0 and o.content == "so 4"  # the chain is shown, not the code
+    assert o.details["programs_agreeing"] == 1
+    assert len(gen.calls) == 2 and {c["temperature"] for c in gen.calls} == {0.0}  # one round, greedy both
+
+
+async def test_disagreement_samples_more_and_programs_can_outvote_the_chains():
+    gen = ByPrompt(["so 5", "so 4", "so 5", "so 7"], ["print(4)"])
+    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=4, programs=3, batch=2, greedy_first=True,
+                                        greedy_weight=1.0)
+    result = await run_search(sc, generator=gen, budget=budget())
+    o = result.outcome
+    assert o.answer == "4" and o.details["programs"] == 3 and o.details["programs_agreeing"] == 3
+    assert o.content == "so 4"  # a chain that reached the winner is preferred as the content
+
+
+async def test_a_program_only_winner_is_shown_as_code_with_its_answer():
+    gen = ByPrompt(["so ?"], ["print(9)"])
+    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=1, programs=2, batch=2)
+    result = await run_search(sc, generator=gen, budget=budget())
+    o = result.outcome
+    assert o.answer == "9" and o.content.startswith("```python\nprint(9)") and "\\boxed{9}" in o.content
+
+
+async def test_without_a_program_prompt_no_programs_are_asked_for():
+    plain = Problem(prompt="Q: 2+2?", max_tokens=64)
+    gen = ByPrompt(["so 4"], ["print(5)"])
+    sc = STRATEGIES["self_consistency"](plain, LastNumberTools(), n=2, programs=3, batch=2)
+    result = await run_search(sc, generator=gen, budget=budget())
+    assert result.outcome.answer == "4" and all(not c["prompt"].startswith("program:") for c in gen.calls)
+
+
+def test_program_messages_replace_the_system_prompt_and_keep_the_conversation():
+    msgs = program_messages([{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}])
+    assert msgs == [{"role": "system", "content": PROGRAM_INSTRUCTION}, {"role": "user", "content": "2+2?"}]
