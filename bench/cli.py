@@ -1,0 +1,115 @@
+"""`ponder bench run | sweep | plot` (mounted by app/cli.py; also `python -m bench.run`)."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bench.datasets import DATASETS
+
+bench_cli = typer.Typer(add_completion=False, no_args_is_help=True,
+                        help="Benchmarks on offline data sets: run, sweep, plot.")
+
+Dataset = Annotated[str, typer.Option(help=f"one of: {', '.join(DATASETS)}")]
+Limit = Annotated[Optional[int], typer.Option(help="the first N items")]
+Seed = Annotated[int, typer.Option(help="the request seed, the same for every item")]
+Model = Annotated[str, typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gguf (the served name with --base-url)")]
+BaseUrl = Annotated[Optional[str], typer.Option(help="a running ponder server; in-process when not given")]
+ApiKey = Annotated[Optional[str], typer.Option(envvar="PONDER_API_KEY", help="bearer key for --base-url")]
+Budget = Annotated[Optional[int], typer.Option(help="reasoning.budget_tokens per item (default: the tier's)")]
+Oracle = Annotated[bool, typer.Option(help="math: pass the reference as a math_equiv verifier (upper bound only)")]
+
+
+def _command() -> str:
+    program = "python -m bench.run" if sys.argv[0].endswith("run.py") else Path(sys.argv[0]).name
+    return " ".join([program, shlex.join(sys.argv[1:])]).strip()
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in DATASETS:
+        raise typer.BadParameter(f"unknown data set {dataset!r}; known: {', '.join(DATASETS)}", param_hint="--dataset")
+
+
+@bench_cli.command()
+def run(
+    dataset: Dataset,
+    strategy: Annotated[Optional[str], typer.Option(help="a strategy (search/registry.py)")] = None,
+    effort: Annotated[Optional[str], typer.Option(help="none | low | medium | high")] = None,
+    budget_tokens: Budget = None,
+    limit: Limit = None,
+    seed: Seed = 0,
+    model: Model = "smollm2",
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    oracle: Oracle = False,
+    out: Annotated[Optional[Path], typer.Option(help="per-item JSONL; the summary JSON goes next to it "
+                                                     "(default bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
+) -> None:
+    """One configuration over a data set: per-item JSONL, summary JSON, a markdown row."""
+    from bench.run import Config, default_paths, markdown_table, run_configs
+
+    _check_dataset(dataset)
+    if not strategy and not effort:
+        raise typer.BadParameter("give --strategy or --effort (or both)", param_hint="--strategy/--effort")
+    config = Config(strategy=strategy, effort=effort, budget_tokens=budget_tokens)
+    rows, summary = (out, out.with_suffix(".json")) if out else default_paths(dataset, model, config.slug())
+    report = asyncio.run(run_configs(dataset, [config], model=model, limit=limit, seed=seed, oracle=oracle,
+                                     base_url=base_url, api_key=api_key, out=rows, summary_path=summary,
+                                     command=_command()))
+    typer.echo(markdown_table(report["configs"]))
+    typer.echo(f"rows: {rows}  summary: {summary}")
+
+
+@bench_cli.command()
+def sweep(
+    dataset: Dataset,
+    strategies: Annotated[Optional[str], typer.Option(help="comma-separated strategies")] = None,
+    efforts: Annotated[Optional[str], typer.Option(help="comma-separated effort tiers, e.g. none,low,medium")] = None,
+    budget_tokens: Budget = None,
+    limit: Limit = None,
+    seed: Seed = 0,
+    model: Model = "smollm2",
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    oracle: Oracle = False,
+    out: Annotated[Optional[Path], typer.Option(help="summary JSON (default bench/results/<dataset>_<model>"
+                                                     "_sweep.json; the rows go next to it as .jsonl)")] = None,
+) -> None:
+    """Several configurations (each strategy, then each effort tier) over one data set, one backend."""
+    from bench.run import Config, default_paths, markdown_table, run_configs
+
+    _check_dataset(dataset)
+    configs = [Config(strategy=s.strip(), budget_tokens=budget_tokens) for s in (strategies or "").split(",") if s.strip()]
+    configs += [Config(effort=e.strip(), budget_tokens=budget_tokens) for e in (efforts or "").split(",") if e.strip()]
+    if not configs:
+        raise typer.BadParameter("give --strategies and/or --efforts", param_hint="--strategies/--efforts")
+    rows, summary = (out.with_suffix(".jsonl"), out) if out else default_paths(dataset, model, "sweep")
+    report = asyncio.run(run_configs(dataset, configs, model=model, limit=limit, seed=seed, oracle=oracle,
+                                     base_url=base_url, api_key=api_key, out=rows, summary_path=summary,
+                                     command=_command()))
+    typer.echo(markdown_table(report["configs"]))
+    typer.echo(f"rows: {rows}  summary: {summary}")
+
+
+@bench_cli.command()
+def plot(
+    summary: Annotated[Path, typer.Argument(help="a summary JSON from bench run or sweep", exists=True,
+                                            dir_okay=False)],
+    out: Annotated[Optional[Path], typer.Option(help="PNG (default: the summary's name with .png)")] = None,
+) -> None:
+    """Accuracy vs completion tokens per item, one point or line per configuration, 95% CI bars."""
+    try:
+        from bench.plot import plot_summary
+
+        path = plot_summary(summary, out)
+    except ModuleNotFoundError as exc:
+        if exc.name != "matplotlib" and not (exc.name or "").startswith("matplotlib."):
+            raise
+        typer.echo("bench plot needs matplotlib: pip install 'ponder[bench]'", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"wrote {path}")

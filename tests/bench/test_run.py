@@ -1,0 +1,144 @@
+"""Summary math, and `bench run`/`sweep` end to end with a scripted backend (in-process and over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from app.main import create_app
+from app.settings import load_settings
+from backends.types import Completion, Sample, SamplingParams
+from bench.datasets import Item
+from bench.run import Config, markdown_table, percentile, request_body, run_configs, summarise, wilson
+from tests.app.fake_backend import ScriptedBackend
+
+# Three gsm8k-like items (the loader's own test covers the real file); the backend gets the
+# first two right and the third wrong.
+ITEMS = [
+    Item(id="q1", question="Tom has 3 apples and buys 15 more. How many? \\boxed{ANSWER}", gold="18", kind="math"),
+    Item(id="q2", question="A ship sails 30 miles at 6 mph. Hours? \\boxed{ANSWER}", gold="5", kind="math"),
+    Item(id="q3", question="Half of 1,000 is? \\boxed{ANSWER}", gold="500", kind="math"),
+]
+
+
+class AnswerByQuestion(ScriptedBackend):
+    """Answers each item by a phrase of its question (test code)."""
+
+    replies = {"apples": "3 + 15 = 18, so \\boxed{18}", "ship": "30 / 6 = 5 hours. \\boxed{5}",
+               "Half": "I think \\boxed{250}"}
+
+    async def complete(self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None) -> Completion:
+        self.calls += 1
+        text = next((reply for phrase, reply in self.replies.items() if phrase in prompt), "no idea")
+        tokens = min(params.max_tokens, 7)
+        return Completion(samples=tuple(Sample(text, tokens, "stop") for _ in range(n)),
+                          prompt_tokens=10 * n, cached_tokens=9 * (n - 1), backend=self.name)
+
+
+def row(correct: bool, tokens: int, wall: float, answer: str | None = "1") -> dict:
+    return {"correct": correct, "completion_tokens": tokens, "prompt_tokens": 100, "cached_tokens": 25,
+            "calls": 2, "wall_s": wall, "answer": answer, "stop_reason": "done", "errors": []}
+
+
+def test_wilson_interval_brackets_the_proportion():
+    lo, hi = wilson(5, 20)
+    assert 0.10 < lo < 0.25 < hi < 0.50
+    assert wilson(5, 20) == pytest.approx((0.1119, 0.4687), abs=1e-3)  # the textbook values
+    assert wilson(0, 20)[0] == 0.0 and wilson(20, 20)[1] == 1.0
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_percentile_interpolates_between_order_statistics():
+    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    assert percentile([float(i) for i in range(1, 101)], 95) == pytest.approx(95.05)
+    assert percentile([7.0], 95) == 7.0 and percentile([], 50) == 0.0
+
+
+def test_summary_counts_tokens_per_item_and_per_correct_and_latency():
+    rows = [row(True, 100, 1.0), row(False, 300, 2.0, answer=None), row(True, 200, 3.0), row(False, 400, 10.0)]
+    s = summarise(rows, Config(strategy="single", budget_tokens=500))
+    assert (s["items"], s["correct"], s["accuracy"]) == (4, 2, 0.5)
+    assert s["completion_tokens_per_item"] == 250.0
+    assert s["completion_tokens_per_correct"] == 500.0
+    assert s["cached_over_prompt"] == 0.25 and s["calls_per_item"] == 2.0
+    assert s["latency_p50_s"] == 2.5 and s["latency_p95_s"] == pytest.approx(8.95, abs=0.01)
+    assert s["answers_extracted"] == 3 and s["budget_used"] == 0.5
+    assert s["wilson95"] == [round(x, 4) for x in wilson(2, 4)]
+    none_right = summarise([row(False, 10, 1.0)])
+    assert none_right["completion_tokens_per_correct"] is None and "strategy" not in none_right
+
+
+def test_markdown_table_has_one_row_per_config():
+    s = summarise([row(True, 100, 1.0), row(False, 300, 2.0)], Config(effort="low"))
+    table = markdown_table({"effort=low": s, "single": s})
+    lines = table.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("| config |")
+    assert lines[2].startswith("| effort=low | 1/2 | 50.0% (") and "| 200 | 400 |" in lines[2]
+
+
+def test_request_body_carries_the_honest_verifier_only():
+    code = Item(id="c", question="q", gold="g", kind="code", reference={"tests": "t"},
+                verifier={"type": "python_tests", "tests": "t"})
+    body = request_body(code, Config(strategy="best_of_n", budget_tokens=512), model="m", seed=3)
+    assert body["reasoning"] == {"strategy": "best_of_n", "budget_tokens": 512,
+                                 "verifier": {"type": "python_tests", "tests": "t"}}
+    assert body["seed"] == 3 and "reasoning_effort" not in body
+    math_body = request_body(ITEMS[0], Config(effort="low"), model="m", seed=None)
+    assert "reasoning" not in math_body and math_body["reasoning_effort"] == "low"
+    assert request_body(ITEMS[0], Config(effort="low"), model="m", seed=0, oracle=True)["reasoning"]["verifier"] == {
+        "type": "math_equiv", "reference": "18"}
+
+
+async def test_run_in_process_writes_rows_and_summary(tmp_path):
+    backend = AnswerByQuestion()
+    rows_path, summary_path = tmp_path / "gsm8k.jsonl", tmp_path / "gsm8k.json"
+    report = await run_configs("gsm8k", [Config(strategy="single")], items=ITEMS, backend=backend, out=rows_path,
+                               summary_path=summary_path, command="ponder bench run --dataset gsm8k", quiet=True)
+    rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["q1", "q2", "q3"]
+    assert [r["correct"] for r in rows] == [True, True, False]
+    assert [r["answer"] for r in rows] == ["18", "5", "250"] and rows[2]["gold"] == "500"
+    assert all(r["completion_tokens"] == 7 and r["calls"] == 1 and r["strategy"] == "single" for r in rows)
+    assert all(r["prompt_tokens"] > 0 and r["stop_reason"] for r in rows)
+    assert backend.calls == 3
+    saved = json.loads(summary_path.read_text())
+    assert saved == report and saved["command"] == "ponder bench run --dataset gsm8k" and saved["items"] == 3
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", saved["date"])
+    single = saved["configs"]["single"]
+    assert (single["correct"], single["completion_tokens_per_item"], single["completion_tokens_per_correct"]) == (
+        2, 7.0, 10.5)
+
+
+async def test_sweep_over_http_reads_usage_and_ponder_fields(tmp_path):
+    backend = AnswerByQuestion()
+    app = create_app(load_settings(), backend=backend)
+    async with app.router.lifespan_context(app):
+        report = await run_configs(
+            "gsm8k", [Config(strategy="single"), Config(effort="low")], items=ITEMS[:2], base_url="http://ponder",
+            transport=httpx.ASGITransport(app=app), out=tmp_path / "s.jsonl", summary_path=tmp_path / "s.json",
+            command="ponder bench sweep", quiet=True)
+    assert list(report["configs"]) == ["single", "effort=low"]
+    assert report["mode"] == "http http://ponder"
+    rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["correct"] for r in rows)
+    single, low = rows[0], rows[2]
+    assert single["served_strategy"] == "single" and single["completion_tokens"] == 7 and single["calls"] == 1
+    assert low["effort"] == "low" and low["calls"] > 1 and low["completion_tokens"] > 7
+    assert low["cached_tokens"] >= 0 and low["prompt_tokens"] > 0
+    assert report["configs"]["effort=low"]["calls_per_item"] > report["configs"]["single"]["calls_per_item"]
+
+
+async def test_a_failed_request_is_a_wrong_row_not_the_end_of_the_run(tmp_path):
+    app = create_app(load_settings(), backend=AnswerByQuestion())
+    async with app.router.lifespan_context(app):
+        report = await run_configs(
+            "gsm8k", [Config(strategy="no_such_strategy")], items=ITEMS[:2], base_url="http://ponder",
+            transport=httpx.ASGITransport(app=app), out=tmp_path / "e.jsonl", summary_path=tmp_path / "e.json",
+            command="x", quiet=True)
+    rows = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert [r["stop_reason"] for r in rows] == ["error", "error"]
+    assert "HTTP 400" in rows[0]["feedback"] and "unknown strategy" in rows[0]["feedback"]
+    assert report["configs"]["no_such_strategy"]["items_with_errors"] == 2
