@@ -14,6 +14,10 @@ in `reasoning.verifier`; grading (bench.grading) is separate from it. Every gene
 (judge calls included) is counted. Per-item rows go to JSONL; the summary (accuracy with a
 Wilson 95% interval, tokens per item and per correct answer, latency percentiles, cached
 share of the prompt) goes to JSON next to it and prints as a markdown table.
+
+On a machine whose cores are busy with another job, run the embedded engine with one
+thread (PONDER_N_THREADS=1): measured 2026-11-25, two game24 items took 4.6 s that way and
+over 4 minutes without finishing the first with the default threads beside a 1.3-core job.
 """
 
 from __future__ import annotations
