@@ -25,6 +25,7 @@ from app.routes import open_router, router
 from app.traces import TraceStore
 from app.service import ReasoningService
 from app.settings import Settings, load_settings
+from app.shutdown import Drain, ShutdownGate, StoppableGenerator
 from app.wiring import RewardsAnswerTools, SandboxPolicy
 
 log = logging.getLogger("ponder")
@@ -68,11 +69,15 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             SandboxLimits(cpu_s=settings.sandbox_cpu_s, wall_s=settings.sandbox_timeout_s,
                           memory_mb=settings.sandbox_memory_mb),
             asyncio.Semaphore(settings.sandbox_concurrency), metrics.record_sandbox)
-        app.state.service = ReasoningService(settings, active, RewardsAnswerTools(equivalence, sandbox), sandbox,
-                                             metrics)
+        service = ReasoningService(settings, active, RewardsAnswerTools(equivalence, sandbox), sandbox, metrics)
+        # Every search's backend calls end when the shutdown grace does (app/shutdown.py).
+        service.generator = StoppableGenerator(service.generator, drain)  # type: ignore[assignment]
+        app.state.service = service
+        drain.open()
         try:
             yield
         finally:
+            await drain.shutdown()  # a no-op when GracefulServer already drained
             app.state.service = None
             await equivalence.aclose()
             if owned:
@@ -90,11 +95,14 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.admission = Admission(max_concurrent=settings.max_concurrent_searches,
                                     max_queued=settings.max_queued_searches, metrics=metrics)
     app.state.traces = TraceStore(settings.max_traces, settings.trace_dir)
+    drain = Drain(grace_s=getattr(settings, "shutdown_grace_s", 10.0))
+    app.state.drain = drain
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(reason_router)
     app.include_router(responses_router)
     app.include_router(open_router)
+    app.add_middleware(ShutdownGate, drain=drain)  # inside Observe: 503s get request ids and metrics
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics)
     return app
