@@ -70,7 +70,7 @@ class ReasoningOptions(BaseModel):
     max_calls: int | None = Field(default=None, ge=1)
     deadline_s: float | None = Field(default=None, gt=0)
     n: int | None = Field(default=None, ge=1)
-    summary: Literal["none", "concise", "detailed"] = "concise"
+    summary: Literal["none", "concise", "detailed", "model"] = "concise"
     trace: bool = False
     verifier: VerifierSpec | None = None
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth import require_api_key
 from app.errors import ApiError
 from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut, VerifierSpec
-from app.render import summary_text, usage_of
+from app.render import usage_of
 from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep, run_planned
 from app.service import plan_request
 from app.traces import trace_record
@@ -36,7 +36,8 @@ class ReasonRequest(BaseModel):
     n: int | None = Field(default=None, ge=1)
     seed: int | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    summary: Literal["none", "concise", "detailed"] = "concise"
+    summary: Literal["none", "concise", "detailed", "model"] = Field(
+        default="concise", description="model: the model summarises the search in one extra call within the budget")
     trace: bool = False
 
 
@@ -78,14 +79,15 @@ def as_chat(req: ReasonRequest) -> ChatCompletionRequest:
 async def reason(body: ReasonRequest, request: Request, service: ServiceDep, settings: SettingsDep,
                  metrics: MetricsDep, admission: AdmissionDep, traces: TracesDep) -> ReasonResponse:
     plan = plan_request(as_chat(body), settings)
-    result = await run_planned(plan, request, service, admission)
+    summarized = await run_planned(plan, request, service, admission, body.summary)
+    result = summarized.result
     metrics.record_search(result, service.backend.name)
     outcome = result.outcome
     response = ReasonResponse(
         id=f"reason-{uuid.uuid4().hex}", answer=outcome.answer if outcome else None,
         content=outcome.content if outcome else "", confidence=outcome.confidence if outcome else 0.0,
         candidates=[Candidate(answer=c.answer, votes=c.votes, score=c.score) for c in (outcome.candidates if outcome else ())],
-        strategy=result.strategy, stop_reason=result.stop_reason, summary=summary_text(result, body.summary),
+        strategy=result.strategy, stop_reason=result.stop_reason, summary=summarized.summary,
         trace=list(result.events) if body.trace else None, tree=result.tree if body.trace else None,
         usage=usage_of(result),
     )

@@ -7,27 +7,28 @@ import time
 import uuid
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from backends.errors import BackendError
 from search.driver import SearchFailed, SearchResult
 
 from app.admission import Admission
 from app.auth import require_api_key
-from app.errors import ApiError, from_backend
+from app.errors import ApiError
 from app.metrics import Metrics
 from app.protocol import ChatCompletion, ChatCompletionRequest, ChoiceOut, MessageOut, ModelCard, ModelList
-from app.render import finish_reason, ponder_info, summary_text, usage_of
+from app.render import finish_reason, ponder_info, usage_of
 from app.service import Plan, ReasoningService, plan_request
 from app.settings import Settings
-from app.streaming import stream_chat
+from app.streaming import failure_of, stream_chat
+from app.summarize import Summarized, summarize
 from app.traces import TraceStore, trace_record
 
 DISCONNECT_POLL_S = 0.25
+T = TypeVar("T")
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 open_router = APIRouter()
@@ -56,9 +57,9 @@ def get_traces(request: Request) -> TraceStore:
     return request.app.state.traces  # type: ignore[no-any-return]
 
 
-async def unless_disconnected(request: Request, search: Coroutine[Any, Any, SearchResult]) -> SearchResult:
-    """Run `search`, cancelling it (no further backend calls) if the client goes away."""
-    task = asyncio.create_task(search)
+async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` (a search), cancelling it (no further backend calls) if the client goes away."""
+    task = asyncio.create_task(work)
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
@@ -72,19 +73,20 @@ async def unless_disconnected(request: Request, search: Coroutine[Any, Any, Sear
             task.cancel()
 
 
-async def run_planned(plan: Plan, request: Request, service: ReasoningService, admission: Admission) -> SearchResult:
-    """Run a planned search in an admission slot, cancelled if the client leaves; a search
-    in which every backend call failed becomes the backend's error status."""
+async def run_planned(plan: Plan, request: Request, service: ReasoningService, admission: Admission,
+                      summary: str = "concise") -> Summarized:
+    """Run a planned search and summarise it at the `summary` level, in an admission slot,
+    cancelled if the client leaves; a search in which every backend call failed becomes the
+    backend's error status."""
+    async def search_and_summarize() -> Summarized:
+        result = await service.run(plan)
+        return await summarize(result, summary, plan=plan, backend=service.backend)
+
     try:
         async with admission.slot():
-            return await unless_disconnected(request, service.run(plan))
+            return await unless_disconnected(request, search_and_summarize())
     except SearchFailed as exc:
-        if isinstance(exc.cause, BackendError):
-            raise from_backend(exc.cause) from exc
-        if isinstance(exc.cause, TimeoutError):
-            raise ApiError(504, f"no answer within the deadline: {exc.cause}", type="backend_error",
-                           code="deadline_exceeded") from exc
-        raise ApiError(502, f"every backend call failed: {exc.cause}", type="backend_error") from exc
+        raise failure_of(exc) from exc
 
 
 ServiceDep = Annotated[ReasoningService, Depends(get_service)]
@@ -106,23 +108,24 @@ async def chat_completions(  # type: ignore[no-untyped-def]
         metrics.record_search(result, service.backend.name)
         traces.put(completion_id, trace_record(completion_id, result, plan.messages))
 
+    summary_level = body.reasoning.summary if body.reasoning else "concise"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         held = AsyncExitStack()
         await held.enter_async_context(admission.slot())  # a 429 must come before the stream starts
         frames = stream_chat(service, plan, completion_id=completion_id, model=model, include_usage=include_usage,
-                             on_result=record, release=held.aclose)
+                             summary=summary_level, on_result=record, release=held.aclose)
         return StreamingResponse(frames, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    result = await run_planned(plan, request, service, admission)
+    summarized = await run_planned(plan, request, service, admission, summary_level)
+    result = summarized.result
     record(result)
-    summary_level = body.reasoning.summary if body.reasoning else "concise"
     outcome = result.outcome
     response = ChatCompletion(
         id=completion_id, created=int(time.time()), model=model,
         choices=[ChoiceOut(
             message=MessageOut(content=outcome.content if outcome else "",
-                               reasoning_content=summary_text(result, summary_level)),
+                               reasoning_content=summarized.summary),
             finish_reason=finish_reason(result),  # type: ignore[arg-type]
         )],
         usage=usage_of(result),

@@ -1,11 +1,15 @@
-"""Server-sent events for a chat completion: progress as reasoning, then the answer."""
+"""Server-sent events: the search's progress live as it runs, then the answer.
+
+`live_search` is the shared part (the search's events as they happen, then its result);
+`stream_chat` writes chat-completion chunks from it; the Responses API writes its own events."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 
 from backends.errors import BackendError
 from search.driver import SearchFailed, SearchResult
@@ -15,29 +19,32 @@ from app.errors import ApiError, error_body, from_backend
 from app.protocol import ChatCompletionChunk, ChunkChoice, DeltaOut
 from app.render import finish_reason, progress_line, usage_of
 from app.service import Plan, ReasoningService
+from app.summarize import summarize
 
 CONTENT_PIECE = 48  # characters per content delta
 
 
-def _sse(payload: dict[str, object] | str) -> str:
+def sse(payload: dict[str, object] | str, event: str | None = None) -> str:
     data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {data}\n\n"
+    return f"event: {event}\ndata: {data}\n\n" if event else f"data: {data}\n\n"
 
 
-async def stream_chat(
-    service: ReasoningService, plan: Plan, *, completion_id: str, model: str, include_usage: bool,
-    on_result: Callable[[SearchResult], None] | None = None, release: Callable[[], Awaitable[None]] | None = None,
-) -> AsyncIterator[str]:
-    """Yield SSE frames while the search runs; cancelling the iterator cancels the search.
+def failure_of(exc: Exception) -> ApiError:
+    """The client-facing error for a search that produced nothing (or a backend that refused it)."""
+    cause = exc.cause if isinstance(exc, SearchFailed) else exc
+    if isinstance(cause, BackendError):
+        return from_backend(cause)
+    if isinstance(cause, TimeoutError):
+        return ApiError(504, f"no answer within the deadline: {cause}", type="backend_error", code="deadline_exceeded")
+    return ApiError(502, f"every backend call failed: {cause}", type="backend_error")
 
-    `release` is awaited when the stream ends however it ends (it frees the search slot)."""
-    created = int(time.time())
+
+async def live_search(service: ReasoningService, plan: Plan) -> AsyncGenerator[Event | SearchResult, None]:
+    """Yield the search's events as they happen, then its result (the last item).
+
+    SearchFailed and BackendError propagate; closing the iterator early cancels the search,
+    so no further backend calls are made."""
     events: asyncio.Queue[Event | None] = asyncio.Queue()
-
-    def chunk(delta: DeltaOut, finish: str | None = None) -> str:
-        body = ChatCompletionChunk(id=completion_id, created=created, model=model,
-                                   choices=[ChunkChoice(delta=delta, finish_reason=finish)])  # type: ignore[arg-type]
-        return _sse(body.model_dump(exclude_none=True))
 
     async def search() -> SearchResult:
         try:
@@ -47,24 +54,54 @@ async def stream_chat(
 
     task = asyncio.create_task(search())
     try:
-        yield chunk(DeltaOut(role="assistant", content=""))
         while (event := await events.get()) is not None:
-            line = progress_line(event)
-            if line:
-                yield chunk(DeltaOut(reasoning_content=line))
+            yield event
+        yield await task
+    finally:
+        if not task.done():
+            task.cancel()  # the client went away: no further backend calls
+            try:
+                await task
+            except BaseException:
+                pass
+
+
+async def stream_chat(
+    service: ReasoningService, plan: Plan, *, completion_id: str, model: str, include_usage: bool,
+    summary: str = "concise", on_result: Callable[[SearchResult], None] | None = None,
+    release: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[str]:
+    """Yield SSE frames while the search runs; cancelling the iterator cancels the search.
+
+    Progress lines stream as `reasoning_content`; with summary "model" the model's summary
+    follows them. `release` is awaited when the stream ends however it ends (it frees the search slot)."""
+    created = int(time.time())
+
+    def chunk(delta: DeltaOut, finish: str | None = None) -> str:
+        body = ChatCompletionChunk(id=completion_id, created=created, model=model,
+                                   choices=[ChunkChoice(delta=delta, finish_reason=finish)])  # type: ignore[arg-type]
+        return sse(body.model_dump(exclude_none=True))
+
+    try:
+        yield chunk(DeltaOut(role="assistant", content=""))
+        result: SearchResult | None = None
         try:
-            result = await task
-        except SearchFailed as exc:
-            cause = exc.cause
-            err = from_backend(cause) if isinstance(cause, BackendError) else ApiError(502, str(cause), type="backend_error")
-            yield _sse(error_body(err.message, err.type, err.param, err.code))
-            yield _sse("[DONE]")
+            async with aclosing(live_search(service, plan)) as items:
+                async for item in items:
+                    if isinstance(item, SearchResult):
+                        result = item
+                    elif line := progress_line(item):
+                        yield chunk(DeltaOut(reasoning_content=line))
+        except (SearchFailed, BackendError) as exc:
+            err = failure_of(exc)
+            yield sse(error_body(err.message, err.type, err.param, err.code))
+            yield sse("[DONE]")
             return
-        except BackendError as exc:
-            err = from_backend(exc)
-            yield _sse(error_body(err.message, err.type, err.param, err.code))
-            yield _sse("[DONE]")
-            return
+        assert result is not None  # live_search ends with the result
+        if summary == "model":
+            summarized = await summarize(result, summary, plan=plan, backend=service.backend)
+            result = summarized.result
+            yield chunk(DeltaOut(reasoning_content=f"summary: {summarized.summary}\n"))
         if on_result is not None:
             on_result(result)
         content = result.outcome.content if result.outcome else ""
@@ -74,14 +111,8 @@ async def stream_chat(
         if include_usage:
             usage = ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[],
                                         usage=usage_of(result))
-            yield _sse(usage.model_dump(exclude_none=True))
-        yield _sse("[DONE]")
+            yield sse(usage.model_dump(exclude_none=True))
+        yield sse("[DONE]")
     finally:
-        if not task.done():
-            task.cancel()  # the client went away: no further backend calls
-            try:
-                await task
-            except BaseException:
-                pass
         if release is not None:
             await release()
