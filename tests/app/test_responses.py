@@ -63,7 +63,8 @@ def parse_sse(text: str) -> list[tuple[str, dict]]:
 
 def expected_types(frames: list[dict]) -> list[str]:
     """The event sequence for this many progress and content deltas."""
-    progress = sum(1 for f in frames if f["type"] == "response.reasoning_summary_text.delta" and f["summary_index"] == 0)
+    progress = sum(1 for f in frames
+                   if f["type"] == "response.reasoning_summary_text.delta" and f["summary_index"] == 0)
     content = sum(1 for f in frames if f["type"] == "response.output_text.delta")
     return (REASONING_OPEN + ["response.reasoning_summary_text.delta"] * progress + REASONING_CLOSE
             + MESSAGE_OPEN + ["response.output_text.delta"] * content + MESSAGE_CLOSE)
