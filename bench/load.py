@@ -54,6 +54,8 @@ class Round:
     latency_p95_s: float
     ok_latency_p50_s: float | None  # 200s only
     ok_latency_p95_s: float | None
+    rejected_latency_p50_s: float | None  # 429s only: how fast a refusal comes back under load
+    rejected_latency_p95_s: float | None
     rss_mb: float
     elapsed_s: float
     latencies: list[float] = field(default_factory=list, repr=False)
@@ -95,10 +97,12 @@ async def load_round(http: httpx.AsyncClient, load: Load) -> Round:
     statuses = Counter(str(status) for status, _ in results)
     latencies = [seconds for _, seconds in results]
     ok = [seconds for status, seconds in results if status == 200]
+    rejected = [seconds for status, seconds in results if status == 429]
     gc.collect()
     return Round(statuses=dict(sorted(statuses.items())), admitted=sum(1 for s, _ in results if s != 429),
                  latency_p50_s=percentile(latencies, 0.5) or 0.0, latency_p95_s=percentile(latencies, 0.95) or 0.0,
                  ok_latency_p50_s=percentile(ok, 0.5), ok_latency_p95_s=percentile(ok, 0.95),
+                 rejected_latency_p50_s=percentile(rejected, 0.5), rejected_latency_p95_s=percentile(rejected, 0.95),
                  rss_mb=round(rss_mb(), 1), elapsed_s=round(elapsed, 2), latencies=latencies)
 
 
@@ -182,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     for i, r in enumerate(report["rounds"], 1):
         sys.stdout.write(f"round {i}: {r['statuses']} admitted {r['admitted']} p50 {r['latency_p50_s']}s "
-                         f"p95 {r['latency_p95_s']}s rss {r['rss_mb']} MB in {r['elapsed_s']}s\n")
+                         f"p95 {r['latency_p95_s']}s (200: {r['ok_latency_p50_s']}/{r['ok_latency_p95_s']}s, "
+                         f"429: {r['rejected_latency_p50_s']}/{r['rejected_latency_p95_s']}s) "
+                         f"rss {r['rss_mb']} MB in {r['elapsed_s']}s\n")
     sys.stdout.write(f"tasks {report['tasks_before']} -> {report['tasks_after']}; checks {report['checks']}; "
                      f"wrote {out}\n")
     return 0 if report["ok"] else 1

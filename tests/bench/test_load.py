@@ -27,7 +27,8 @@ async def test_a_load_past_the_cap_gets_429s_only_past_it_no_5xx_and_leaves_no_t
 def test_the_verdict_flags_5xx_early_429s_rss_growth_and_leaked_tasks():
     def round_(statuses: dict[str, int], admitted: int, rss: float) -> Round:
         return Round(statuses=statuses, admitted=admitted, latency_p50_s=0, latency_p95_s=0, ok_latency_p50_s=None,
-                     ok_latency_p95_s=None, rss_mb=rss, elapsed_s=0)
+                     ok_latency_p95_s=None, rejected_latency_p50_s=None, rejected_latency_p95_s=None, rss_mb=rss,
+                     elapsed_s=0)
 
     good = [round_({"200": 40, "429": 20}, 40, 100), round_({"200": 40, "429": 20}, 40, 100),
             round_({"200": 40, "429": 20}, 40, 105)]
