@@ -26,12 +26,12 @@ def serve(
     model: Annotated[Optional[str], typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gguf")] = None,
 ) -> None:
     """Serve the OpenAI-compatible reasoning API."""
-    import uvicorn
-
     from app.main import create_app
+    from app.shutdown import graceful_server
 
     settings = load_settings(**_overrides(backend, base_url, model))
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    # In-flight searches get PONDER_SHUTDOWN_GRACE_S on SIGTERM, then return their best so far.
+    graceful_server(create_app(settings), host=host or settings.host, port=port or settings.port).run()
 
 
 @cli.command()

@@ -19,6 +19,7 @@ from app.body_limit import BodyLimit
 from app.errors import install_error_handlers
 from app.metrics import Metrics
 from app.observe import Observe
+from app.openapi_errors import document_errors
 from app.reason import router as reason_router
 from app.responses_api import router as responses_router
 from app.routes import open_router, router
@@ -95,9 +96,10 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.admission = Admission(max_concurrent=settings.max_concurrent_searches,
                                     max_queued=settings.max_queued_searches, metrics=metrics)
     app.state.traces = TraceStore(settings.max_traces, settings.trace_dir)
-    drain = Drain(grace_s=getattr(settings, "shutdown_grace_s", 10.0))
+    drain = Drain(grace_s=settings.shutdown_grace_s)
     app.state.drain = drain
     install_error_handlers(app)
+    document_errors(app)
     app.include_router(router)
     app.include_router(reason_router)
     app.include_router(responses_router)

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     sandbox_timeout_s: float = Field(default=20.0, gt=0)  # the most wall time one run may have
     sandbox_memory_mb: int = Field(default=512, ge=64)
     sandbox_cpu_s: int = Field(default=10, ge=1)
+    shutdown_grace_s: float = Field(default=10.0, ge=0)  # in-flight searches at shutdown; then best-so-far
     max_traces: int = 256  # recent search traces kept for GET /v1/traces/{id}
     trace_dir: Path | None = None  # also append every trace (prompts included) to JSONL here
 
