@@ -37,6 +37,9 @@ def summary_text(result: SearchResult, level: str = "concise") -> str | None:
     samples = o.details.get("samples")
     if samples:
         lines.append(f"samples: {samples} ({o.details.get('answered', samples)} stated an answer)")
+    if o.details.get("programs"):
+        lines.append(f"program-aided: {o.details['programs']} program(s) run in the sandbox, "
+                     f"{o.details.get('programs_agreeing', 0)} agree with the chosen answer")
     if o.details.get("verdict"):
         passed = o.details.get("passed")
         checked = f"{passed} of {samples} passed the verifier; " if passed is not None and samples else ""

@@ -15,7 +15,7 @@ from rewards.judge import LLMJudgePRM
 from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
-from search.programs import program_messages
+from search.programs import program_messages, wants_program
 from search.registry import STRATEGIES, strategy_names
 from search.strategy import Problem
 
@@ -99,7 +99,7 @@ class ReasoningService:
         question = next((m["content"] for m in reversed(plan.messages) if m["role"] == "user"), "")
         problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), max_tokens=plan.max_tokens_per_sample,
                           temperature=plan.temperature, seed=plan.seed, stop=plan.stop)
-        if plan.config.get("programs") or plan.config.get("probe_programs"):
+        if (plan.config.get("programs") or plan.config.get("probe_programs")) and wants_program(question):
             problem = replace(problem, program_prompt=await self.backend.render_chat(program_messages(plan.messages)))
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         # One charged generator for the strategy and its judge: both spend the same budget.

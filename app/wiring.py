@@ -87,7 +87,7 @@ class RewardsAnswerTools:
 
     async def run_program(self, text: str) -> str | None:
         limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, PROGRAM_WALL_S))
-        return await program_answer(text, limits, self.sandbox.slots)
+        return await program_answer(text, limits, self.sandbox.slots, self.sandbox.on_result)
 
     def extract(self, text: str) -> str | None:
         return extract_answer(text)

@@ -67,7 +67,8 @@ def printed_answer(stdout: str) -> str | None:
     return f"{value:.6f}".rstrip("0")
 
 
-async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaphore | None = None) -> str | None:
+async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaphore | None = None,
+                         on_result: Callable[[SandboxResult], None] | None = None) -> str | None:
     """Run the program in a model's answer in the sandbox; the answer it prints, or None when
     there is no program or it fails."""
     code = extract_code(text)
@@ -78,6 +79,8 @@ async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaph
     else:
         async with slots:
             result = await run_sandboxed(code, limits=limits)
+    if on_result is not None:
+        on_result(result)
     if result.exit_code != 0 or result.output_truncated:
         return None
     return printed_answer(result.stdout)

@@ -24,12 +24,12 @@ class Auto:
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None, n: int = 6, probe: int = 3,
         agree: float = 1.0, hard: str = "self_consistency", batch: int | None = None, probe_programs: int = 0,
-        programs: int = 0, **config: Any,
+        programs: int = 0, chains_with_programs: int = 1, **config: Any,
     ) -> None:
         self.problem, self.tools, self.config = problem, tools, config
         self.batch = int(batch or probe)
         self.n, self.agree, self.hard = int(n), float(agree), hard
-        self.programs = int(programs)
+        self.programs, self.chains_with_programs = int(programs), int(chains_with_programs)
         self.probe_outcome: Outcome | None = None
         self.child: Strategy
         if verifier is not None:
@@ -37,8 +37,11 @@ class Auto:
             self.child = BestOfN(problem, tools, verifier=verifier, n=n, batch=self.batch, **config)
         else:
             self.phase = "probe"
-            self.child = SelfConsistency(problem, tools, n=probe, batch=probe, greedy_first=True,
-                                         programs=probe_programs, **config)
+            # With a program prompt, part of the probe is the greedy program (a second, independent
+            # way to the answer); without one the probe is all chains of thought.
+            programs_now = min(int(probe_programs), int(probe) - 1) if problem.program_prompt else 0
+            self.child = SelfConsistency(problem, tools, n=int(probe) - programs_now, batch=probe, greedy_first=True,
+                                         programs=programs_now, **config)
 
     @property
     def name(self) -> str:
@@ -61,9 +64,11 @@ class Auto:
             else:
                 self.phase = "vote"
                 assert isinstance(self.child, SelfConsistency)
-                self.child.n = max(self.n, self.child.n)  # the same vote, with more samples
-                if self.child.programs:
+                if self.child.programs:  # more programs (cheaper and surer than hot chains of thought)
                     self.child.programs = max(self.programs, self.child.programs)
+                    self.child.n = max(self.chains_with_programs, self.child.n)
+                else:
+                    self.child.n = max(self.n, self.child.n)  # the same vote, with more samples
                 self.child.batch = self.batch
             return self.child.ask()
         return []  # the probe agreed: settled

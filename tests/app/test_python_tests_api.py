@@ -43,3 +43,31 @@ async def test_bad_python_tests_specs_are_400s():
             r = await http.post("/v1/chat/completions", json=body(**bad))
             assert r.status_code == 400, (bad, r.text)
             assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+BOTH = "```python\nprint(4)\n```\nSo the answer is \\boxed{4}."
+
+
+async def test_effort_tiers_ask_a_program_for_quantitative_questions_and_stop_when_it_agrees():
+    backend = ScriptedBackend(BOTH)
+    async with client_for(backend) as http:
+        r = await http.post("/v1/chat/completions", json={
+            "model": "m", "reasoning_effort": "low",
+            "messages": [{"role": "user", "content": "Tom has 3 apples and buys 1 more. How many?"}]})
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert data["ponder"]["answer"] == "4" and data["ponder"]["confidence"] == 1.0
+        assert backend.calls == 2  # the greedy chain and the greedy program, one round, then settled
+        assert "1 agree with the chosen answer" in data["choices"][0]["message"]["reasoning_content"]
+        metrics = (await http.get("/metrics")).text
+        assert 'ponder_sandbox_runs_total{outcome="exited"} 1.0' in metrics
+
+
+async def test_no_program_is_asked_for_a_question_without_numbers():
+    backend = ScriptedBackend(BOTH)
+    async with client_for(backend) as http:
+        r = await http.post("/v1/chat/completions", json={
+            "model": "m", "reasoning_effort": "low", "messages": [{"role": "user", "content": "Name a colour."}]})
+        assert r.status_code == 200, r.text
+        assert "program" not in r.json()["choices"][0]["message"]["reasoning_content"]
+        assert 'ponder_sandbox_runs_total{outcome="exited"}' not in (await http.get("/metrics")).text

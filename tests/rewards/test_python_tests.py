@@ -64,3 +64,20 @@ async def test_each_run_is_reported_to_the_hook():
     good = "```python\ndef add(a, b):\n    return a + b\n```"
     verdicts = await asyncio.gather(*(v.check(good) for _ in range(3)))
     assert all(x.passed for x in verdicts) and len(seen) == 3 and all(r.exit_code == 0 for r in seen)
+
+
+def test_printed_answer_is_the_last_line_without_float_noise():
+    from rewards.python_tests import printed_answer
+
+    assert printed_answer("step 1\n17.999999999999996\n") == "18"
+    assert printed_answer("1430.0") == "1430" and printed_answer("0.8") == "0.8"
+    assert printed_answer("The answer is 5\n") == "The answer is 5" and printed_answer("  \n") is None
+
+
+async def test_program_answer_runs_the_code_in_the_sandbox():
+    from rewards.python_tests import program_answer
+
+    seen = []
+    assert await program_answer("```python\nx = 3 * 4\nprint(x / 2)\n```", LIMITS, on_result=seen.append) == "6"
+    assert await program_answer("```python\nraise SystemExit(3)\n```", LIMITS) is None
+    assert await program_answer("no code here", LIMITS) is None and len(seen) == 1

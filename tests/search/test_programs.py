@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from search.budget import Budget
 from search.driver import run_search
-from search.programs import PROGRAM_INSTRUCTION, program_messages
+from search.programs import PROGRAM_INSTRUCTION, program_messages, wants_program
 from search.registry import STRATEGIES
 from search.strategy import Problem
 
@@ -33,7 +33,7 @@ def budget():
 
 async def test_a_program_that_agrees_with_the_greedy_chain_settles_the_probe():
     gen = ByPrompt(["so 4"], ["x = 2 + 2\nprint(4)"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=1, probe_programs=1, n=6)
+    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, n=6)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "4" and o.confidence == 1.0 and o.content == "so 4"  # the chain is shown, not the code
@@ -70,3 +70,10 @@ async def test_without_a_program_prompt_no_programs_are_asked_for():
 def test_program_messages_replace_the_system_prompt_and_keep_the_conversation():
     msgs = program_messages([{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}])
     assert msgs == [{"role": "system", "content": PROGRAM_INSTRUCTION}, {"role": "user", "content": "2+2?"}]
+
+
+def test_programs_are_wanted_for_quantitative_questions_only():
+    assert wants_program("Tom has 3 apples and buys 4 more. How many apples does he have?")
+    assert not wants_program("Write a poem about the sea.")
+    assert not wants_program("Write a Python function f(n) that returns the 3 largest items.")
+    assert not wants_program("Fix this:\n```python\nprint(1/0)\n```")
