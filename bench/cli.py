@@ -22,6 +22,7 @@ Model = Annotated[str, typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gg
 BaseUrl = Annotated[Optional[str], typer.Option(help="a running ponder server; in-process when not given")]
 ApiKey = Annotated[Optional[str], typer.Option(envvar="PONDER_API_KEY", help="bearer key for --base-url")]
 Budget = Annotated[Optional[int], typer.Option(help="reasoning.budget_tokens per item (default: the tier's)")]
+Concurrency = Annotated[int, typer.Option(min=1, help="items in flight at once (lets the engine batch them)")]
 Oracle = Annotated[bool, typer.Option(help="math: pass the reference as a math_equiv verifier (upper bound only)")]
 
 
@@ -47,6 +48,7 @@ def run(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     oracle: Oracle = False,
+    concurrency: Concurrency = 1,
     out: Annotated[Optional[Path], typer.Option(help="per-item JSONL; the summary JSON goes next to it "
                                                      "(default bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
 ) -> None:
@@ -60,7 +62,7 @@ def run(
     rows, summary = (out, out.with_suffix(".json")) if out else default_paths(dataset, model, config.slug())
     report = asyncio.run(run_configs(dataset, [config], model=model, limit=limit, seed=seed, oracle=oracle,
                                      base_url=base_url, api_key=api_key, out=rows, summary_path=summary,
-                                     command=_command()))
+                                     command=_command(), concurrency=concurrency))
     typer.echo(markdown_table(report["configs"]))
     typer.echo(f"rows: {rows}  summary: {summary}")
 
@@ -77,6 +79,7 @@ def sweep(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     oracle: Oracle = False,
+    concurrency: Concurrency = 1,
     out: Annotated[Optional[Path], typer.Option(help="summary JSON (default bench/results/<dataset>_<model>"
                                                      "_sweep.json; the rows go next to it as .jsonl)")] = None,
 ) -> None:
@@ -91,7 +94,7 @@ def sweep(
     rows, summary = (out.with_suffix(".jsonl"), out) if out else default_paths(dataset, model, "sweep")
     report = asyncio.run(run_configs(dataset, configs, model=model, limit=limit, seed=seed, oracle=oracle,
                                      base_url=base_url, api_key=api_key, out=rows, summary_path=summary,
-                                     command=_command()))
+                                     command=_command(), concurrency=concurrency))
     typer.echo(markdown_table(report["configs"]))
     typer.echo(f"rows: {rows}  summary: {summary}")
 

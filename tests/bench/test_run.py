@@ -142,3 +142,13 @@ async def test_a_failed_request_is_a_wrong_row_not_the_end_of_the_run(tmp_path):
     assert [r["stop_reason"] for r in rows] == ["error", "error"]
     assert "HTTP 400" in rows[0]["feedback"] and "unknown strategy" in rows[0]["feedback"]
     assert report["configs"]["no_such_strategy"]["items_with_errors"] == 2
+
+
+async def test_items_in_flight_together_give_the_same_summary(tmp_path):
+    backend = AnswerByQuestion()
+    report = await run_configs("gsm8k", [Config(strategy="single")], items=ITEMS, backend=backend,
+                               out=tmp_path / "c.jsonl", summary_path=tmp_path / "c.json", command="c", quiet=True,
+                               concurrency=3)
+    rows = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == ["q1", "q2", "q3"] and backend.calls == 3
+    assert report["configs"]["single"]["correct"] == 2 and report["concurrency"] == 3
