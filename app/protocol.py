@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 Effort = Literal["none", "low", "medium", "high"]
 
@@ -13,7 +13,7 @@ Effort = Literal["none", "low", "medium", "high"]
 class Game24Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["game24"]
-    numbers: list[int] = Field(min_length=2, max_length=6)
+    numbers: list[StrictInt] = Field(min_length=2, max_length=6)
 
 
 class MathEquivSpec(BaseModel):
@@ -52,7 +52,7 @@ class PythonTestsSpec(BaseModel):
     tests: str = Field(min_length=1, max_length=50_000)
     entry_point: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)
     prelude: str = Field(default="", max_length=20_000, description="code run before the answer's (imports)")
-    timeout_s: float = Field(default=10.0, gt=0, le=60)
+    timeout_s: float = Field(default=10.0, gt=0, le=60, strict=True)
 
 
 VerifierSpec = Annotated[Game24Spec | MathEquivSpec | ExactSpec | RegexSpec | PythonTestsSpec,
@@ -66,12 +66,12 @@ class ReasoningOptions(BaseModel):
 
     strategy: str | None = None
     effort: Effort | None = None
-    budget_tokens: int | None = Field(default=None, ge=1)
-    max_calls: int | None = Field(default=None, ge=1)
-    deadline_s: float | None = Field(default=None, gt=0)
-    n: int | None = Field(default=None, ge=1)
+    budget_tokens: int | None = Field(default=None, ge=1, strict=True)
+    max_calls: int | None = Field(default=None, ge=1, strict=True)
+    deadline_s: float | None = Field(default=None, gt=0, strict=True)
+    n: int | None = Field(default=None, ge=1, strict=True)
     summary: Literal["none", "concise", "detailed", "model"] = "concise"
-    trace: bool = False
+    trace: bool = Field(default=False, strict=True)
     verifier: VerifierSpec | None = None
 
 
@@ -96,7 +96,7 @@ class ChatMessageIn(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: bool = Field(default=False, strict=True)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -106,15 +106,16 @@ class ChatCompletionRequest(BaseModel):
     model: str = Field(min_length=1)
     messages: list[ChatMessageIn] = Field(min_length=1)
     reasoning_effort: Effort | None = None
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    seed: int | None = None
+    max_completion_tokens: int | None = Field(default=None, ge=1, strict=True)
+    max_tokens: int | None = Field(default=None, ge=1, strict=True)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
+    seed: int | None = Field(default=None, strict=True)
     stop: str | list[str] | None = None
-    stream: bool = False
+    stream: bool = Field(default=False, strict=True)
     stream_options: StreamOptions | None = None
-    n: int = Field(default=1, ge=1, le=1, description="ponder returns one choice; use reasoning.n for samples")
+    n: int = Field(default=1, ge=1, le=1, strict=True,
+                   description="ponder returns one choice; use reasoning.n for samples")
     reasoning: ReasoningOptions | None = None
 
     def stop_strings(self) -> tuple[str, ...]:

@@ -21,9 +21,9 @@ router = APIRouter(dependencies=[Depends(require_api_key)])
 
 class ReasonBudget(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tokens: int | None = Field(default=None, ge=1)
-    calls: int | None = Field(default=None, ge=1)
-    deadline_s: float | None = Field(default=None, gt=0)
+    tokens: int | None = Field(default=None, ge=1, strict=True)
+    calls: int | None = Field(default=None, ge=1, strict=True)
+    deadline_s: float | None = Field(default=None, gt=0, strict=True)
 
 
 class ReasonRequest(BaseModel):
@@ -33,12 +33,12 @@ class ReasonRequest(BaseModel):
     budget: ReasonBudget | None = None
     strategy: str | None = None
     verifier: VerifierSpec | None = None
-    n: int | None = Field(default=None, ge=1)
-    seed: int | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
+    n: int | None = Field(default=None, ge=1, strict=True)
+    seed: int | None = Field(default=None, strict=True)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
     summary: Literal["none", "concise", "detailed", "model"] = Field(
         default="concise", description="model: the model summarises the search in one extra call within the budget")
-    trace: bool = False
+    trace: bool = Field(default=False, strict=True)
 
 
 class Candidate(BaseModel):

@@ -51,10 +51,10 @@ class ResponsesRequest(BaseModel):
     input: str | list[ChatMessageIn] = Field(min_length=1)
     instructions: str | None = None
     reasoning: ResponsesReasoning | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    stream: bool = False
+    max_output_tokens: int | None = Field(default=None, ge=1, strict=True)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
+    stream: bool = Field(default=False, strict=True)
 
     def summary_level(self) -> str:
         return SUMMARY_LEVELS[self.reasoning.summary] if self.reasoning and self.reasoning.summary else "concise"
