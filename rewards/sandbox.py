@@ -16,6 +16,7 @@ import os
 import resource
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -76,7 +77,12 @@ def _isolation() -> tuple[list[str], str] | None:
         os.path.realpath(sys.executable)).startswith("/root") else shutil.which("python3", path="/usr/bin:/bin")
     if python is None:
         return None
-    return ["unshare", "--net", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python], python
+    prefix = ["unshare", "--net", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python]
+    try:  # a container may lack the capability for namespaces: then fall back, once, for good
+        probe = subprocess.run([*prefix, "-I", "-S", "-c", "pass"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (prefix, python) if probe.returncode == 0 else None
 
 
 def _limit(limits: SandboxLimits) -> None:
@@ -111,7 +117,7 @@ async def run_sandboxed(code: str, *, limits: SandboxLimits = SandboxLimits()) -
     workdir = Path(tempfile.mkdtemp(prefix="ponder-sandbox-"))
     (workdir / "candidate.py").write_text(code)
     (workdir / "prelude.py").write_text(PRELUDE)
-    isolated = _isolation()
+    isolated = await asyncio.to_thread(_isolation)  # probed once (a subprocess), then cached
     if isolated is not None:
         prefix, _ = isolated
         os.chown(workdir, 65534, 65534)
