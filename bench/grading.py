@@ -3,7 +3,8 @@
 game24: the extracted expression must make 24 from the puzzle's numbers (`check_24`).
 math: the extracted final answer must equal the gold numerically (`normalize_answer`), or,
 given a `MathEquivalence`, by math-verify. code: the task's tests run on the answer's code
-in the sandbox (`PythonTestsVerifier`).
+in the sandbox (`PythonTestsVerifier`). gym: the generator's own `score_answer` on the
+extracted final answer (1.0 is right).
 """
 
 from __future__ import annotations
@@ -52,4 +53,10 @@ async def grade(item: Item, content: str, equivalence: MathEquivalence | None = 
         verifier = PythonTestsVerifier(ref["tests"], ref["entry_point"], ref.get("prelude", ""), GRADING_LIMITS)
         verdict = await verifier.check(content)
         return Grade(code, verdict.passed, verdict.feedback)
+    if item.kind == "gym":
+        answer = extract_answer(content)
+        if answer is None:
+            return Grade(None, False, "no final answer found")
+        score = item.reference["dataset"].score_answer(answer=answer, entry=item.reference["entry"])
+        return Grade(answer, score >= 1.0, f"reasoning-gym score {score:g}")
     raise ValueError(f"no grading for item kind {item.kind!r}")

@@ -280,7 +280,7 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    chosen = list(items if items is not None else load(dataset))[:limit]
+    chosen = list(items if items is not None else load(dataset, seed=seed or 0, size=limit))[:limit]
     console = Console(stderr=True, quiet=quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
     equivalence = MathEquivalence()
@@ -336,7 +336,7 @@ async def _run_config(solver: Solver, items: Sequence[Item], config: Config, *, 
 
 def default_paths(dataset: str, model: str, tag: str) -> tuple[Path, Path]:
     """bench/results/<dataset>_<model>_<tag>.jsonl and the .json summary next to it."""
-    stem = f"{dataset}_{Path(model).stem if model.endswith('.gguf') else model}_{tag}"
+    stem = f"{dataset.replace(':', '-')}_{Path(model).stem if model.endswith('.gguf') else model}_{tag}"
     return RESULTS / f"{stem}.jsonl", RESULTS / f"{stem}.json"
 
 

@@ -60,3 +60,8 @@ def test_the_server_cli_does_not_import_bench():
     code = "import sys, app.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in {'bench', 'matplotlib'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_bench_run_rejects_an_unknown_reasoning_gym_generator():
+    result = CliRunner().invoke(cli, ["bench", "run", "--dataset", "rg:no_such_generator", "--strategy", "single"])
+    assert result.exit_code == 2 and "rg:GENERATOR" in result.output

@@ -85,3 +85,14 @@ def test_humaneval_prelude_keeps_helpers_and_drops_the_stub():
 def test_unknown_dataset_is_named_in_the_error():
     with pytest.raises(KeyError, match="humaneval"):
         load("mmlu")
+
+
+@needs("reasoning_gym", "reasoning-gym")
+def test_reasoning_gym_generator_by_name_is_seeded_and_sized():
+    first = load("rg:basic_arithmetic", seed=3, size=5)
+    assert len(first) == 5 and first[0].id == "rg-basic_arithmetic-3-0000" and first[0].kind == "gym"
+    assert [i.question for i in load("rg:basic_arithmetic", seed=3, size=5)] == [i.question for i in first]
+    assert [i.question for i in load("rg:basic_arithmetic", seed=4, size=5)] != [i.question for i in first]
+    assert "\\boxed" in first[0].question and first[0].verifier is None
+    with pytest.raises(KeyError, match="no_such_generator"):
+        load("rg:no_such_generator")

@@ -46,3 +46,15 @@ async def test_humaneval_canonical_solution_passes_and_a_wrong_one_fails():
     wrong = await grade(first, "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```")
     assert wrong.correct is False and "AssertionError" in wrong.feedback
     assert (await grade(first, "I would loop over the pairs.")).correct is False
+
+
+@pytest.mark.skipif(importlib.util.find_spec("reasoning_gym") is None, reason="pip install reasoning-gym")
+async def test_reasoning_gym_grading_uses_the_generators_scorer():
+    from bench.datasets import load
+
+    item = load("rg:basic_arithmetic", seed=1, size=1)[0]
+    right = await grade(item, f"... so \\boxed{{{item.gold}}}")
+    assert right.correct is True and right.answer == item.gold
+    wrong = await grade(item, f"\\boxed{{{int(item.gold) + 1}}}")
+    assert wrong.correct is False and "score 0" in wrong.feedback
+    assert (await grade(item, "no idea")).answer is None
