@@ -100,7 +100,8 @@ class ReasoningService:
         problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), max_tokens=plan.max_tokens_per_sample,
                           temperature=plan.temperature, seed=plan.seed, stop=plan.stop)
         if (plan.config.get("programs") or plan.config.get("probe_programs")) and wants_program(question):
-            problem = replace(problem, program_prompt=await self.backend.render_chat(program_messages(plan.messages)))
+            program_prompt = await self.backend.render_chat(program_messages(plan.messages), add_generation_prompt=False)
+            problem = replace(problem, program_prompt=program_prompt)
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         # One charged generator for the strategy and its judge: both spend the same budget.
         charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency)

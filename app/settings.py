@@ -28,14 +28,16 @@ def default_tiers() -> dict[str, Tier]:
     return {
         "none": Tier(strategy="single", budget_tokens=1024, max_calls=1),
         # Quantitative questions: the probe is the greedy chain of thought and the greedy program
-        # (search.programs); if they disagree, more programs vote. Other questions: self-consistency.
+        # (search.programs); if they disagree, more chains and more programs vote together (programs
+        # alone outvoted right greedy chains in 2 of 30 GSM8K items). Other questions: self-consistency.
         "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8,
-                    config={"probe": 2, "probe_programs": 1, "programs": 3, "n": 5, "batch": 2}),
+                    config={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
+                            "batch": 2}),
         "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64,
-                       config={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 2, "n": 8,
+                       config={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
                                "batch": 3}),
         "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128,
-                     config={"probe": 3, "probe_programs": 1, "programs": 8, "chains_with_programs": 3, "n": 12,
+                     config={"probe": 3, "probe_programs": 1, "programs": 8, "chains_with_programs": 6, "n": 12,
                              "batch": 4}),
     }
 

@@ -15,6 +15,10 @@ PROGRAM_INSTRUCTION = (
     "result step by step, and end with print(answer) so that it prints only the final answer. "
     "Reply with the program in one ```python block."
 )
+# The program prompt ends inside the assistant's reply, just after this opening fence, so the
+# model writes code at once: left to itself, a small model often explains in prose first (the
+# user's "solve step by step" invites it) and runs out of tokens before the program.
+PROGRAM_OPENING = "```python\n"
 PROGRAM_STOP = ("```\n",)  # the closing fence: what follows it is prose the answer does not need
 PROGRAM_MAX_TOKENS = 400
 
@@ -31,9 +35,10 @@ def wants_program(question: str) -> bool:
 
 
 def program_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation with the program instruction in place of the system message."""
+    """The conversation with the program instruction in place of the system message, and the
+    reply begun with PROGRAM_OPENING (render it with `add_generation_prompt=False`)."""
     rest = [dict(m) for m in messages if m.get("role") not in {"system", "developer"}]
-    return [{"role": "system", "content": PROGRAM_INSTRUCTION}, *rest]
+    return [{"role": "system", "content": PROGRAM_INSTRUCTION}, *rest, {"role": "assistant", "content": PROGRAM_OPENING}]
 
 
 def program_content(text: str, answer: str) -> str:

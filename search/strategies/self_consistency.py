@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from search.programs import PROGRAM_MAX_TOKENS, PROGRAM_STOP, program_content
+from search.programs import PROGRAM_MAX_TOKENS, PROGRAM_OPENING, PROGRAM_STOP, program_content
 from search.protocols import AnswerGroup, AnswerTools, Generation
 from search.strategy import Ask, Candidate, Outcome, Problem
 
@@ -94,13 +94,15 @@ class SelfConsistency:
         if generation is None:
             return
         weight = self.greedy_weight if ask.tag.endswith("greedy") else 1.0
+        # A program's prompt ends with the opening fence; its text starts after it.
+        texts = [PROGRAM_OPENING + s.text if program else s.text for s in generation.samples]
         if program:
             weight *= self.program_weight
-            answers = await asyncio.gather(*(self.tools.run_program(s.text) for s in generation.samples))
+            answers = await asyncio.gather(*(self.tools.run_program(t) for t in texts))
         else:
-            answers = [self.tools.extract(s.text) for s in generation.samples]
-        for sample, answer in zip(generation.samples, answers, strict=True):
-            self.texts.append(sample.text)
+            answers = [self.tools.extract(t) for t in texts]
+        for text, answer in zip(texts, answers, strict=True):
+            self.texts.append(text)
             self.answers.append(answer)
             self.weights.append(weight)
             self.from_program.append(program)

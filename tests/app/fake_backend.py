@@ -15,12 +15,15 @@ class ScriptedBackend:
         self.text = text
         self.delay_s = delay_s
         self.calls = 0
+        self.prompts: list[str] = []
 
     async def render_chat(self, messages, *, add_generation_prompt: bool = True) -> str:
-        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+        text = "".join(f"<{m['role']}>{m['content']}" for m in messages)
+        return text + "<assistant>" if add_generation_prompt else text  # else the last message continues
 
     async def complete(self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None) -> Completion:
         self.calls += 1
+        self.prompts.append(prompt)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         tokens = min(params.max_tokens, 7)

@@ -45,7 +45,7 @@ async def test_bad_python_tests_specs_are_400s():
             assert r.json()["error"]["type"] == "invalid_request_error"
 
 
-BOTH = "```python\nprint(4)\n```\nSo the answer is \\boxed{4}."
+BOTH = "print(4)\n```\nSo the answer is \\boxed{4}."  # a chain of thought, and a program after its opening fence
 
 
 async def test_effort_tiers_ask_a_program_for_quantitative_questions_and_stop_when_it_agrees():
@@ -58,6 +58,8 @@ async def test_effort_tiers_ask_a_program_for_quantitative_questions_and_stop_wh
         data = r.json()
         assert data["ponder"]["answer"] == "4" and data["ponder"]["confidence"] == 1.0
         assert backend.calls == 2  # the greedy chain and the greedy program, one round, then settled
+        program_prompt = next(p for p in backend.prompts if "by writing a short Python program" in p)
+        assert program_prompt.endswith("<assistant>```python\n")  # the reply starts as code
         assert "1 agree with the chosen answer" in data["choices"][0]["message"]["reasoning_content"]
         metrics = (await http.get("/metrics")).text
         assert 'ponder_sandbox_runs_total{outcome="exited"} 1.0' in metrics

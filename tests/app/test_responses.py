@@ -43,11 +43,13 @@ MESSAGE_CLOSE = ["response.output_text.done", "response.content_part.done", "res
 
 
 class Disagreeing(ScriptedBackend):
-    """Samples that name different answers, so the auto strategy keeps sampling for several rounds."""
+    """Samples that name different answers, so the auto strategy keeps sampling for several rounds.
+    The answers depend on each prompt's own call count, not on the order of concurrent calls."""
 
     async def complete(self, prompt, *, n, params, deadline=None):
         done = await super().complete(prompt, n=n, params=params, deadline=deadline)
-        samples = tuple(Sample(f"so it is \\boxed{{{(self.calls * 7 + i) % 3}}}", s.completion_tokens, "stop")
+        calls = self.prompts.count(prompt) + len(prompt)  # a fresh backend per request repeats its answers
+        samples = tuple(Sample(f"so it is \\boxed{{{(calls * 7 + i) % 3}}}", s.completion_tokens, "stop")
                         for i, s in enumerate(done.samples))
         return Completion(samples=samples, prompt_tokens=done.prompt_tokens, cached_tokens=done.cached_tokens,
                           backend=self.name)
@@ -73,6 +75,7 @@ def expected_types(frames: list[dict]) -> list[str]:
 async def test_streamed_events_come_in_order_numbered_and_end_with_the_full_response():
     async with client_for(Disagreeing()) as http:
         r = await http.post("/v1/responses", json={**BODY, "stream": True})
+    async with client_for(Disagreeing()) as http:
         plain = (await http.post("/v1/responses", json=BODY)).json()
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     frames = parse_sse(r.text)
@@ -116,6 +119,10 @@ async def test_the_openai_sdk_parses_the_stream_and_its_helper_accumulates_it():
         client = sdk_client(app)
         stream = await client.responses.create(model="m", input="2+2?", reasoning={"effort": "low"}, stream=True)
         events = [event async for event in stream]
+        await client.close()
+    app = create_app(load_settings(), backend=Disagreeing())
+    async with app.router.lifespan_context(app):
+        client = sdk_client(app)
         async with client.responses.stream(model="m", input="2+2?", reasoning={"effort": "low"}) as helper:
             accumulated = await helper.get_final_response()
         await client.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from search.budget import Budget
 from search.driver import run_search
-from search.programs import PROGRAM_INSTRUCTION, program_messages, wants_program
+from search.programs import PROGRAM_INSTRUCTION, PROGRAM_OPENING, program_messages, wants_program
 from search.registry import STRATEGIES
 from search.strategy import Problem
 
@@ -69,7 +69,8 @@ async def test_without_a_program_prompt_no_programs_are_asked_for():
 
 def test_program_messages_replace_the_system_prompt_and_keep_the_conversation():
     msgs = program_messages([{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}])
-    assert msgs == [{"role": "system", "content": PROGRAM_INSTRUCTION}, {"role": "user", "content": "2+2?"}]
+    assert msgs == [{"role": "system", "content": PROGRAM_INSTRUCTION}, {"role": "user", "content": "2+2?"},
+                    {"role": "assistant", "content": PROGRAM_OPENING}]
 
 
 def test_programs_are_wanted_for_quantitative_questions_only():
