@@ -214,3 +214,53 @@ async def test_dvts_keeps_one_path_per_subtree_and_rounds_report_scored_nodes():
     second_round_parents = {e["parent"] for e in events[3]["expanded"]}
     assert second_round_parents == {1, 2}  # each subtree grew from its own root step
     assert result.outcome is not None
+
+
+async def test_beam_lookahead_ranks_a_step_by_where_its_greedy_rollout_leads():
+    from dataclasses import dataclass
+
+    from search.charged import ChargedGenerator
+
+    from .scripted import FakeGeneration, FakeSample
+
+    @dataclass
+    class ByPath:
+        """Expansions from the root offer a tempting step and a plain one; rollouts from the
+        tempting step reach a dead end, rollouts from the plain one a good step."""
+
+        calls: list
+
+        async def generate(self, prompt, *, n, max_tokens, temperature, stop, **_):
+            self.calls.append((prompt, n, temperature, stop))
+            if prompt.startswith("judge: "):
+                return FakeGeneration((FakeSample("Yes", 1),), prompt_tokens=3)
+            path = prompt[len(PROBLEM.prompt):]
+            if temperature == 0.0:  # a lookahead rollout
+                text = "dead end\n\nstill dead" if path.startswith("tempting") else "good move\n\nmore"
+                return FakeGeneration((FakeSample(text, 12),), prompt_tokens=5)
+            if path == "":
+                texts = [("tempting step", "\n\n"), ("plain step", "\n\n")][:n]
+            else:
+                texts = [("end so 4" if path.startswith("plain") else "end so 5", None)] * n
+            return FakeGeneration(tuple(FakeSample(t, 10, stop_reason=s) for t, s in texts), prompt_tokens=5 * n)
+
+    class TableScorer:
+        table = {"tempting": 0.8, "plain": 0.4, "good": 0.9, "dead": 0.1, "end": 0.5}
+
+        async def score(self, messages, steps, generator):
+            await generator.generate("judge: " + steps[-1], n=1, max_tokens=1, temperature=0.0, top_p=1.0,
+                                     seed=None, stop=(), logprobs=None, deadline=None)
+            return next(v for k, v in self.table.items() if k in steps[-1])
+
+    results = {}
+    for lookahead in (0, 1):
+        gen = ByPath([])
+        charged = ChargedGenerator(gen, Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+        beam = make("beam", scorer=TableScorer(), generator=charged, width=1, expansions=2, max_depth=3,
+                    lookahead=lookahead)
+        results[lookahead] = (await run_search(beam, generator=charged), gen.calls)
+    assert results[0][0].outcome.answer == "5"  # the locally better step leads nowhere
+    assert results[1][0].outcome.answer == "4" and results[1][0].outcome.content.startswith("plain step")
+    rollouts = [c for c in results[1][1] if c[2] == 0.0 and not c[0].startswith("judge: ")]
+    assert len(rollouts) == 2 and all(c[1] == 1 and "\n\n" not in c[3] for c in rollouts)
+    assert "dead end" not in results[1][0].outcome.content  # the rollout informs; the tree keeps the step
