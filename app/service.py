@@ -11,7 +11,7 @@ from app.settings import Settings
 from app.metrics import Metrics
 from app.wiring import BackendGenerator, CountedVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.types import Backend
-from rewards.judge import LLMJudgePRM
+from rewards.judge import LLMJudgePRM, value_judge
 from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
@@ -93,6 +93,7 @@ class ReasoningService:
         self.tools = tools
         self.generator = BackendGenerator(backend)
         self.judge = LLMJudgePRM(backend.render_chat)
+        self.valuer = value_judge(backend.render_chat)
 
     async def run(self, plan: Plan, emit: Emit | None = None) -> SearchResult:
         prompt = await self.backend.render_chat(plan.messages)
@@ -105,7 +106,7 @@ class ReasoningService:
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         # One charged generator for the strategy and its judge: both spend the same budget.
         charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency)
-        config: dict[str, Any] = {**plan.config, "generator": charged, "scorer": self.judge,
+        config: dict[str, Any] = {**plan.config, "generator": charged, "scorer": self.judge, "valuer": self.valuer,
                                   "render": self.backend.render_chat}
         if plan.verifier is not None:
             verifier = build_verifier(plan.verifier, self.tools.equivalence, self.sandbox)

@@ -2,8 +2,9 @@
 
 BFS keeps the `breadth` best states at each depth; DFS follows the most valued thought
 first, prunes states valued below `threshold`, and backtracks. A state's value is the
-model's own judgement of the newest thought (the PRM judge's p(correct)); a ground-truth
-verifier values finished solutions and ends the search on a pass.
+model's own evaluation of it: the paper's value prompt (`valuer`: can this still reach the
+answer, sure / likely / impossible) when given, else the PRM judge's p(the newest thought is
+correct); a ground-truth verifier values finished solutions and ends the search on a pass.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ class TreeOfThoughts:
 
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, scorer: StepScorer | None = None,
-        verifier: Verifier | None = None, generator: Generator | None = None, mode: str = "bfs", thoughts: int = 3,
+        valuer: StepScorer | None = None, verifier: Verifier | None = None, generator: Generator | None = None, mode: str = "bfs", thoughts: int = 3,
         breadth: int = 2, threshold: float = 0.3, max_depth: int = 6, step_tokens: int = 160,
         temperature: float = 0.7, **_: Any,
     ) -> None:
         self.problem, self.tools = problem, tools
-        self.scorer, self.verifier, self.generator = scorer, verifier, generator
+        self.scorer, self.verifier, self.generator = valuer or scorer, verifier, generator
         self.dfs = mode == "dfs"
         self.thoughts, self.breadth, self.threshold = int(thoughts), int(breadth), float(threshold)
         self.max_depth = int(max_depth)

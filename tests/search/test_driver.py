@@ -264,3 +264,17 @@ async def test_beam_lookahead_ranks_a_step_by_where_its_greedy_rollout_leads():
     rollouts = [c for c in results[1][1] if c[2] == 0.0 and not c[0].startswith("judge: ")]
     assert len(rollouts) == 2 and all(c[1] == 1 and "\n\n" not in c[3] for c in rollouts)
     assert "dead end" not in results[1][0].outcome.content  # the rollout informs; the tree keeps the step
+
+
+async def test_tot_values_states_with_its_value_judge_when_given_one():
+    from search.charged import ChargedGenerator
+
+    from .scripted import KeywordScorer
+
+    # Without a verifier the answer follows the values: the PRM likes "bad", the valuer "good".
+    for scorers, answer in [({"scorer": KeywordScorer("bad")}, "5"),
+                            ({"scorer": KeywordScorer("bad"), "valuer": KeywordScorer("good")}, "4")]:
+        gen = ScriptedGenerator(["good step\n\n", "bad step\n\n", "good so 4", "bad so 5"], tokens=10)
+        charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
+        result = await run_search(make("tot", thoughts=2, breadth=1, generator=charged, **scorers), generator=charged)
+        assert result.outcome.answer == answer, scorers
