@@ -21,7 +21,7 @@ def _overrides(backend: str | None, base_url: str | None, model: str | None) -> 
 def serve(
     host: Annotated[Optional[str], typer.Option(help="bind address")] = None,
     port: Annotated[Optional[int], typer.Option(help="port")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="embedded | openai")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="embedded | openai | sglang")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible backend URL")] = None,
     model: Annotated[Optional[str], typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gguf")] = None,
 ) -> None:
@@ -39,7 +39,7 @@ def ask(
     question: str,
     effort: Annotated[str, typer.Option(help="none | low | medium | high")] = "low",
     strategy: Annotated[Optional[str], typer.Option(help="override the tier's strategy")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="embedded | openai")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="embedded | openai | sglang")] = None,
     base_url: Annotated[Optional[str], typer.Option()] = None,
     model: Annotated[Optional[str], typer.Option()] = None,
 ) -> None:

@@ -34,13 +34,18 @@ log = logging.getLogger("ponder")
 
 async def open_backend(settings: Settings) -> Backend:
     """Build and start the configured backend."""
-    if settings.backend == "openai":
+    if settings.backend in ("openai", "sglang"):
         from backends.openai_compat import OpenAICompatBackend
+        from backends.replicas import Replicas
+        from backends.sglang import SGLangBackend
 
-        return OpenAICompatBackend(
-            base_url=settings.base_url, model=None if settings.model == "smollm2" else settings.model,
-            api_key=settings.backend_api_key, timeout_s=settings.backend_timeout_s,
-        )
+        kind = SGLangBackend if settings.backend == "sglang" else OpenAICompatBackend
+        remotes: list[Backend] = [
+            kind(url, model=None if settings.model == "smollm2" else settings.model,
+                 api_key=settings.backend_api_key, timeout_s=settings.backend_timeout_s)
+            for url in settings.backend_urls or [settings.base_url]
+        ]
+        return remotes[0] if len(remotes) == 1 else Replicas(remotes, cooldown_s=settings.backend_cooldown_s)
     from backends.batched import BatchedBackend
     from backends.embedded import EmbeddedBackend
     from backends.model_files import resolve_model

@@ -47,11 +47,15 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    backend: Literal["embedded", "openai"] = "embedded"
-    model: str = "smollm2"  # short name or a .gguf path (embedded); served model name (openai)
-    base_url: str = "http://127.0.0.1:8080"  # the OpenAI-compatible backend
+    backend: Literal["embedded", "openai", "sglang"] = "embedded"
+    model: str = "smollm2"  # short name or a .gguf path (embedded); served model name (openai, sglang)
+    base_url: str = "http://127.0.0.1:8080"  # the OpenAI-compatible or SGLang server
+    # Replicas of that server: PONDER_BACKEND_URLS="http://a:30000,http://b:30000" (or a JSON list);
+    # more than one routes each search to one replica by prompt prefix. Empty means [base_url].
+    backend_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     backend_api_key: str | None = None
     backend_timeout_s: float = 120.0
+    backend_cooldown_s: float = Field(default=10.0, gt=0)  # an unreachable replica is skipped this long, then probed
     model_cache_dir: Path = Path.home() / ".cache" / "ponder" / "models"
     n_ctx: int = 8192  # the embedded engine's KV cache, shared by all its slots
     n_threads: int | None = None
@@ -81,7 +85,7 @@ class Settings(BaseSettings):
     max_traces: int = 256  # recent search traces kept for GET /v1/traces/{id}
     trace_dir: Path | None = None  # also append every trace (prompts included) to JSONL here
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "backend_urls", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

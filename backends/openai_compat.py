@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import time
 from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
-from backends.errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable, PromptTooLong
+from backends.errors import BackendBadResponse
+from backends.http_retry import JsonApi
 from backends.types import ChatMessage, Completion, Sample, SamplingParams, TokenLogprob
 
-_CONTEXT_ERROR = re.compile(r"context length|maximum context|context window|context_length", re.IGNORECASE)
 _HEALTH_TIMEOUT_S = 5.0
 
 
@@ -41,12 +39,10 @@ class OpenAICompatBackend:
         self.base_url = root[: -len("/v1")] if root.endswith("/v1") else root
         self.model = model or ""  # filled from /v1/models on first use when not given
         self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
         self._template = chat_template or ChatTemplate(CHATML_TEMPLATE)
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
+                            max_retries=max_retries, backoff_s=backoff_s, client=client)
+        self._client = self._api.client
         self._discovery = asyncio.Lock()
         self._one_choice_per_request = False  # learnt when a server ignores `n`
 
@@ -56,7 +52,7 @@ class OpenAICompatBackend:
             return self.model
         async with self._discovery:
             if not self.model:
-                listing = await self._send("GET", "/v1/models", deadline=deadline)
+                listing = await self._api.send_object("GET", "/v1/models", deadline=deadline)
                 data = listing.get("data")
                 first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
                 if not isinstance(first.get("id"), str) or not first["id"]:
@@ -94,19 +90,16 @@ class OpenAICompatBackend:
     async def health(self) -> bool:
         """True when GET /health (or, lacking it, GET /v1/models) answers 200; never raises."""
         for path in ("/health", "/v1/models"):
-            try:
-                response = await self._client.get(self.base_url + path, headers=self._headers,
-                                                   timeout=min(self.timeout_s, _HEALTH_TIMEOUT_S))
-            except Exception:  # any failure means "not healthy", never an error
+            status = await self._api.status(path, timeout_s=_HEALTH_TIMEOUT_S)
+            if status is None:
                 return False
-            if response.status_code == 200:
+            if status == 200:
                 return True
         return False
 
     async def aclose(self) -> None:
         """Close the HTTP client if this backend created it (an injected one belongs to the caller)."""
-        if self._owns_client:
-            await self._client.aclose()
+        await self._api.aclose()
 
     async def _fan_out(self, prompt: str, indices: range, params: SamplingParams,
                        deadline: float | None) -> list[Completion]:
@@ -135,7 +128,7 @@ class OpenAICompatBackend:
             body["stop"] = list(params.stop)
         if params.logprobs is not None:
             body["logprobs"] = params.logprobs
-        answer = await self._send("POST", "/v1/completions", body=body, deadline=deadline)
+        answer = await self._api.send_object("POST", "/v1/completions", body=body, deadline=deadline)
         return self._parse(answer, want_logprobs=params.logprobs is not None)
 
     def _parse(self, answer: dict[str, Any], *, want_logprobs: bool) -> Completion:
@@ -170,77 +163,6 @@ class OpenAICompatBackend:
         cached = _int(details.get("cached_tokens"), 0) if isinstance(details, dict) else 0
         return Completion(samples=samples, prompt_tokens=prompt_tokens,
                           cached_tokens=min(cached * len(samples), prompt_tokens), backend=self.name)
-
-    async def _send(self, method: str, path: str, *, body: dict[str, Any] | None = None,
-                    deadline: float | None = None) -> dict[str, Any]:
-        """One HTTP exchange, retried with exponential backoff on connect errors and 5xx only."""
-        failure: BackendError | None = None
-        cause: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-            timeout = self._timeout(deadline)
-            try:
-                response = await self._client.request(method, self.base_url + path, json=body,
-                                                      headers=self._headers, timeout=timeout)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                failure, cause = BackendUnavailable(
-                    f"cannot reach the backend at {self.base_url} ({type(exc).__name__}: {exc})", backend=self.name
-                ), exc
-                continue
-            except httpx.TimeoutException as exc:
-                raise BackendTimeout(f"{self.base_url}{path} did not answer within {timeout:.1f}s",
-                                     backend=self.name) from exc
-            except httpx.TransportError as exc:  # the server dropped a request it had taken: do not resend
-                raise BackendUnavailable(f"the backend at {self.base_url} broke off ({type(exc).__name__}: {exc})",
-                                         backend=self.name) from exc
-            if response.status_code >= 500:
-                failure, cause = self._status_error(response, path), None
-                continue
-            if not response.is_success:
-                raise self._status_error(response, path)
-            try:
-                answer = response.json()
-            except ValueError:
-                answer = None
-            if not isinstance(answer, dict):
-                raise BackendBadResponse(f"{self.base_url}{path} answered no JSON object: {response.text[:300]!r}",
-                                         backend=self.name)
-            return answer
-        assert failure is not None
-        raise failure from cause
-
-    def _timeout(self, deadline: float | None) -> float:
-        if deadline is None:
-            return self.timeout_s
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise BackendTimeout(f"the deadline passed before calling {self.base_url}", backend=self.name)
-        return min(self.timeout_s, left)
-
-    def _status_error(self, response: httpx.Response, path: str) -> BackendError:
-        message, code = _error_detail(response)
-        text = f"{self.base_url}{path} answered {response.status_code}: {message}"
-        if response.status_code == 400 and (code == "context_length_exceeded" or _CONTEXT_ERROR.search(message)):
-            return PromptTooLong(text, backend=self.name)
-        if response.status_code == 503:
-            return BackendUnavailable(text, backend=self.name)
-        return BackendBadResponse(text, backend=self.name)
-
-
-def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
-    """The server's error message and code: OpenAI's {"error": {...}}, vLLM's flat form, or FastAPI's."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500] or response.reason_phrase, None
-    if not isinstance(body, dict):
-        return str(body)[:500], None
-    error = body.get("error")
-    inner = error if isinstance(error, dict) else body
-    message = inner.get("message") or (error if isinstance(error, str) else None) or body.get("detail") or body
-    code = inner.get("code")
-    return str(message)[:500], code if isinstance(code, str) else None
 
 
 def _logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:

@@ -1,0 +1,135 @@
+"""One server's JSON API over httpx: retries with backoff, deadlines, and failures as typed BackendErrors.
+
+Shared by the HTTP backends (OpenAI-compatible, SGLang native) so that they fail the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import httpx
+
+from backends.errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable, PromptTooLong
+
+_CONTEXT_ERROR = re.compile(r"context length|maximum context|context window|context_length", re.IGNORECASE)
+
+
+class JsonApi:
+    """JSON requests to `base_url`; connect errors and 5xx are retried, everything else raised at once."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        backend: str,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 2,
+        backoff_s: float = 0.5,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.backend = backend  # the name errors carry
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.owns_client = client is None
+        self.client = client or httpx.AsyncClient(timeout=timeout_s)
+
+    async def send(self, method: str, path: str, *, body: Any = None, deadline: float | None = None) -> Any:
+        """The parsed JSON object or array of one exchange, retried with exponential backoff on
+        connect errors and 5xx only. Raises BackendTimeout when `deadline` (time.monotonic()) passes."""
+        failure: BackendError | None = None
+        cause: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            timeout = self._timeout(deadline)
+            try:
+                response = await self.client.request(method, self.base_url + path, json=body,
+                                                     headers=self.headers, timeout=timeout)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failure, cause = BackendUnavailable(
+                    f"cannot reach the backend at {self.base_url} ({type(exc).__name__}: {exc})", backend=self.backend
+                ), exc
+                continue
+            except httpx.TimeoutException as exc:
+                raise BackendTimeout(f"{self.base_url}{path} did not answer within {timeout:.1f}s",
+                                     backend=self.backend) from exc
+            except httpx.TransportError as exc:  # the server dropped a request it had taken: do not resend
+                raise BackendUnavailable(f"the backend at {self.base_url} broke off ({type(exc).__name__}: {exc})",
+                                         backend=self.backend) from exc
+            if response.status_code >= 500:
+                failure, cause = self._status_error(response, path), None
+                continue
+            if not response.is_success:
+                raise self._status_error(response, path)
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            if not isinstance(answer, (dict, list)):
+                raise BackendBadResponse(f"{self.base_url}{path} answered no JSON object: {response.text[:300]!r}",
+                                         backend=self.backend)
+            return answer
+        assert failure is not None
+        raise failure from cause
+
+    async def send_object(self, method: str, path: str, *, body: Any = None,
+                          deadline: float | None = None) -> dict[str, Any]:
+        """`send` for endpoints that answer one JSON object."""
+        answer = await self.send(method, path, body=body, deadline=deadline)
+        if not isinstance(answer, dict):
+            raise BackendBadResponse(f"{self.base_url}{path} answered no JSON object: {str(answer)[:300]}",
+                                     backend=self.backend)
+        return answer
+
+    async def status(self, path: str, *, timeout_s: float) -> int | None:
+        """The HTTP status of GET `path`, or None when the server cannot be reached; never raises."""
+        try:
+            response = await self.client.get(self.base_url + path, headers=self.headers,
+                                             timeout=min(self.timeout_s, timeout_s))
+        except Exception:  # any failure means "not reachable", never an error
+            return None
+        return response.status_code
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this API created it (an injected one belongs to the caller)."""
+        if self.owns_client:
+            await self.client.aclose()
+
+    def _timeout(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.timeout_s
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BackendTimeout(f"the deadline passed before calling {self.base_url}", backend=self.backend)
+        return min(self.timeout_s, left)
+
+    def _status_error(self, response: httpx.Response, path: str) -> BackendError:
+        """The typed error for a failed status: context overflow is the client's fault, 503 is unavailable."""
+        message, code = error_detail(response)
+        text = f"{self.base_url}{path} answered {response.status_code}: {message}"
+        if response.status_code == 400 and (code == "context_length_exceeded" or _CONTEXT_ERROR.search(message)):
+            return PromptTooLong(text, backend=self.backend)
+        if response.status_code == 503:
+            return BackendUnavailable(text, backend=self.backend)
+        return BackendBadResponse(text, backend=self.backend)
+
+
+def error_detail(response: httpx.Response) -> tuple[str, str | None]:
+    """The server's error message and code: OpenAI's {"error": {...}}, vLLM's and SGLang's flat form, or FastAPI's."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase, None
+    if not isinstance(body, dict):
+        return str(body)[:500], None
+    error = body.get("error")
+    inner = error if isinstance(error, dict) else body
+    message = inner.get("message") or (error if isinstance(error, str) else None) or body.get("detail") or body
+    code = inner.get("code")
+    return str(message)[:500], code if isinstance(code, str) else None
