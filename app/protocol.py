@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -55,7 +56,31 @@ class PythonTestsSpec(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=60, strict=True)
 
 
-VerifierSpec = Annotated[Game24Spec | MathEquivSpec | ExactSpec | RegexSpec | PythonTestsSpec,
+class JsonSchemaSpec(BaseModel):
+    """The answer's JSON (the whole answer, a fenced block, or the last object in it) must match
+    `schema` (JSON Schema; 2020-12 unless it says otherwise; remote $refs are not fetched)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+    @field_validator("schema_")
+    @classmethod
+    def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        from jsonschema.exceptions import SchemaError
+
+        from rewards.verifiers import schema_validator
+
+        if len(json.dumps(schema)) > 50_000:
+            raise ValueError("the schema is over 50,000 characters")
+        try:
+            schema_validator(schema)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        return schema
+
+
+VerifierSpec = Annotated[Game24Spec | MathEquivSpec | ExactSpec | RegexSpec | PythonTestsSpec | JsonSchemaSpec,
                          Field(discriminator="type")]
 
 

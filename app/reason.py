@@ -68,7 +68,7 @@ def as_chat(req: ReasonRequest) -> ChatCompletionRequest:
     budget = req.budget or ReasonBudget()
     reasoning = {"strategy": req.strategy, "effort": req.effort, "budget_tokens": budget.tokens,
                  "max_calls": budget.calls, "deadline_s": budget.deadline_s, "n": req.n,
-                 "verifier": req.verifier.model_dump() if req.verifier else None}
+                 "verifier": req.verifier.model_dump(by_alias=True) if req.verifier else None}
     return ChatCompletionRequest.model_validate({
         "model": "ponder", "messages": messages, "seed": req.seed, "temperature": req.temperature,
         "reasoning": {k: v for k, v in reasoning.items() if v is not None},

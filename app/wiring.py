@@ -13,10 +13,10 @@ from rewards.extraction import extract_answer, normalize_answer
 from rewards.voting import Vote, merge_equivalent, weighted_vote
 from rewards.python_tests import PythonTestsVerifier, program_answer
 from rewards.sandbox import SandboxLimits, SandboxResult
-from rewards.verifiers import ExactVerifier, Game24Verifier, MathEquivVerifier, RegexVerifier
+from rewards.verifiers import ExactVerifier, Game24Verifier, JsonSchemaVerifier, MathEquivVerifier, RegexVerifier
 from search.protocols import AnswerGroup, Verifier
 
-from app.protocol import ExactSpec, Game24Spec, MathEquivSpec, PythonTestsSpec, RegexSpec, VerifierSpec
+from app.protocol import ExactSpec, Game24Spec, JsonSchemaSpec, MathEquivSpec, PythonTestsSpec, RegexSpec, VerifierSpec
 
 
 def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: SandboxPolicy | None = None) -> Verifier:
@@ -32,6 +32,8 @@ def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: Sa
         return MathEquivVerifier(spec.reference, equivalence)
     if isinstance(spec, ExactSpec):
         return ExactVerifier(spec.reference)
+    if isinstance(spec, JsonSchemaSpec):
+        return JsonSchemaVerifier(spec.schema_)
     assert isinstance(spec, RegexSpec)
     return RegexVerifier(spec.pattern)
 

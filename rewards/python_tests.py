@@ -67,12 +67,22 @@ def printed_answer(stdout: str) -> str | None:
     return f"{value:.6f}".rstrip("0")
 
 
+def compiles(code: str) -> bool:
+    """Whether `code` is valid Python: compiling runs nothing, and a program that does not
+    compile needs no sandbox to fail."""
+    try:
+        compile(code, "<program>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaphore | None = None,
                          on_result: Callable[[SandboxResult], None] | None = None) -> str | None:
     """Run the program in a model's answer in the sandbox; the answer it prints, or None when
     there is no program or it fails."""
     code = extract_code(text)
-    if code is None:
+    if code is None or not compiles(code):
         return None
     if slots is None:
         result = await run_sandboxed(code, limits=limits)

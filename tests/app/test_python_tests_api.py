@@ -73,3 +73,20 @@ async def test_no_program_is_asked_for_a_question_without_numbers():
         assert r.status_code == 200, r.text
         assert "program" not in r.json()["choices"][0]["message"]["reasoning_content"]
         assert 'ponder_sandbox_runs_total{outcome="exited"}' not in (await http.get("/metrics")).text
+
+
+async def test_json_schema_verifier_over_http_and_bad_schemas_are_400s():
+    schema = {"type": "object", "required": ["total"], "properties": {"total": {"type": "integer"}}}
+    request = {"model": "m", "messages": [{"role": "user", "content": "Give the total as JSON."}],
+               "reasoning": {"effort": "low", "verifier": {"type": "json_schema", "schema": schema}}}
+    backend = ScriptedBackend('```json\n{"total": 12}\n```')
+    async with client_for(backend) as http:
+        r = await http.post("/v1/chat/completions", json=request)
+        assert r.status_code == 200, r.text
+        assert r.json()["ponder"]["confidence"] == 1.0 and backend.calls == 1  # passed at once
+        bad = {**request, "reasoning": {"verifier": {"type": "json_schema", "schema": {"type": 5}}}}
+        r = await http.post("/v1/chat/completions", json=bad)
+        assert r.status_code == 400 and "JSON Schema" in r.json()["error"]["message"]
+    async with client_for(ScriptedBackend('{"total": "twelve"}')) as http:
+        r = await http.post("/v1/chat/completions", json=request)
+        assert r.status_code == 200 and "total" in r.json()["choices"][0]["message"]["reasoning_content"]

@@ -81,3 +81,13 @@ async def test_program_answer_runs_the_code_in_the_sandbox():
     assert await program_answer("```python\nx = 3 * 4\nprint(x / 2)\n```", LIMITS, on_result=seen.append) == "6"
     assert await program_answer("```python\nraise SystemExit(3)\n```", LIMITS) is None
     assert await program_answer("no code here", LIMITS) is None and len(seen) == 1
+
+
+async def test_a_program_that_does_not_compile_is_not_run():
+    from rewards.python_tests import compiles, program_answer
+
+    seen = []
+    assert await program_answer("```python\nx = (2/3)x - 2\nprint(x)\n```", LIMITS, on_result=seen.append) is None
+    assert await program_answer("```python\nThe answer is \\boxed{4}", LIMITS, on_result=seen.append) is None
+    assert seen == []  # no sandbox was started for either
+    assert compiles("print(1)") and not compiles("print(") and not compiles("x = 1\x00")
