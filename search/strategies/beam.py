@@ -21,7 +21,7 @@ from typing import Any
 
 from search.charged import BudgetExhausted
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import grow, path_score, tree_outcome
+from search.strategies.stepwise import branch_seed, grow, path_score, tree_outcome
 from search.strategy import Ask, Outcome, Problem
 from search.tree import STEP_DELIMITER, Node, Tree
 
@@ -65,7 +65,7 @@ class Beam:
         fan_out = self.width if self.dvts and self.beams == [0] else self.expansions
         return [
             Ask(prompt=self.problem.prompt + self.tree.path_text(b), n=fan_out, max_tokens=self.step_tokens,
-                temperature=self.temperature, stop=(STEP_DELIMITER, *self.problem.stop), tag=tag)
+                temperature=self.temperature, seed=branch_seed(self.problem, b), stop=(STEP_DELIMITER, *self.problem.stop), tag=tag)
             for tag, b in self._asked.items()
         ]
 

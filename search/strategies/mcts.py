@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import grow, tree_outcome
+from search.strategies.stepwise import branch_seed, grow, tree_outcome
 from search.strategy import Ask, Outcome, Problem
 from search.tree import STEP_DELIMITER, Tree
 
@@ -76,6 +76,7 @@ class MCTS:
             self._in_flight[tag] = leaf
             asks.append(Ask(prompt=self.problem.prompt + self.tree.path_text(leaf), n=self.expansions,
                             max_tokens=self.step_tokens, temperature=self.temperature,
+                            seed=branch_seed(self.problem, leaf),
                             stop=(STEP_DELIMITER, *self.problem.stop), tag=tag))
         return asks
 

@@ -15,7 +15,7 @@ import random
 from typing import Any
 
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import grow, tree_outcome
+from search.strategies.stepwise import branch_seed, grow, tree_outcome
 from search.strategy import Ask, Outcome, Problem
 from search.tree import STEP_DELIMITER, Node, Tree
 
@@ -54,7 +54,7 @@ class ParticleFilter:
         self._asked = {f"advance node {node}": node for node in counts}
         return [
             Ask(prompt=self.problem.prompt + self.tree.path_text(node), n=count, max_tokens=self.step_tokens,
-                temperature=self.temperature, stop=(STEP_DELIMITER, *self.problem.stop), tag=f"advance node {node}")
+                temperature=self.temperature, seed=branch_seed(self.problem, node), stop=(STEP_DELIMITER, *self.problem.stop), tag=f"advance node {node}")
             for node, count in counts.items()
         ]
 

@@ -12,6 +12,12 @@ from search.strategy import Candidate, Outcome, Problem
 from search.tree import STEP_DELIMITER, Node, Tree
 
 
+def branch_seed(problem: Problem, node_id: int) -> int | None:
+    """The seed for sampling onward from `node_id` in a seeded search (None when unseeded): fixed
+    by the node, not by call order, so a seeded tree search repeats itself."""
+    return None if problem.seed is None else problem.seed + 1 + 1009 * node_id
+
+
 def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerTools, *, max_depth: int,
                  delimiter: str = STEP_DELIMITER) -> list[Node]:
     """One child per sample. A sample that did not end at the step delimiter ended the

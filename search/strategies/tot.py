@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import grow, tree_outcome
+from search.strategies.stepwise import branch_seed, grow, tree_outcome
 from search.strategy import Ask, Outcome, Problem
 from search.tree import STEP_DELIMITER, Node, Tree
 
@@ -67,7 +67,7 @@ class TreeOfThoughts:
         self._asked = {f"propose from node {s}": s for s in expand}
         return [
             Ask(prompt=self.problem.prompt + self.tree.path_text(s), n=self.thoughts, max_tokens=self.step_tokens,
-                temperature=self.temperature, stop=(STEP_DELIMITER, *self.problem.stop), tag=tag)
+                temperature=self.temperature, seed=branch_seed(self.problem, s), stop=(STEP_DELIMITER, *self.problem.stop), tag=tag)
             for tag, s in self._asked.items()
         ]
 

@@ -40,7 +40,7 @@ class ScriptedGenerator:
                        seed: int | None, stop: tuple[str, ...], logprobs: int | None,
                        deadline: float | None) -> FakeGeneration:
         index = len(self.calls)
-        self.calls.append({"prompt": prompt, "n": n, "max_tokens": max_tokens, "temperature": temperature})
+        self.calls.append({"prompt": prompt, "n": n, "max_tokens": max_tokens, "temperature": temperature, "seed": seed})
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if index in self.fail_calls:

@@ -278,3 +278,30 @@ async def test_tot_values_states_with_its_value_judge_when_given_one():
         charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
         result = await run_search(make("tot", thoughts=2, breadth=1, generator=charged, **scorers), generator=charged)
         assert result.outcome.answer == answer, scorers
+
+
+@pytest.mark.parametrize("name", ["beam", "tot", "mcts", "particle_filter"])
+async def test_a_seeded_tree_search_seeds_each_branch_by_its_node(name):
+    from dataclasses import replace
+
+    from search.charged import ChargedGenerator
+
+    from .scripted import KeywordScorer
+
+    def seeds(seed):
+        gen = ScriptedGenerator(["good step\n\n", "bad step\n\n", "good so 4", "bad so 5"], tokens=10)
+        charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
+        strategy = STRATEGIES[name](replace(PROBLEM, seed=seed), LastNumberTools(), scorer=KeywordScorer("good"),
+                                    generator=charged)
+        return gen, run_search(strategy, generator=charged)
+
+    gen, run = seeds(7)
+    await run
+    seeded = [c["seed"] for c in gen.calls if not str(c["prompt"]).startswith("judge: ")]
+    assert len(seeded) >= 2 and None not in seeded and len(set(seeded)) == len(seeded)  # one seed per branch
+    again, run = seeds(7)
+    await run
+    assert [c["seed"] for c in again.calls if not str(c["prompt"]).startswith("judge: ")] == seeded
+    unseeded, run = seeds(None)
+    await run
+    assert {c["seed"] for c in unseeded.calls if not str(c["prompt"]).startswith("judge: ")} == {None}
