@@ -42,7 +42,8 @@ async def open_backend(settings: Settings) -> Backend:
         kind = SGLangBackend if settings.backend == "sglang" else OpenAICompatBackend
         remotes: list[Backend] = [
             kind(url, model=None if settings.model == "smollm2" else settings.model,
-                 api_key=settings.backend_api_key, timeout_s=settings.backend_timeout_s)
+                 api_key=settings.backend_api_key, timeout_s=settings.backend_timeout_s,
+                 max_in_flight=settings.backend_max_in_flight)
             for url in settings.backend_urls or [settings.base_url]
         ]
         return remotes[0] if len(remotes) == 1 else Replicas(remotes, cooldown_s=settings.backend_cooldown_s)

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     backend_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     backend_api_key: str | None = None
     backend_timeout_s: float = 120.0
+    # Requests in flight at each remote server, all searches together (the server batches them).
+    backend_max_in_flight: int = Field(default=32, ge=1)
     backend_cooldown_s: float = Field(default=10.0, gt=0)  # an unreachable replica is skipped this long, then probed
     model_cache_dir: Path = Path.home() / ".cache" / "ponder" / "models"
     n_ctx: int = 8192  # the embedded engine's KV cache, shared by all its slots

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -29,9 +31,13 @@ class JsonApi:
         max_retries: int = 2,
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.backend = backend  # the name errors carry
+        # At most this many requests at the server at once, from every search together: the
+        # engine batches what it gets, and a flood only queues there, out of our sight.
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
@@ -47,10 +53,11 @@ class JsonApi:
         for attempt in range(self.max_retries + 1):
             if attempt:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-            timeout = self._timeout(deadline)
             try:
-                response = await self.client.request(method, self.base_url + path, json=body,
-                                                     headers=self.headers, timeout=timeout)
+                async with self._slot(deadline):
+                    timeout = self._timeout(deadline)
+                    response = await self.client.request(method, self.base_url + path, json=body,
+                                                         headers=self.headers, timeout=timeout)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure, cause = BackendUnavailable(
                     f"cannot reach the backend at {self.base_url} ({type(exc).__name__}: {exc})", backend=self.backend
@@ -100,6 +107,23 @@ class JsonApi:
         """Close the HTTP client if this API created it (an injected one belongs to the caller)."""
         if self.owns_client:
             await self.client.aclose()
+
+    @asynccontextmanager
+    async def _slot(self, deadline: float | None) -> AsyncIterator[None]:
+        """One of the `max_in_flight` request slots, waited for no longer than the deadline allows."""
+        if self._slots is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(self._timeout(deadline)):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise BackendTimeout(f"no free request slot for {self.base_url} before the deadline",
+                                 backend=self.backend) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def _timeout(self, deadline: float | None) -> float:
         if deadline is None:

@@ -33,6 +33,7 @@ class OpenAICompatBackend:
         max_retries: int = 2,
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         # Accept both the server root and the OpenAI SDK's ".../v1" form.
         root = base_url.rstrip("/")
@@ -41,7 +42,8 @@ class OpenAICompatBackend:
         self.timeout_s = timeout_s
         self._template = chat_template or ChatTemplate(CHATML_TEMPLATE)
         self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
-                            max_retries=max_retries, backoff_s=backoff_s, client=client)
+                            max_retries=max_retries, backoff_s=backoff_s, client=client,
+                            max_in_flight=max_in_flight)
         self._client = self._api.client
         self._discovery = asyncio.Lock()
         self._one_choice_per_request = False  # learnt when a server ignores `n`

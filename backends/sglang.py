@@ -40,12 +40,14 @@ class SGLangBackend:
         max_retries: int = 2,
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model or ""  # filled from /get_model_info on first use when not given
         self._template = chat_template or ChatTemplate(CHATML_TEMPLATE)
         self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
-                            max_retries=max_retries, backoff_s=backoff_s, client=client)
+                            max_retries=max_retries, backoff_s=backoff_s, client=client,
+                            max_in_flight=max_in_flight)
         self._discovery = asyncio.Lock()
 
     async def resolve_model(self, *, deadline: float | None = None) -> str:

@@ -337,3 +337,38 @@ async def test_aclose_leaves_an_injected_client_open_and_closes_its_own():
     own = OpenAICompatBackend(BASE, model=MODEL)
     await own.aclose()
     assert own._client.is_closed
+
+
+async def test_requests_in_flight_are_bounded_across_callers_and_queued_ones_respect_the_deadline():
+    import asyncio
+
+    state = {"now": 0, "max": 0}
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        state["now"] += 1
+        state["max"] = max(state["max"], state["now"])
+        await asyncio.sleep(0.05)
+        state["now"] -= 1
+        return httpx.Response(200, json=vllm_completion(["ok"]))
+
+    backend = OpenAICompatBackend(BASE, model=MODEL, timeout_s=5.0, max_in_flight=3,
+                                  client=httpx.AsyncClient(transport=httpx.MockTransport(slow)))
+    params = SamplingParams(max_tokens=4)
+    done = await asyncio.gather(*(backend.complete(f"p{i}", n=1, params=params) for i in range(10)))
+    assert state["max"] == 3 and all(d.samples[0].text == "ok" for d in done)
+
+    gate = asyncio.Event()
+
+    async def held(request: httpx.Request) -> httpx.Response:
+        await gate.wait()
+        return httpx.Response(200, json=vllm_completion(["ok"]))
+
+    one = OpenAICompatBackend(BASE, model=MODEL, timeout_s=5.0, max_in_flight=1,
+                              client=httpx.AsyncClient(transport=httpx.MockTransport(held)))
+    holder = asyncio.create_task(one.complete("hold", n=1, params=params))
+    await asyncio.sleep(0.01)
+    with pytest.raises(BackendTimeout, match="no free request slot"):
+        await one.complete("late", n=1, params=params, deadline=time.monotonic() + 0.05)
+    assert not holder.done()  # it gave up at its deadline while the slot was still taken
+    gate.set()
+    assert (await holder).samples[0].text == "ok"
