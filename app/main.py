@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         finally:
             await drain.shutdown()  # a no-op when GracefulServer already drained
             app.state.service = None
+            await service.aclose()
             await equivalence.aclose()
             if owned:
                 try:

@@ -12,6 +12,7 @@ from app.metrics import Metrics
 from app.wiring import BackendGenerator, CountedVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.types import Backend
 from rewards.judge import LLMJudgePRM, value_judge
+from rewards.remote_prm import RemotePRM
 from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
@@ -92,8 +93,16 @@ class ReasoningService:
         self.backend = backend
         self.tools = tools
         self.generator = BackendGenerator(backend)
-        self.judge = LLMJudgePRM(backend.render_chat)
+        self.judge: LLMJudgePRM | RemotePRM = (
+            RemotePRM(settings.prm_url, model=settings.prm_model, step_tag=settings.prm_step_tag,
+                      timeout_s=settings.backend_timeout_s)
+            if settings.prm_url else LLMJudgePRM(backend.render_chat))
         self.valuer = value_judge(backend.render_chat)
+
+    async def aclose(self) -> None:
+        """Close what the service opened itself (a remote PRM's connections)."""
+        if isinstance(self.judge, RemotePRM):
+            await self.judge.aclose()
 
     async def run(self, plan: Plan, emit: Emit | None = None) -> SearchResult:
         prompt = await self.backend.render_chat(plan.messages)

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     backend_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     backend_api_key: str | None = None
     backend_timeout_s: float = 120.0
+    # A PRM served by vLLM's pooling runner (rewards/remote_prm.py) scores steps instead of the
+    # policy model's own judge: PONDER_PRM_URL=http://HOST:8001 PONDER_PRM_MODEL=Qwen/Qwen2.5-Math-PRM-7B
+    prm_url: str | None = None
+    prm_model: str | None = None
+    prm_step_tag: str = "<extra_0>"
     # Requests in flight at each remote server, all searches together (the server batches them).
     backend_max_in_flight: int = Field(default=32, ge=1)
     backend_cooldown_s: float = Field(default=10.0, gt=0)  # an unreachable replica is skipped this long, then probed
