@@ -14,6 +14,8 @@ from backends.errors import BackendBadResponse, BackendTimeout, BackendUnavailab
 from backends.openai_compat import OpenAICompatBackend
 from backends.types import Backend, SamplingParams
 
+from tests.backends.wire import Wire
+
 BASE = "http://vllm.test:8000"
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
@@ -46,21 +48,6 @@ def vllm_logprobs(tokens: list[str], chosen: list[float], tops: list[dict[str, f
         offsets.append(at)
         at += len(t)
     return {"text_offset": offsets, "token_logprobs": chosen, "tokens": tokens, "top_logprobs": tops}
-
-
-class Wire:
-    """Records every request the backend sends and answers with `handler`."""
-
-    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
-        self.handler = handler
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.handler(request)
-
-    def bodies(self, path: str = "/v1/completions") -> list[dict[str, Any]]:
-        return [json.loads(r.content) for r in self.requests if r.url.path == path]
 
 
 def backend_on(wire: Wire, **kwargs: Any) -> OpenAICompatBackend:

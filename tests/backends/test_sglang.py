@@ -16,6 +16,8 @@ from backends.errors import BackendBadResponse, BackendTimeout, BackendUnavailab
 from backends.sglang import SGLangBackend
 from backends.types import Backend, SamplingParams
 
+from tests.backends.wire import Wire as RecordingWire
+
 BASE = "http://sglang.test:30000"
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
 EOS = 151645  # <|im_end|>: what `matched` holds when the model ended its turn
@@ -49,19 +51,8 @@ def warm_output(prompt_tokens: int = 31, cached: int = 0) -> dict[str, Any]:
                          finish={"type": "length", "length": 0})
 
 
-class Wire:
-    """Records every request the backend sends and answers with `handler`."""
-
-    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
-        self.handler = handler
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.handler(request)
-
-    def bodies(self, path: str = "/generate") -> list[dict[str, Any]]:
-        return [json.loads(r.content) for r in self.requests if r.url.path == path]
+class Wire(RecordingWire):
+    path = "/generate"
 
 
 def backend_on(wire: Wire, **kwargs: Any) -> SGLangBackend:
