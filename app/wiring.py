@@ -8,6 +8,7 @@ from typing import Any
 from dataclasses import dataclass, field, replace
 
 from backends.types import Backend, Completion, SamplingParams
+from rewards.confidence import confident_weights, trace_confidence
 from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, normalize_answer
 from rewards.voting import Vote, merge_equivalent, weighted_vote
@@ -93,6 +94,12 @@ class RewardsAnswerTools:
 
     def extract(self, text: str) -> str | None:
         return extract_answer(text)
+
+    def trace_confidence(self, logprobs: Sequence[Any] | None, window: int) -> float | None:
+        return trace_confidence(logprobs or (), window)
+
+    def confident_weights(self, confidences: Sequence[float | None], keep: float) -> list[float]:
+        return confident_weights(confidences, keep)
 
     async def tally(self, answers: Sequence[str], weights: Sequence[float] | None = None) -> list[AnswerGroup]:
         votes = [

@@ -9,7 +9,6 @@ and branches that share a prompt prefix do not recompute it.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.engine.slots import common_prefix
+from backends.logprobs import token_logprob
 from backends.errors import BackendUnavailable, PromptTooLong
 from backends.types import ChatMessage, Completion, Sample, SamplingParams, TokenLogprob
 
@@ -224,16 +224,7 @@ class EmbeddedBackend:
         return sample, max(reused, 0)
 
     def _logprob(self, token: int, logits: Any, top_k: int) -> TokenLogprob:
-        import numpy as np
-
-        shifted = logits - logits.max()
-        log_z = math.log(float(np.exp(shifted).sum()))
-        top: Any = np.argsort(-shifted)[:top_k] if top_k > 0 else []
-        piece = self._piece(token)
-        return TokenLogprob(
-            token=piece, logprob=float(shifted[token] - log_z),
-            top=tuple((self._piece(int(t)), float(shifted[t] - log_z)) for t in top),
-        )
+        return token_logprob(logits, token, top_k, self._piece)
 
     def _piece(self, token: int) -> str:
         return str(self._llm.detokenize([token]).decode("utf-8", "ignore"))

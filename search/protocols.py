@@ -71,6 +71,14 @@ class AnswerTools(Protocol):
         """Run the program in a model's answer in the sandbox: the answer it prints, or None."""
         ...
 
+    def trace_confidence(self, logprobs: Sequence[Any] | None, window: int) -> float | None:
+        """A sample's confidence from its token logprobs (DeepConf); None without logprobs."""
+        ...
+
+    def confident_weights(self, confidences: Sequence[float | None], keep: float) -> list[float]:
+        """Vote weights for samples with these confidences (the least confident get 0)."""
+        ...
+
 
 Event = dict[str, Any]
 

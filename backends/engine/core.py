@@ -8,7 +8,6 @@ every decoding sequence plus a bounded chunk of pending prompt tokens, calls
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import time
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from backends.engine.sequence import Request, Sequence, Status
 from backends.engine.slots import Slot, SlotTable
 from backends.errors import BackendError, PromptTooLong
+from backends.logprobs import token_logprob
 from backends.types import Sample, TokenLogprob
 
 
@@ -212,12 +212,8 @@ class EngineCore:
             self._finish(seq, reason="length")
 
     def _logprob(self, token: int, logits: Any, top_k: int) -> TokenLogprob:
-        shifted = logits - logits.max()
-        log_z = math.log(float(np.exp(shifted).sum()))
-        top: Any = np.argsort(-shifted)[:top_k] if top_k > 0 else []
-        piece = lambda t: self.llm.detokenize([int(t)]).decode("utf-8", "ignore")  # noqa: E731
-        return TokenLogprob(token=piece(token), logprob=float(shifted[token] - log_z),
-                            top=tuple((piece(t), float(shifted[t] - log_z)) for t in top))
+        return token_logprob(logits, token, top_k,
+                             lambda t: self.llm.detokenize([int(t)]).decode("utf-8", "ignore"))
 
     def _sampler(self, seq: Sequence) -> Any:
         lib, p = self.lib, seq.request.params

@@ -8,6 +8,12 @@ answer is its single most reliable one, so it wins ties).
 With `programs` > 0 (and a problem that carries a program prompt), that many candidates
 are programs instead (PAL, search.programs): each is run in the sandbox and the answer it
 prints votes beside the chains of thought with `program_weight`.
+
+With `confidence=True` (DeepConf, Fu et al. 2025) the chains are sampled with top-k token
+logprobs; each chain's confidence is its weakest `confidence_window`-token stretch
+(rewards.confidence). The least confident chains are dropped from the vote (the top
+`confidence_keep` fraction stays), the rest weigh their confidence, and sampling stops
+once the confident majority holds `settle` of the weighted vote.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ class SelfConsistency:
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, n: int = 5, batch: int = 4, temperature: float = 0.7,
         top_p: float = 0.95, greedy_first: bool = False, greedy_weight: float = 1.5, programs: int = 0,
-        program_weight: float = 1.0, **_: Any,
+        program_weight: float = 1.0, confidence: bool = False, confidence_top_k: int = 5,
+        confidence_window: int = 32, confidence_keep: float = 0.9, settle: float = 0.95, **_: Any,
     ) -> None:
         self.problem = problem
         self.tools = tools
@@ -38,7 +45,14 @@ class SelfConsistency:
         self.greedy_weight = float(greedy_weight)
         self.programs = int(programs) if problem.program_prompt else 0
         self.program_weight = float(program_weight)
-        self.weights: list[float] = []
+        self.confidence = bool(confidence)
+        self.confidence_top_k = max(1, int(confidence_top_k))
+        self.confidence_window = max(1, int(confidence_window))
+        self.confidence_keep = float(confidence_keep)
+        self.settle = float(settle)
+        self.weights: list[float] = []  # per sample, before confidence
+        self.confidences: list[float | None] = []  # per sample; None for programs and without logprobs
+        self.effective: list[float] = []  # the weights the vote used
         self.from_program: list[bool] = []
         self.texts: list[str] = []
         self.answers: list[str | None] = []
@@ -47,7 +61,7 @@ class SelfConsistency:
         self._programs_requested = 0
 
     def ask(self) -> list[Ask]:
-        if self.texts and not self._winner_can_change():
+        if self.texts and (not self._winner_can_change() or self._confidently_settled()):
             return []
         asks = self._program_asks()
         remaining = self.n - self._requested
@@ -55,15 +69,16 @@ class SelfConsistency:
             return asks
         size = min(self.batch, remaining)
         p = self.problem
+        logprobs = self.confidence_top_k if self.confidence else None
         if self._requested == 0 and self.greedy_first:
             asks.append(Ask(prompt=p.prompt, n=1, max_tokens=p.max_tokens, temperature=0.0, seed=p.seed,
-                            stop=p.stop, tag="greedy"))
+                            stop=p.stop, logprobs=logprobs, tag="greedy"))
             self._requested, size = 1, size - 1
         if size > 0:
             seed = None if p.seed is None else p.seed + self._requested
             self._requested += size
             asks.append(Ask(prompt=p.prompt, n=size, max_tokens=p.max_tokens, temperature=self.temperature,
-                            top_p=self.top_p, seed=seed, stop=p.stop,
+                            top_p=self.top_p, seed=seed, stop=p.stop, logprobs=logprobs,
                             tag=f"samples {self._requested - size + 1}-{self._requested}"))
         return asks
 
@@ -101,19 +116,42 @@ class SelfConsistency:
             answers = await asyncio.gather(*(self.tools.run_program(t) for t in texts))
         else:
             answers = [self.tools.extract(t) for t in texts]
-        for text, answer in zip(texts, answers, strict=True):
+        for sample, text, answer in zip(generation.samples, texts, answers, strict=True):
             self.texts.append(text)
             self.answers.append(answer)
             self.weights.append(weight)
             self.from_program.append(program)
+            self.confidences.append(
+                self.tools.trace_confidence(getattr(sample, "logprobs", None), self.confidence_window)
+                if self.confidence and not program else None)
+        self.effective = self._effective_weights()
         voted = [(i, a) for i, a in enumerate(self.answers) if a is not None]
-        groups = await self.tools.tally([a for _, a in voted], [self.weights[i] for i, _ in voted])
+        groups = await self.tools.tally([a for _, a in voted], [self.effective[i] for i, _ in voted])
         # tally indexes into the voted list; map members back to sample indexes.
         self.groups = [AnswerGroup(g.answer, g.votes, tuple(voted[m][0] for m in g.members)) for g in groups]
 
+    def _effective_weights(self) -> list[float]:
+        if not self.confidence:
+            return list(self.weights)
+        # Rank only the chains that stated an answer: an unanswered chain does not vote anyway.
+        chains = [i for i, c in enumerate(self.confidences) if c is not None and self.answers[i] is not None]
+        factors = self.tools.confident_weights([self.confidences[i] for i in chains], self.confidence_keep)
+        scale = dict(zip(chains, factors, strict=True))
+        return [w * scale.get(i, 1.0) for i, w in enumerate(self.weights)]
+
+    def _confidently_settled(self) -> bool:
+        """DeepConf's early stop: the confident majority holds `settle` of the weighted vote."""
+        if not self.confidence or not self.groups or sum(a is not None for a in self.answers) < 2:
+            return False
+        total = sum(g.votes for g in self.groups)
+        return total > 0 and self.groups[0].votes / total >= self.settle
+
     def _winner_can_change(self) -> bool:
         programs_done = sum(self.from_program)
-        remaining = (self.n - (len(self.texts) - programs_done)) + (self.programs - programs_done) * self.program_weight
+        # A chain still to come can weigh as much as the heaviest confidence factor so far.
+        heaviest = max([e / w for e, w in zip(self.effective, self.weights, strict=True) if w > 0] + [1.0])
+        remaining = ((self.n - (len(self.texts) - programs_done)) * heaviest
+                     + (self.programs - programs_done) * self.program_weight)
         if not self.groups:
             return remaining > 0
         runner_up = self.groups[1].votes if len(self.groups) > 1 else 0.0
@@ -125,7 +163,7 @@ class SelfConsistency:
         if not self.groups:  # no sample stated an answer: show the first one as it is
             return Outcome(content=self.texts[0].strip(), answer=None, confidence=0.0)
         winner = self.groups[0]
-        total = sum(self.weights)
+        total = sum(self.effective) or 1.0
         # Show a chain of thought that reached the answer; the program itself only when none did.
         written = [m for m in winner.members if not self.from_program[m]]
         content = (self.texts[written[0]].strip() if written
@@ -134,6 +172,11 @@ class SelfConsistency:
         if self.programs:
             details["programs"] = sum(self.from_program)
             details["programs_agreeing"] = sum(self.from_program[m] for m in winner.members)
+        if self.confidence:
+            known = [c for c in self.confidences if c is not None]
+            details["confidence_dropped"] = sum(1 for i, c in enumerate(self.confidences)
+                                                if c is not None and self.effective[i] == 0.0)
+            details["trace_confidence"] = [round(c, 3) for c in known]
         return Outcome(
             content=content, answer=winner.answer, confidence=winner.votes / total,
             candidates=tuple(Candidate(answer=g.answer, votes=g.votes) for g in self.groups), details=details,

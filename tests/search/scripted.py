@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rewards.confidence import confident_weights, trace_confidence
 from search.protocols import AnswerGroup
 
 
@@ -72,6 +73,12 @@ class LastNumberTools:
         totals = {a: sum(weight(i) for i in m) for a, m in groups.items()}
         ranked = sorted(groups.items(), key=lambda kv: (-totals[kv[0]], kv[1][0]))
         return [AnswerGroup(answer=a, votes=totals[a], members=tuple(m)) for a, m in ranked]
+
+    def trace_confidence(self, logprobs: Sequence[object] | None, window: int) -> float | None:
+        return trace_confidence(logprobs or (), window)  # type: ignore[arg-type]
+
+    def confident_weights(self, confidences: Sequence[float | None], keep: float) -> list[float]:
+        return confident_weights(confidences, keep)
 
     async def run_program(self, text: str) -> str | None:
         """A scripted "program" is `print(X)`: it prints X."""

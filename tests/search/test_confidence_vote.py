@@ -1,0 +1,75 @@
+"""Self-consistency with DeepConf: logprobs are asked for, unsure chains lose the vote, sampling stops once settled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backends.types import TokenLogprob
+from search.budget import Budget
+from search.driver import run_search
+from search.registry import STRATEGIES
+from search.strategy import Problem
+
+from .scripted import LastNumberTools, ScriptedGenerator
+
+PROBLEM = Problem(prompt="Q: 2+2?", max_tokens=64)
+SURE = TokenLogprob(token="x", logprob=-0.01, top=(("a", -0.01), ("b", -7.0)))
+UNSURE = TokenLogprob(token="x", logprob=-0.7, top=(("a", -0.7), ("b", -0.8)))
+
+
+@dataclass(frozen=True)
+class LoggedSample:
+    text: str
+    completion_tokens: int
+    logprobs: tuple[TokenLogprob, ...] | None
+    finish_reason: str = "stop"
+    stop_reason: str | None = None
+
+
+class WithLogprobs(ScriptedGenerator):
+    """Scripted texts; those in `unsure` come with flat token distributions, the rest peaked."""
+
+    def __init__(self, script, unsure=()):
+        super().__init__(script)
+        self.unsure = set(unsure)
+        self.asked_logprobs: list[int | None] = []
+
+    async def generate(self, prompt, **kw):
+        self.asked_logprobs.append(kw["logprobs"])
+        gen = await super().generate(prompt, **kw)
+        samples = tuple(LoggedSample(s.text, s.completion_tokens,
+                                     None if kw["logprobs"] is None else (UNSURE if s.text in self.unsure else SURE,) * 8)
+                        for s in gen.samples)
+        return type(gen)(samples, gen.prompt_tokens, gen.cached_tokens)
+
+
+def budget():
+    return Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
+
+
+async def test_confident_chains_outvote_a_hesitant_majority():
+    script = ["so 5", "so 5", "so 5", "so 4", "so 4"]
+    plain = await run_search(STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=5, batch=5),
+                             generator=WithLogprobs(script, unsure={"so 5"}), budget=budget())
+    assert plain.outcome.answer == "5"  # a plain majority
+    gen = WithLogprobs(script, unsure={"so 5"})
+    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=5, batch=5, confidence=True,
+                                        confidence_keep=0.4, confidence_top_k=2)
+    result = await run_search(sc, generator=gen, budget=budget())
+    o = result.outcome
+    assert gen.asked_logprobs == [2]
+    assert o.answer == "4" and o.details["confidence_dropped"] == 3
+    assert o.confidence == 1.0  # only the kept (confident) chains vote
+
+
+async def test_sampling_stops_once_the_confident_majority_is_settled():
+    gen = WithLogprobs(["so 4", "so 4", "so 3", "so 4", "so 4", "so 4"], unsure={"so 3"})
+    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=12, batch=3, confidence=True,
+                                        confidence_keep=0.7, settle=0.95)
+    result = await run_search(sc, generator=gen, budget=budget())
+    # After the first batch the hesitant "3" is dropped and "4" holds the whole vote: no more batches.
+    assert len(gen.calls) == 1 and result.outcome.answer == "4"
+    plain_gen = WithLogprobs(["so 4", "so 4", "so 3", "so 4", "so 4", "so 4"])
+    await run_search(STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=12, batch=3),
+                     generator=plain_gen, budget=budget())
+    assert len(plain_gen.calls) > 1 and plain_gen.asked_logprobs[0] is None
