@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -39,13 +40,15 @@ async def open_backend(settings: Settings) -> Backend:
         from backends.replicas import Replicas
         from backends.sglang import SGLangBackend
 
-        kind = SGLangBackend if settings.backend == "sglang" else OpenAICompatBackend
-        remotes: list[Backend] = [
-            kind(url, model=None if settings.model == "smollm2" else settings.model,
-                 api_key=settings.backend_api_key, timeout_s=settings.backend_timeout_s,
-                 max_in_flight=settings.backend_max_in_flight)
-            for url in settings.backend_urls or [settings.base_url]
-        ]
+        def remote(url: str) -> Backend:
+            common: dict[str, Any] = {
+                "model": None if settings.model == "smollm2" else settings.model, "api_key": settings.backend_api_key,
+                "timeout_s": settings.backend_timeout_s, "max_in_flight": settings.backend_max_in_flight}
+            if settings.backend == "sglang":
+                return SGLangBackend(url, **common)
+            return OpenAICompatBackend(url, token_prompts=settings.backend_token_prompts, **common)
+
+        remotes = [remote(url) for url in settings.backend_urls or [settings.base_url]]
         return remotes[0] if len(remotes) == 1 else Replicas(remotes, cooldown_s=settings.backend_cooldown_s)
     from backends.batched import BatchedBackend
     from backends.embedded import EmbeddedBackend

@@ -9,9 +9,10 @@ class BackendError(Exception):
     status = 502
     code = "backend_error"
 
-    def __init__(self, message: str, *, backend: str = "") -> None:
+    def __init__(self, message: str, *, backend: str = "", upstream_status: int | None = None) -> None:
         super().__init__(message)
         self.backend = backend
+        self.upstream_status = upstream_status  # the HTTP status the backend answered, when it answered one
 
 
 class BackendUnavailable(BackendError):

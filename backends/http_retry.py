@@ -138,10 +138,10 @@ class JsonApi:
         message, code = error_detail(response)
         text = f"{self.base_url}{path} answered {response.status_code}: {message}"
         if response.status_code == 400 and (code == "context_length_exceeded" or _CONTEXT_ERROR.search(message)):
-            return PromptTooLong(text, backend=self.backend)
+            return PromptTooLong(text, backend=self.backend, upstream_status=400)
         if response.status_code == 503:
-            return BackendUnavailable(text, backend=self.backend)
-        return BackendBadResponse(text, backend=self.backend)
+            return BackendUnavailable(text, backend=self.backend, upstream_status=503)
+        return BackendBadResponse(text, backend=self.backend, upstream_status=response.status_code)
 
 
 def error_detail(response: httpx.Response) -> tuple[str, str | None]:

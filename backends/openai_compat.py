@@ -12,6 +12,7 @@ import httpx
 from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
+from backends.token_prompts import TokenPrompts
 from backends.types import ChatMessage, Completion, Sample, SamplingParams, TokenLogprob
 
 _HEALTH_TIMEOUT_S = 5.0
@@ -34,6 +35,7 @@ class OpenAICompatBackend:
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
         max_in_flight: int | None = None,
+        token_prompts: bool = False,
     ) -> None:
         # Accept both the server root and the OpenAI SDK's ".../v1" form.
         root = base_url.rstrip("/")
@@ -47,6 +49,7 @@ class OpenAICompatBackend:
         self._client = self._api.client
         self._discovery = asyncio.Lock()
         self._one_choice_per_request = False  # learnt when a server ignores `n`
+        self.token_prompts = TokenPrompts(self._api, lambda: self.model) if token_prompts else None
 
     async def resolve_model(self, *, deadline: float | None = None) -> str:
         """The model name sent with every request: the configured one, else the first id of GET /v1/models."""
@@ -120,8 +123,9 @@ class OpenAICompatBackend:
 
     async def _request(self, prompt: str, n: int, params: SamplingParams, deadline: float | None) -> Completion:
         """One POST /v1/completions, parsed; may hold fewer than `n` samples."""
+        ids = await self.token_prompts.ids(prompt, deadline=deadline) if self.token_prompts else None
         body: dict[str, Any] = {
-            "model": self.model, "prompt": prompt, "n": n, "max_tokens": params.max_tokens,
+            "model": self.model, "prompt": prompt if ids is None else ids, "n": n, "max_tokens": params.max_tokens,
             "temperature": params.temperature, "top_p": params.top_p,
         }
         if params.seed is not None:
