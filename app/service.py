@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.errors import ApiError
+from app.shutdown import SHUTDOWN, ServerShuttingDown
 from app.protocol import ChatCompletionRequest, VerifierSpec
 from app.settings import Settings
 from app.metrics import Metrics
@@ -123,4 +124,8 @@ class ReasoningService:
                 verifier = CountedVerifier(verifier, plan.verifier.type, self.metrics.verifier_runs)
             config["verifier"] = verifier
         strategy = STRATEGIES[plan.strategy](problem, self.tools, **config)
-        return await run_search(strategy, generator=charged, emit=emit)
+        result = await run_search(strategy, generator=charged, emit=emit)
+        if result.outcome is None and result.stop_reason == SHUTDOWN:
+            # Stopped by the server's shutdown before finding anything: retry elsewhere (503), not an empty 200.
+            raise ServerShuttingDown("the server is shutting down; retry on another instance")
+        return result

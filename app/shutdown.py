@@ -20,16 +20,18 @@ The design, and why it is shaped this way:
   streaming response counts until its last byte). They get `grace_s` to finish. When the
   grace ends, the search generator (`StoppableGenerator`, wrapped around the service's
   generator) stops every search the way a deadline does, not by cancelling the search:
-  a new backend call raises `BudgetExhausted("deadline")`, so `search.driver.run_search` ends
-  the search and returns its best answer so far (stop reason "deadline"); a backend call still
+  a new backend call raises `BudgetExhausted("shutdown")`, so `search.driver.run_search` ends
+  the search and returns its best answer so far (stop reason "shutdown"); a backend call still
   running is abandoned with `ServerShuttingDown` (a 503 backend error), recorded as a failed
   branch. A search that already has an answer therefore answers 200 with it; one that has
   nothing answers 503 "shutting down", which a client may retry elsewhere. Then the drain waits
   up to `stop_wait_s` for those responses to be written, and the lifespan closes the backend.
 
+  A request admitted before the drain began but still queued for a search slot when the
+  grace ends starts with no calls allowed: it finds nothing and answers 503 too
+  (`ReasoningService.run` turns a shutdown stop without an answer into `ServerShuttingDown`).
+
 All state lives in one `Drain` per app (`app.state.drain`); nothing is process-wide.
-Known edge: a request admitted before the drain began but still queued for a search slot when
-the grace ends starts with no calls allowed and answers 200 with empty content (finish "length").
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from search.protocols import Generation, Generator
 
 from app.errors import error_body
 
+SHUTDOWN = "shutdown"  # the stop reason of a search stopped at the end of the grace
 STOP_WAIT_S = 5.0  # after the grace: how long stopped searches get to write their answers
 POLL_S = 0.1
 UNTRACKED_PATHS = frozenset({"/metrics"})  # scraping goes on while the server drains
@@ -128,7 +131,7 @@ class StoppableGenerator:
 
     async def generate(self, prompt: str, **kwargs: Any) -> Generation:
         if self.drain.stopped:
-            raise BudgetExhausted("deadline")  # the driver stops the search with its best so far
+            raise BudgetExhausted(SHUTDOWN)  # the driver stops the search with its best so far
         call = asyncio.ensure_future(self.inner.generate(prompt, **kwargs))
         stop = asyncio.ensure_future(self.drain.wait_stopped())
         try:

@@ -35,8 +35,8 @@ async def until(condition, *, what: str, polls: int = 2000) -> None:
 class Served:
     """The app with its lifespan entered by hand, so that shutdown can begin mid-request."""
 
-    def __init__(self, backend: ScriptedBackend, grace_s: float) -> None:
-        self.app = create_app(load_settings(), backend=backend)
+    def __init__(self, backend: ScriptedBackend, grace_s: float, **settings: object) -> None:
+        self.app = create_app(load_settings(**settings), backend=backend)
         self.app.state.drain.grace_s = grace_s
         self.drain = self.app.state.drain
         self.lifespan = self.app.router.lifespan_context(self.app)
@@ -77,7 +77,7 @@ async def test_a_request_in_flight_finishes_within_the_grace_and_new_ones_get_50
 
         reply = await in_flight
         assert reply.status_code == 200
-        assert reply.json()["ponder"]["answer"] == "4" and reply.json()["ponder"]["stop_reason"] != "deadline"
+        assert reply.json()["ponder"]["answer"] == "4" and reply.json()["ponder"]["stop_reason"] != "shutdown"
         await shutdown
         assert not served.drain.stopped  # the grace was enough: nothing was told to stop
         assert backend.calls == 1  # the refused request never reached the backend
@@ -99,18 +99,19 @@ async def test_when_the_grace_ends_a_search_stops_with_its_best_answer_so_far():
     assert served.drain.stopped
     assert reply.status_code == 200
     ponder = reply.json()["ponder"]
-    assert ponder["answer"] == "4" and ponder["stop_reason"] == "deadline"
+    assert ponder["answer"] == "4" and ponder["stop_reason"] == "shutdown"
     assert any("shutting down" in e for e in ponder["errors"])  # the round in flight was abandoned
     assert backend.calls == calls_at_stop < 40  # no call started after the stop
 
 
-async def test_a_search_with_nothing_yet_when_the_grace_ends_gets_503():
-    class Hangs(ScriptedBackend):
-        async def complete(self, prompt, *, n, params, deadline=None) -> Completion:
-            self.calls += 1
-            await asyncio.sleep(60)
-            raise AssertionError("unreachable: the call is abandoned at the end of the grace")
+class Hangs(ScriptedBackend):
+    async def complete(self, prompt, *, n, params, deadline=None) -> Completion:
+        self.calls += 1
+        await asyncio.sleep(60)
+        raise AssertionError("unreachable: the call is abandoned at the end of the grace")
 
+
+async def test_a_search_with_nothing_yet_when_the_grace_ends_gets_503():
     backend = Hangs()
     async with Served(backend, grace_s=0.0) as served:
         in_flight = asyncio.create_task(served.http.post("/v1/chat/completions", json=NONE))
@@ -119,6 +120,21 @@ async def test_a_search_with_nothing_yet_when_the_grace_ends_gets_503():
         reply = await asyncio.wait_for(in_flight, timeout=30)
         await shutdown
     assert reply.status_code == 503 and reply.json()["error"]["code"] == "server_shutting_down"
+
+
+async def test_a_request_still_queued_for_a_slot_when_the_grace_ends_gets_503_not_an_empty_answer():
+    backend = Hangs()
+    async with Served(backend, grace_s=0.0, max_concurrent_searches=1) as served:
+        running = asyncio.create_task(served.http.post("/v1/chat/completions", json=NONE))
+        await until(lambda: backend.calls >= 1, what="the first search reached the backend")
+        queued = asyncio.create_task(served.http.post("/v1/chat/completions", json=NONE))
+        await until(lambda: served.app.state.admission._waiting == 1, what="the second request queued")
+        shutdown = served.begin_shutdown()
+        replies = await asyncio.wait_for(asyncio.gather(running, queued), timeout=30)
+        await shutdown
+    for reply in replies:
+        assert reply.status_code == 503 and reply.json()["error"]["code"] == "server_shutting_down"
+    assert backend.calls == 1  # the queued search never reached the backend
 
 
 async def test_a_streaming_search_stopped_at_the_end_of_the_grace_still_ends_with_its_answer():
