@@ -6,10 +6,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.errors import ApiError
-from app.shutdown import SHUTDOWN, ServerShuttingDown
+from app.metrics import Metrics
 from app.protocol import ChatCompletionRequest, VerifierSpec
 from app.settings import Settings
-from app.metrics import Metrics
+from app.shutdown import SHUTDOWN, ServerShuttingDown
 from app.wiring import BackendGenerator, CountedVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.types import Backend
 from rewards.judge import LLMJudgePRM, value_judge

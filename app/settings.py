@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     # Requests in flight at each remote server, all searches together (the server batches them).
     backend_max_in_flight: int = Field(default=32, ge=1)
     # openai backend: send prompts as token ids from the server's /tokenize (vLLM), so a search's
-    # prompts extend each other token for token; off by itself where the server has no /tokenize.
-    backend_token_prompts: bool = True
+    # prompts extend each other token for token (backends/token_prompts.py); turns itself off
+    # where the server has no /tokenize or the tokenizer cannot be joined piecewise.
+    backend_token_prompts: bool = False
     backend_cooldown_s: float = Field(default=10.0, gt=0)  # an unreachable replica is skipped this long, then probed
     model_cache_dir: Path = Path.home() / ".cache" / "ponder" / "models"
     n_ctx: int = 8192  # the embedded engine's KV cache, shared by all its slots

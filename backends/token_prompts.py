@@ -8,8 +8,15 @@ longest prompt already tokenised that it starts with, plus the ids of the rest: 
 call of a search extends the token ids of the calls before it exactly, so vLLM's block
 cache (keyed by token ids) hits every shared block.
 
-A server without a usable `/tokenize` (an error status before it ever worked, a 4xx, an
-answer without `tokens`) turns this off for the backend; prompts then go as text.
+The ids of a join are not always the ids the tokenizer would give the whole text (byte-level
+BPE may split "\n\n" into "\n" + "\n"), but they must spell the same text: a tokenizer that
+adds a word-start marker to every piece (SentencePiece's dummy prefix) would insert a space at
+each join. So the first join is checked once, through `/detokenize`; if the ids do not spell the
+prompt exactly, token-id prompts are turned off for the backend.
+
+A server without a usable `/tokenize` (an error status before it ever worked, a 4xx, no ids
+for non-empty text, no `/detokenize` to check with) turns this off for the backend; prompts
+then go as text. A call that cannot reach `/tokenize` sends its prompt as text.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
-from backends.errors import BackendBadResponse
+from backends.errors import BackendBadResponse, BackendTimeout, BackendUnavailable
 from backends.http_retry import JsonApi
 
 log = logging.getLogger("ponder.backends")
@@ -32,6 +39,7 @@ class TokenPrompts:
         self.capacity = capacity
         self.enabled = True
         self.worked = False
+        self.joins_checked = False
         self.tokenize_calls = 0
 
     async def ids(self, prompt: str, *, deadline: float | None = None) -> list[int] | None:
@@ -49,6 +57,14 @@ class TokenPrompts:
             # The first piece is tokenised as the server would a text prompt (special tokens such as
             # a BOS added); a continuation only as itself.
             tail = await self._tokenize(rest, add_special_tokens=not base, deadline=deadline)
+            ids = head + tail
+            if base and not self.joins_checked:
+                self.joins_checked = True
+                # (The spelling may start with a BOS the first piece added; nothing may differ after it.)
+                spelt = await self._detokenize(ids, deadline=deadline)
+                if spelt is None or not spelt.endswith(prompt):
+                    raise BackendBadResponse("ids tokenised piecewise do not spell the prompt (the tokenizer "
+                                             "marks word starts)", backend="openai")
         except BackendBadResponse as exc:
             # No such endpoint (or not this shape): off for good. A server error once it has
             # worked: this prompt goes as text.
@@ -56,8 +72,9 @@ class TokenPrompts:
                 self.enabled = False
                 log.warning("token-id prompts off for %s: %s", self._api.base_url, exc)
             return None
+        except (BackendUnavailable, BackendTimeout):
+            return None  # the completion call itself will say what is wrong with the server
         self.worked = True
-        ids = head + tail
         self._known[prompt] = ids
         while len(self._known) > self.capacity:
             self._known.popitem(last=False)
@@ -75,6 +92,14 @@ class TokenPrompts:
         answer = await self._api.send_object("POST", "/tokenize", deadline=deadline, body={
             "model": self._model(), "prompt": text, "add_special_tokens": add_special_tokens})
         tokens = answer.get("tokens")
-        if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+        if (not isinstance(tokens, list) or not tokens
+                or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens)):
+            # (llama.cpp's server answers {"tokens": []} to a body without its `content` field.)
             raise BackendBadResponse(f"{self._api.base_url}/tokenize answered without token ids", backend="openai")
         return tuple(tokens)
+
+    async def _detokenize(self, ids: tuple[int, ...], *, deadline: float | None) -> str | None:
+        answer = await self._api.send_object("POST", "/detokenize", deadline=deadline,
+                                             body={"model": self._model(), "tokens": list(ids)})
+        text = answer.get("prompt")
+        return text if isinstance(text, str) else None

@@ -286,11 +286,11 @@ async def replay_one_by_one(backend: Backend, calls: Sequence[Call]) -> tuple[in
     return tokens, time.monotonic() - started
 
 
-async def measure(url: str, *, width: int, depth: int, step_tokens: int) -> dict[str, Any]:
+async def measure(url: str, *, width: int, depth: int, step_tokens: int, token_prompts: bool = True) -> dict[str, Any]:
     from app.settings import load_settings
     from backends.openai_compat import OpenAICompatBackend
 
-    backend = OpenAICompatBackend(url, model=SERVED_MODEL, timeout_s=600)
+    backend = OpenAICompatBackend(url, model=SERVED_MODEL, timeout_s=600, token_prompts=token_prompts)
     try:
         # Warm the engine (the first request after a start is slow), then start cold.
         await backend.complete("Hello", n=1, params=SamplingParams(max_tokens=4, temperature=0.0))
@@ -312,6 +312,8 @@ async def measure(url: str, *, width: int, depth: int, step_tokens: int) -> dict
                    "step_tokens": step_tokens, "scorer": "LLM-as-judge PRM (one greedy call per new step)",
                    "rounds": result.rounds, "stop_reason": result.stop_reason,
                    "answer": result.outcome.answer if result.outcome else None},
+        "prompts": "token ids (/tokenize)" if token_prompts else "text",
+        "tokenize_calls": backend.token_prompts.tokenize_calls if backend.token_prompts else 0,
         "search_concurrency": load_settings().search_concurrency,  # ponder's calls in flight per search
         "calls": usage.calls,
         "prompt_tokens": usage.prompt_tokens,
@@ -340,14 +342,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=4)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--step-tokens", type=int, default=48)
+    parser.add_argument("--prompts", choices=["ids", "text", "both"], default="both",
+                        help="send prompts as token ids, as text, or measure both on one server (ids first)")
     parser.add_argument("--out", type=Path, default=RESULTS / "vllm_beam_smollm2.json")
     args = parser.parse_args(argv)
     kwargs = {"width": args.width, "depth": args.depth, "step_tokens": args.step_tokens}
+
+    async def measure_all(url: str) -> dict[str, Any]:
+        report = await measure(url, token_prompts=args.prompts != "text", **kwargs)
+        if args.prompts == "both":
+            report["with_text_prompts"] = await measure(url, token_prompts=False, **kwargs)
+        return report
+
     if args.base_url:
-        report = asyncio.run(measure(args.base_url, **kwargs))
+        report = asyncio.run(measure_all(args.base_url))
     else:
         with vllm_server() as url:
-            report = asyncio.run(measure(url, **kwargs))
+            report = asyncio.run(measure_all(url))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -12,6 +12,7 @@ are dropped (weight 0), the rest weigh their confidence relative to the kept tra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -24,19 +25,20 @@ class LogprobLike(Protocol):
     def top(self) -> Sequence[tuple[str, float]]: ...
 
 
-def token_confidence(entry: LogprobLike) -> float:
-    """-mean(log p) over the top-k alternatives; the sampled token's own -log p when none were returned."""
-    if entry.top:
-        return -sum(lp for _, lp in entry.top) / len(entry.top)
-    return -entry.logprob
+def token_confidence(entry: LogprobLike) -> float | None:
+    """-mean(log p) over the top-k alternatives (k >= 2); None without them: the sampled
+    token's own log p alone would rank the other way round (a sure token scores near 0)."""
+    if len(entry.top) < 2:
+        return None
+    return -sum(lp for _, lp in entry.top) / len(entry.top)
 
 
 def trace_confidence(logprobs: Sequence[LogprobLike], window: int = 32) -> float | None:
     """The lowest mean token confidence over any `window` consecutive tokens (the whole
-    trace when it is shorter); None for a trace without logprobs."""
-    if not logprobs:
+    trace when it is shorter); None for a trace without top-k logprobs."""
+    values = [c for c in map(token_confidence, logprobs) if c is not None]
+    if not values:
         return None
-    values = [token_confidence(e) for e in logprobs]
     width = max(1, min(int(window), len(values)))
     running = sum(values[:width])
     lowest = running
@@ -52,7 +54,7 @@ def confident_weights(confidences: Sequence[float | None], keep: float = 0.9) ->
     known = sorted((c for c in confidences if c is not None), reverse=True)
     if not known:
         return [1.0 for _ in confidences]
-    kept = known[: max(1, round(len(known) * min(max(keep, 0.0), 1.0)))]
+    kept = known[: max(1, math.ceil(len(known) * min(max(keep, 0.0), 1.0) - 1e-9))]
     floor = kept[-1]
     mean = sum(kept) / len(kept)
     scale = 1.0 / mean if mean > 0 else 1.0

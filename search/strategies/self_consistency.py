@@ -12,8 +12,10 @@ prints votes beside the chains of thought with `program_weight`.
 With `confidence=True` (DeepConf, Fu et al. 2025) the chains are sampled with top-k token
 logprobs; each chain's confidence is its weakest `confidence_window`-token stretch
 (rewards.confidence). The least confident chains are dropped from the vote (the top
-`confidence_keep` fraction stays), the rest weigh their confidence, and sampling stops
-once the confident majority holds `settle` of the weighted vote.
+`confidence_keep` fraction stays), the rest weigh their confidence. Sampling stops once
+at least `confidence_warmup` chains have answered and one answer holds `settle` of the
+confidence-weighted vote of all of them (measured before the filter, or a small `keep`
+would make any answer unanimous).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class SelfConsistency:
         self, problem: Problem, tools: AnswerTools, *, n: int = 5, batch: int = 4, temperature: float = 0.7,
         top_p: float = 0.95, greedy_first: bool = False, greedy_weight: float = 1.5, programs: int = 0,
         program_weight: float = 1.0, confidence: bool = False, confidence_top_k: int = 5,
-        confidence_window: int = 32, confidence_keep: float = 0.9, settle: float = 0.95, **_: Any,
+        confidence_window: int = 32, confidence_keep: float = 0.9, settle: float = 0.95,
+        confidence_warmup: int = 4, **_: Any,
     ) -> None:
         self.problem = problem
         self.tools = tools
@@ -46,7 +49,8 @@ class SelfConsistency:
         self.programs = int(programs) if problem.program_prompt else 0
         self.program_weight = float(program_weight)
         self.confidence = bool(confidence)
-        self.confidence_top_k = max(1, int(confidence_top_k))
+        self.confidence_top_k = max(2, int(confidence_top_k))  # confidence needs alternatives
+        self.confidence_warmup = max(2, int(confidence_warmup))
         self.confidence_window = max(1, int(confidence_window))
         self.confidence_keep = float(confidence_keep)
         self.settle = float(settle)
@@ -57,6 +61,7 @@ class SelfConsistency:
         self.texts: list[str] = []
         self.answers: list[str | None] = []
         self.groups: list[AnswerGroup] = []
+        self.consensus: list[AnswerGroup] = []  # with confidence: the weighted vote before the filter
         self._requested = 0
         self._programs_requested = 0
 
@@ -124,34 +129,42 @@ class SelfConsistency:
             self.confidences.append(
                 self.tools.trace_confidence(getattr(sample, "logprobs", None), self.confidence_window)
                 if self.confidence and not program else None)
-        self.effective = self._effective_weights()
-        voted = [(i, a) for i, a in enumerate(self.answers) if a is not None]
-        groups = await self.tools.tally([a for _, a in voted], [self.effective[i] for i, _ in voted])
-        # tally indexes into the voted list; map members back to sample indexes.
-        self.groups = [AnswerGroup(g.answer, g.votes, tuple(voted[m][0] for m in g.members)) for g in groups]
+        self.effective = self._effective_weights(self.confidence_keep)
+        self.groups = await self._tally(self.effective)
+        if self.confidence:
+            self.consensus = await self._tally(self._effective_weights(1.0))
 
-    def _effective_weights(self) -> list[float]:
+    async def _tally(self, weights: list[float]) -> list[AnswerGroup]:
+        # A sample without an answer, or dropped by the confidence filter, does not vote.
+        voted = [(i, a) for i, a in enumerate(self.answers) if a is not None and weights[i] > 0]
+        groups = await self.tools.tally([a for _, a in voted], [weights[i] for i, _ in voted])
+        # tally indexes into the voted list; map members back to sample indexes.
+        return [AnswerGroup(g.answer, g.votes, tuple(voted[m][0] for m in g.members)) for g in groups]
+
+    def _effective_weights(self, keep: float) -> list[float]:
         if not self.confidence:
             return list(self.weights)
         # Rank only the chains that stated an answer: an unanswered chain does not vote anyway.
         chains = [i for i, c in enumerate(self.confidences) if c is not None and self.answers[i] is not None]
-        factors = self.tools.confident_weights([self.confidences[i] for i in chains], self.confidence_keep)
+        factors = self.tools.confident_weights([self.confidences[i] for i in chains], keep)
         scale = dict(zip(chains, factors, strict=True))
         return [w * scale.get(i, 1.0) for i, w in enumerate(self.weights)]
 
     def _confidently_settled(self) -> bool:
-        """DeepConf's early stop: the confident majority holds `settle` of the weighted vote."""
-        if not self.confidence or not self.groups or sum(a is not None for a in self.answers) < 2:
+        """DeepConf's early stop: after the warm-up, one answer holds `settle` of the
+        confidence-weighted vote of every answered chain."""
+        answered = sum(1 for i, a in enumerate(self.answers) if a is not None and not self.from_program[i])
+        if not self.confidence or not self.consensus or answered < self.confidence_warmup:
             return False
-        total = sum(g.votes for g in self.groups)
-        return total > 0 and self.groups[0].votes / total >= self.settle
+        total = sum(g.votes for g in self.consensus)
+        return total > 0 and self.consensus[0].votes / total >= self.settle
 
     def _winner_can_change(self) -> bool:
         programs_done = sum(self.from_program)
-        # A chain still to come can weigh as much as the heaviest confidence factor so far.
-        heaviest = max([e / w for e, w in zip(self.effective, self.weights, strict=True) if w > 0] + [1.0])
-        remaining = ((self.n - (len(self.texts) - programs_done)) * heaviest
-                     + (self.programs - programs_done) * self.program_weight)
+        remaining = (self.n - (len(self.texts) - programs_done)) + (self.programs - programs_done) * self.program_weight
+        if self.confidence:
+            # A chain still to come can outweigh any so far and move the filter's cut: no bound.
+            return remaining > 0
         if not self.groups:
             return remaining > 0
         runner_up = self.groups[1].votes if len(self.groups) > 1 else 0.0

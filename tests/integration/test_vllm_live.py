@@ -86,6 +86,24 @@ async def test_cached_prompt_tokens_are_read_from_usage(backend):
     assert again.cached_tokens % BLOCK == 0
 
 
+async def test_token_id_prompts_answer_as_text_does_and_extend_each_other(vllm_url, backend):
+    by_ids = OpenAICompatBackend(vllm_url, model=None, timeout_s=300, token_prompts=True)
+    try:
+        prompt = await by_ids.render_chat(MESSAGES)
+        params = SamplingParams(max_tokens=16, temperature=0.0)
+        first = await by_ids.complete(prompt, n=1, params=params)
+        as_text = await backend.complete(prompt, n=1, params=params)
+        # /tokenize tokenises a whole prompt as the completions endpoint does a text prompt.
+        assert first.prompt_tokens == as_text.prompt_tokens
+        assert first.samples[0].text == as_text.samples[0].text
+        longer = await by_ids.complete(prompt + first.samples[0].text + "\n\n", n=1, params=params)
+        assert by_ids.token_prompts is not None and by_ids.token_prompts.enabled
+        assert by_ids.token_prompts.tokenize_calls == 2  # the prompt, then only what the longer one adds
+        assert longer.cached_tokens >= first.prompt_tokens // BLOCK * BLOCK
+    finally:
+        await by_ids.aclose()
+
+
 @pytest.mark.parametrize("strategy", ["self_consistency", "beam", "mcts"])
 async def test_strategy_served_by_ponder_on_vllm(vllm_url, strategy):
     settings = load_settings(backend="openai", base_url=vllm_url, model=SERVED_MODEL, max_tokens_per_sample=48,

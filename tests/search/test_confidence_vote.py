@@ -63,13 +63,40 @@ async def test_confident_chains_outvote_a_hesitant_majority():
 
 
 async def test_sampling_stops_once_the_confident_majority_is_settled():
-    gen = WithLogprobs(["so 4", "so 4", "so 3", "so 4", "so 4", "so 4"], unsure={"so 3"})
+    script = ["so 4", "so 4", "so 4", "so 4", "so 4", "so 3"]
+    gen = WithLogprobs(script, unsure={"so 3"})
     sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=12, batch=3, confidence=True,
-                                        confidence_keep=0.7, settle=0.95)
+                                        confidence_keep=0.7, settle=0.95, confidence_warmup=4)
     result = await run_search(sc, generator=gen, budget=budget())
-    # After the first batch the hesitant "3" is dropped and "4" holds the whole vote: no more batches.
-    assert len(gen.calls) == 1 and result.outcome.answer == "4"
-    plain_gen = WithLogprobs(["so 4", "so 4", "so 3", "so 4", "so 4", "so 4"])
+    # 3 chains are below the warm-up; after 6 the sure "4"s hold 96% of the confidence-weighted vote.
+    assert len(gen.calls) == 2 and result.outcome.answer == "4"
+    plain_gen = WithLogprobs(script)
     await run_search(STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=12, batch=3),
                      generator=plain_gen, budget=budget())
-    assert len(plain_gen.calls) > 1 and plain_gen.asked_logprobs[0] is None
+    assert len(plain_gen.calls) > 2 and plain_gen.asked_logprobs[0] is None
+
+
+async def test_a_small_keep_does_not_make_a_split_vote_look_settled():
+    gen = WithLogprobs(["so 4", "so 5"])  # equally sure, evenly split
+    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=8, batch=2, confidence=True,
+                                        confidence_keep=0.1)
+    result = await run_search(sc, generator=gen, budget=budget())
+    assert len(gen.calls) == 4 and result.outcome.details["samples"] == 8  # sampled to n
+
+
+async def test_without_top_logprobs_chains_keep_plain_votes():
+    gen = WithLogprobs(["so 5", "so 5", "so 4"])
+    gen.generate = _without_top(gen.generate)
+    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=3, batch=3, confidence=True,
+                                        confidence_keep=0.4)
+    o = (await run_search(sc, generator=gen, budget=budget())).outcome
+    assert o.answer == "5" and o.details["confidence_dropped"] == 0 and o.details["trace_confidence"] == []
+
+
+def _without_top(generate):
+    async def wrapped(prompt, **kw):
+        gen = await generate(prompt, **kw)
+        bare = tuple(LoggedSample(s.text, s.completion_tokens, tuple(TokenLogprob(t.token, t.logprob) for t in s.logprobs))
+                     for s in gen.samples)
+        return type(gen)(bare, gen.prompt_tokens, gen.cached_tokens)
+    return wrapped
