@@ -24,6 +24,7 @@ ApiKey = Annotated[Optional[str], typer.Option(envvar="PONDER_API_KEY", help="be
 Budget = Annotated[Optional[int], typer.Option(help="reasoning.budget_tokens per item (default: the tier's)")]
 Concurrency = Annotated[int, typer.Option(min=1, help="items in flight at once (lets the engine batch them)")]
 Oracle = Annotated[bool, typer.Option(help="math: pass the reference as a math_equiv verifier (upper bound only)")]
+Resume = Annotated[bool, typer.Option(help="keep the rows already in the output and run only the items missing")]
 
 
 def _command() -> str:
@@ -50,6 +51,7 @@ def run(
     api_key: ApiKey = None,
     oracle: Oracle = False,
     concurrency: Concurrency = 1,
+    resume: Resume = False,
     out: Annotated[Optional[Path], typer.Option(help="per-item JSONL; the summary JSON goes next to it "
                                                      "(default bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
 ) -> None:
@@ -63,7 +65,7 @@ def run(
     rows, summary = (out, out.with_suffix(".json")) if out else default_paths(dataset, model, config.slug())
     report = asyncio.run(run_configs(dataset, [config], model=model, limit=limit, seed=seed, oracle=oracle,
                                      base_url=base_url, api_key=api_key, out=rows, summary_path=summary,
-                                     command=_command(), concurrency=concurrency))
+                                     command=_command(), concurrency=concurrency, resume=resume))
     typer.echo(markdown_table(report["configs"]))
     typer.echo(f"rows: {rows}  summary: {summary}")
 
@@ -81,6 +83,7 @@ def sweep(
     api_key: ApiKey = None,
     oracle: Oracle = False,
     concurrency: Concurrency = 1,
+    resume: Resume = False,
     out: Annotated[Optional[Path], typer.Option(help="summary JSON (default bench/results/<dataset>_<model>"
                                                      "_sweep.json; the rows go next to it as .jsonl)")] = None,
 ) -> None:
@@ -95,7 +98,7 @@ def sweep(
     rows, summary = (out.with_suffix(".jsonl"), out) if out else default_paths(dataset, model, "sweep")
     report = asyncio.run(run_configs(dataset, configs, model=model, limit=limit, seed=seed, oracle=oracle,
                                      base_url=base_url, api_key=api_key, out=rows, summary_path=summary,
-                                     command=_command(), concurrency=concurrency))
+                                     command=_command(), concurrency=concurrency, resume=resume))
     typer.echo(markdown_table(report["configs"]))
     typer.echo(f"rows: {rows}  summary: {summary}")
 

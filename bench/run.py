@@ -274,9 +274,12 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
                       seed: int | None = 0, oracle: bool = False, base_url: str | None = None,
                       api_key: str | None = None, out: Path, summary_path: Path, command: str,
                       backend: Backend | None = None, transport: Any = None, items: Sequence[Item] | None = None,
-                      quiet: bool = False, concurrency: int = 1) -> dict[str, Any]:
+                      quiet: bool = False, concurrency: int = 1, resume: bool = False) -> dict[str, Any]:
     """Run `configs` one after another over the data set on one backend (or server); write the rows
-    to `out` (JSONL) and the report to `summary_path`; return the report."""
+    to `out` (JSONL) and the report to `summary_path`; return the report.
+
+    With `resume`, rows already in `out` are kept and their items not run again (an item that
+    failed with an error is), so a long measurement can be stopped and picked up later."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -286,17 +289,26 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
     equivalence = MathEquivalence()
     summaries: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
+    done = finished_rows(out) if resume else {}
+    if resume and out.exists() and not out.read_bytes().endswith(b"\n") and out.stat().st_size:
+        with open(out, "a") as sink:
+            sink.write("\n")  # end a line cut short, so the rows appended next stay readable
     try:
         async with open_solver(model=model, base_url=base_url, api_key=api_key, backend=backend,
                                transport=transport, equivalence=equivalence) as solver:
-            with open(out, "w") as sink, Progress(TextColumn("{task.description}"), BarColumn(),
+            with open(out, "a" if resume else "w") as sink, Progress(TextColumn("{task.description}"), BarColumn(),
                                                   MofNCompleteColumn(), TimeElapsedColumn(),
                                                   console=console) as progress:
                 for config in configs:
-                    rows = await _run_config(solver, chosen, config, progress=progress, sink=sink, model=model,
-                                             seed=seed, oracle=oracle, equivalence=equivalence,
-                                             concurrency=concurrency)
+                    kept = done.get(config.label, {})
+                    fresh = await _run_config(solver, [i for i in chosen if i.id not in kept], config,
+                                              progress=progress, sink=sink, model=model, seed=seed, oracle=oracle,
+                                              equivalence=equivalence, concurrency=concurrency)
+                    by_id = {**kept, **{r["id"]: r for r in fresh}}
+                    rows = [by_id[i.id] for i in chosen if i.id in by_id]
                     summaries[config.label] = summarise(rows, config)
+                    if kept:
+                        summaries[config.label]["resumed_rows"] = sum(i.id in kept for i in chosen)
     finally:
         await equivalence.aclose()
     report = {
@@ -308,6 +320,22 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def finished_rows(out: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """The rows already in `out`, by config label and item id (the last row of an item wins);
+    rows of items that failed with an error are left out, so they run again."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    if not out.exists():
+        return found
+    for line in out.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut short when a run was stopped
+        if isinstance(row, dict) and "id" in row and "config" in row:
+            found.setdefault(row["config"], {})[row["id"]] = row
+    return {label: {i: r for i, r in rows.items() if r.get("stop_reason") != "error"} for label, rows in found.items()}
 
 
 async def _run_config(solver: Solver, items: Sequence[Item], config: Config, *, progress: Any, sink: TextIO,

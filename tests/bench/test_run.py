@@ -152,3 +152,21 @@ async def test_items_in_flight_together_give_the_same_summary(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in rows) == ["q1", "q2", "q3"] and backend.calls == 3
     assert report["configs"]["single"]["correct"] == 2 and report["concurrency"] == 3
+
+
+async def test_a_resumed_run_runs_only_the_missing_items_and_reruns_errors(tmp_path):
+    out, summary = tmp_path / "r.jsonl", tmp_path / "r.json"
+    first = AnswerByQuestion()
+    await run_configs("gsm8k", [Config(strategy="single")], items=ITEMS[:1], backend=first, out=out,
+                      summary_path=summary, command="r", quiet=True)
+    errored = {"id": "q2", "config": "single", "stop_reason": "error", "correct": False}
+    with open(out, "a") as sink:  # an item that failed, and a line cut short by a stopped run
+        sink.write(json.dumps(errored) + "\n" + '{"id": "q3", "con')
+    again = AnswerByQuestion()
+    report = await run_configs("gsm8k", [Config(strategy="single")], items=ITEMS, backend=again, out=out,
+                               summary_path=summary, command="r", quiet=True, resume=True)
+    assert again.calls == 2  # q2 (it had failed) and q3; q1 was kept
+    single = report["configs"]["single"]
+    assert (single["items"], single["correct"], single["resumed_rows"]) == (3, 2, 1)
+    from bench.run import finished_rows
+    assert sorted(finished_rows(out)["single"]) == ["q1", "q2", "q3"]  # the appended rows read back
