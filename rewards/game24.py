@@ -58,11 +58,11 @@ def check_24(expression: str, numbers: list[int], target: int = 24) -> Verdict:
 
 
 def extract_expression(text: str) -> str | None:
-    """The candidate expression in a model's answer: the last \\boxed{}, else the last
+    """The candidate expression in a model's answer: the last \\boxed{} (less any "= 24"), else the last
     arithmetic run left of an '= 24', else the last arithmetic run."""
     boxed = _BOXED.findall(text)
     if boxed:
-        return boxed[-1]
+        return boxed[-1].split("=")[0].strip()  # "\boxed{(10 - 4) * (13 - 9) = 24}" states its value too
     for line in reversed(text.splitlines()):
         if "=" in line and re.search(r"=\s*24\b", line):
             runs = _EXPRESSION.findall(line.split("=")[0])

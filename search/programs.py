@@ -15,6 +15,15 @@ PROGRAM_INSTRUCTION = (
     "result step by step, and end with print(answer) so that it prints only the final answer. "
     "Reply with the program in one ```python block."
 )
+# For a puzzle whose answer is an expression found by search (Game of 24): a program can try
+# every arrangement exactly, where a small model's prose tries a few and loses count.
+SEARCH_PROGRAM_INSTRUCTION = (
+    "Solve the puzzle by writing a short Python program that searches for the answer: try every "
+    "order of the numbers, every operation and every grouping, compute with fractions.Fraction so "
+    "that division is exact, and stop at the first expression that works. End with print(expression) "
+    "so that it prints only that expression, written with the numbers, + - * / and parentheses. "
+    "Reply with the program in one ```python block."
+)
 # The program prompt ends inside the assistant's reply, just after this opening fence, so the
 # model writes code at once: left to itself, a small model often explains in prose first (the
 # user's "solve step by step" invites it) and runs out of tokens before the program.
@@ -34,11 +43,11 @@ def wants_program(question: str) -> bool:
     return bool(_NUMBER.search(question)) and len(question) <= 4000 and not _ASKS_FOR_CODE.search(question)
 
 
-def program_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def program_messages(messages: Sequence[dict[str, Any]], instruction: str = PROGRAM_INSTRUCTION) -> list[dict[str, Any]]:
     """The conversation with the program instruction in place of the system message, and the
     reply begun with PROGRAM_OPENING (render it with `add_generation_prompt=False`)."""
     rest = [dict(m) for m in messages if m.get("role") not in {"system", "developer"}]
-    return [{"role": "system", "content": PROGRAM_INSTRUCTION}, *rest, {"role": "assistant", "content": PROGRAM_OPENING}]
+    return [{"role": "system", "content": instruction}, *rest, {"role": "assistant", "content": PROGRAM_OPENING}]
 
 
 def program_content(text: str, answer: str) -> str:

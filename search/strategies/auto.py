@@ -1,6 +1,7 @@
 """`auto`: choose the search from what the request offers and how hard the problem looks.
 
-- A ground-truth verifier: best-of-N against it (greedy first, stop at the first pass).
+- A ground-truth verifier: best-of-N against it (greedy first, stop at the first pass), with
+  `programs` of the candidates written as programs where the question suits one.
 - Otherwise a probe: the greedy pass plus a few samples (and, with `probe_programs`, the
   greedy program-aided answer: search.programs). If they agree, the problem is
   easy and the search stops there (compute-optimal scaling, Snell et al. 2024: spend
@@ -34,7 +35,8 @@ class Auto:
         self.child: Strategy
         if verifier is not None:
             self.phase = "verify"
-            self.child = BestOfN(problem, tools, verifier=verifier, n=n, batch=self.batch, **config)
+            self.child = BestOfN(problem, tools, verifier=verifier, n=n, batch=self.batch, programs=self.programs,
+                                 **config)
         else:
             self.phase = "probe"
             # With a program prompt, part of the probe is the greedy program (a second, independent

@@ -5,6 +5,11 @@ cannot improve on a pass). Without one, each candidate is scored by the outcome 
 model (the PRM judge on the whole solution as one step). Candidates are ranked by score;
 among equals, by how many samples share their answer. With `weighted=True` the answer
 with the largest summed score wins (score-weighted voting).
+
+With a verifier and `programs` > 0 (and a problem that carries a program prompt), that many
+candidates are programs (search.programs): the sandbox runs each, and what it prints is
+checked as the answer. For a search puzzle (Game of 24) a program can try every expression,
+which a small model cannot do in prose.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from search.charged import BudgetExhausted
+from search.programs import PROGRAM_MAX_TOKENS, PROGRAM_OPENING, PROGRAM_STOP, program_content
 from search.protocols import AnswerTools, Check, CheckLike, Generation, Generator, StepScorer, Verifier
 from search.strategy import Ask, Candidate, Outcome, Problem
 
@@ -32,7 +38,8 @@ class BestOfN:
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None,
         scorer: StepScorer | None = None, generator: Generator | None = None, n: int = 8, batch: int = 4,
-        temperature: float = 0.7, top_p: float = 0.95, greedy_first: bool = True, weighted: bool = False, **_: Any,
+        temperature: float = 0.7, top_p: float = 0.95, greedy_first: bool = True, weighted: bool = False,
+        programs: int = 0, **_: Any,
     ) -> None:
         self.problem = problem
         self.tools = tools
@@ -44,33 +51,70 @@ class BestOfN:
         self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
         self.top_p = float(top_p)
         self.greedy_first = greedy_first  # a small model's greedy pass is its single best guess
+        # Programs only where a verifier checks what they print (an ORM would judge code, not the answer).
+        self.programs = max(0, int(programs)) if problem.program_prompt and verifier is not None else 0
         self.scored: list[Scored] = []
         self._requested = 0
+        self._programs_requested = 0
 
     def ask(self) -> list[Ask]:
-        if self._requested >= self.n or any(s.check.passed for s in self.scored):
+        if any(s.check.passed for s in self.scored):
             return []
+        asks = self._program_asks()
+        if self._requested >= self.n:
+            return asks
         p = self.problem
         if self._requested == 0 and self.greedy_first:
             self._requested = 1
-            return [Ask(prompt=p.prompt, n=1, max_tokens=p.max_tokens, temperature=0.0, seed=p.seed,
-                        stop=p.stop, tag="greedy candidate")]
+            return [*asks, Ask(prompt=p.prompt, n=1, max_tokens=p.max_tokens, temperature=0.0, seed=p.seed,
+                               stop=p.stop, tag="greedy candidate")]
         size = min(self.batch, self.n - self._requested)
         seed = None if p.seed is None else p.seed + self._requested
         self._requested += size
-        return [Ask(prompt=p.prompt, n=size, max_tokens=p.max_tokens, temperature=self.temperature,
-                    top_p=self.top_p, seed=seed, stop=p.stop,
-                    tag=f"candidates {self._requested - size + 1}-{self._requested}")]
+        return [*asks, Ask(prompt=p.prompt, n=size, max_tokens=p.max_tokens, temperature=self.temperature,
+                           top_p=self.top_p, seed=seed, stop=p.stop,
+                           tag=f"candidates {self._requested - size + 1}-{self._requested}")]
+
+    def _program_asks(self) -> list[Ask]:
+        remaining = self.programs - self._programs_requested
+        p = self.problem
+        if remaining <= 0 or p.program_prompt is None:
+            return []
+        max_tokens = min(p.max_tokens, PROGRAM_MAX_TOKENS)
+        if self._programs_requested == 0 and self.greedy_first:
+            self._programs_requested = 1
+            return [Ask(prompt=p.program_prompt, n=1, max_tokens=max_tokens, temperature=0.0, seed=p.seed,
+                        stop=PROGRAM_STOP, tag="program greedy")]
+        size = min(self.batch, remaining)
+        seed = None if p.seed is None else p.seed + 1000 + self._programs_requested
+        self._programs_requested += size
+        return [Ask(prompt=p.program_prompt, n=size, max_tokens=max_tokens, temperature=self.temperature,
+                    top_p=self.top_p, seed=seed, stop=PROGRAM_STOP,
+                    tag=f"programs {self._programs_requested - size + 1}-{self._programs_requested}")]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
+        program = ask.tag.startswith("program")
+        granted = len(generation.samples) if generation is not None else 0
+        if program:
+            self._programs_requested -= ask.n - granted
+        else:
+            self._requested -= ask.n - granted
         if generation is None:
             return
-        self._requested -= ask.n - len(generation.samples)
-        texts = [s.text for s in generation.samples]
-        checks = await asyncio.gather(*(self._check(t) for t in texts))
+        if program:
+            codes = [PROGRAM_OPENING + s.text for s in generation.samples]
+            printed = await asyncio.gather(*(self.tools.run_program(c) for c in codes))
+            # A program's candidate is its code with the answer it printed; one that printed nothing fails.
+            texts = [program_content(c, a) if a is not None else c for c, a in zip(codes, printed, strict=True)]
+            answers: list[str | None] = list(printed)
+        else:
+            texts = [s.text for s in generation.samples]
+            answers = [self.tools.extract(t) for t in texts]
+        checks = await asyncio.gather(*(
+            _printed_nothing() if program and a is None else self._check(t) for t, a in zip(texts, answers, strict=True)))
         start = len(self.scored)
-        for i, (text, check) in enumerate(zip(texts, checks, strict=True)):
-            self.scored.append(Scored(start + i, text, self.tools.extract(text), check))
+        for i, (text, answer, check) in enumerate(zip(texts, answers, checks, strict=True)):
+            self.scored.append(Scored(start + i, text, answer, check))
 
     async def _check(self, text: str) -> CheckLike:
         if self.verifier is not None:
@@ -106,5 +150,9 @@ class BestOfN:
         return Outcome(
             content=top.text.strip(), answer=top.answer, confidence=confidence, candidates=tuple(ranked.values()),
             details={"samples": len(self.scored), "passed": sum(s.check.passed for s in self.scored),
-                     "verdict": top.check.feedback},
+                     "verdict": top.check.feedback, **({"programs": self._programs_requested} if self.programs else {})},
         )
+
+
+async def _printed_nothing() -> CheckLike:
+    return Check(passed=False, score=0.0, feedback="the program printed no answer")

@@ -38,6 +38,7 @@ def test_extracts_expression_from_model_text():
     assert extract_expression("Steps...\nSo \\boxed{(10 - 4) * (13 - 9)}") == "(10 - 4) * (13 - 9)"
     assert extract_expression("We get (6 + 6) * 2 = 24.") == "(6 + 6) * 2"
     assert extract_expression("no arithmetic here") is None
+    assert extract_expression("\\boxed{(10 - 4) * (13 - 9) = 24}") == "(10 - 4) * (13 - 9)"  # its value stated too
 
 
 def _puzzles() -> list[list[int]]:

@@ -78,3 +78,44 @@ def test_programs_are_wanted_for_quantitative_questions_only():
     assert not wants_program("Write a poem about the sea.")
     assert not wants_program("Write a Python function f(n) that returns the 3 largest items.")
     assert not wants_program("Fix this:\n```python\nprint(1/0)\n```")
+
+
+class Passes:
+    """A verifier that passes exactly the answer `good` (stated as \\boxed{good})."""
+
+    def __init__(self, good):
+        self.good, self.checked = good, []
+
+    async def check(self, text):
+        from search.protocols import Check
+
+        self.checked.append(text)
+        ok = f"\\boxed{{{self.good}}}" in text
+        return Check(passed=ok, score=float(ok), feedback="ok" if ok else "wrong")
+
+
+async def test_best_of_n_checks_what_a_program_prints_and_stops_at_the_first_pass():
+    gen = ByPrompt(["I tried 4 + 5 ... no luck"], ["from itertools import permutations\nprint(7)"])
+    verifier = Passes("7")
+    bon = STRATEGIES["best_of_n"](PROBLEM, LastNumberTools(), verifier=verifier, n=6, batch=2, programs=3)
+    result = await run_search(bon, generator=gen, budget=budget())
+    o = result.outcome
+    assert o.answer == "7" and o.confidence == 1.0 and o.content.startswith("```python\nfrom itertools")
+    assert len(gen.calls) == 2  # round one: the greedy chain and the greedy program; the program passed
+    assert o.details["programs"] == 1
+
+
+async def test_a_program_that_prints_nothing_fails_without_reaching_the_verifier():
+    gen = ByPrompt(["so 7"], ["x = 1"])  # the program prints nothing
+    verifier = Passes("7")
+    bon = STRATEGIES["best_of_n"](PROBLEM, LastNumberTools(), verifier=verifier, n=1, batch=1, programs=1)
+    o = (await run_search(bon, generator=gen, budget=budget())).outcome
+    assert o.answer == "7" and len(verifier.checked) == 1  # only the chain was checked
+
+
+async def test_auto_with_a_verifier_passes_its_programs_to_best_of_n_and_without_one_best_of_n_has_none():
+    gen = ByPrompt(["so 5"], ["print(7)"])
+    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), verifier=Passes("7"), n=4, probe=2, programs=2)
+    assert (await run_search(auto, generator=gen, budget=budget())).outcome.answer == "7"
+    plain = STRATEGIES["best_of_n"](PROBLEM, LastNumberTools(), n=2, batch=2, programs=2)  # no verifier
+    assert plain.programs == 0
