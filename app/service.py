@@ -17,7 +17,8 @@ from rewards.remote_prm import RemotePRM
 from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
-from search.programs import PROGRAM_INSTRUCTION, SEARCH_PROGRAM_INSTRUCTION, program_messages, wants_program
+from search.programs import (PROGRAM_INSTRUCTION, SEARCH_PROGRAM_EXAMPLE, SEARCH_PROGRAM_INSTRUCTION, program_messages,
+                             wants_program)
 from search.registry import STRATEGIES, strategy_names
 from search.strategy import Problem
 
@@ -113,9 +114,9 @@ class ReasoningService:
         if (plan.config.get("programs") or plan.config.get("probe_programs")) and wants_program(question):
             # A game-24 verifier says the answer is an expression to search for, not a number to compute.
             searched = plan.verifier is not None and plan.verifier.type == "game24"
-            instruction = SEARCH_PROGRAM_INSTRUCTION if searched else PROGRAM_INSTRUCTION
-            program_prompt = await self.backend.render_chat(program_messages(plan.messages, instruction),
-                                                            add_generation_prompt=False)
+            messages = (program_messages(plan.messages, SEARCH_PROGRAM_INSTRUCTION, SEARCH_PROGRAM_EXAMPLE) if searched
+                        else program_messages(plan.messages))
+            program_prompt = await self.backend.render_chat(messages, add_generation_prompt=False)
             problem = replace(problem, program_prompt=program_prompt)
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         # One charged generator for the strategy and its judge: both spend the same budget.

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from search.budget import Budget
 from search.driver import run_search
-from search.programs import PROGRAM_INSTRUCTION, PROGRAM_OPENING, program_messages, wants_program
+from rewards.game24 import check_24
+from rewards.python_tests import program_answer
+from rewards.sandbox import SandboxLimits
+from search.programs import (PROGRAM_INSTRUCTION, PROGRAM_OPENING, SEARCH_PROGRAM_EXAMPLE, SEARCH_PROGRAM_INSTRUCTION,
+                             program_messages, wants_program)
 from search.registry import STRATEGIES
 from search.strategy import Problem
 
@@ -119,3 +123,17 @@ async def test_auto_with_a_verifier_passes_its_programs_to_best_of_n_and_without
     assert (await run_search(auto, generator=gen, budget=budget())).outcome.answer == "7"
     plain = STRATEGIES["best_of_n"](PROBLEM, LastNumberTools(), n=2, batch=2, programs=2)  # no verifier
     assert plain.programs == 0
+
+
+def test_a_worked_example_goes_between_the_instruction_and_the_question():
+    msgs = program_messages([{"role": "user", "content": "Use 4 5 6 10 to make 24."}], SEARCH_PROGRAM_INSTRUCTION,
+                            SEARCH_PROGRAM_EXAMPLE)
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant"]
+    assert msgs[1]["content"] == SEARCH_PROGRAM_EXAMPLE[0] and msgs[2]["content"] == SEARCH_PROGRAM_EXAMPLE[1]
+    assert msgs[3]["content"] == "Use 4 5 6 10 to make 24." and msgs[4]["content"] == PROGRAM_OPENING
+
+
+async def test_the_worked_example_program_solves_its_own_puzzle_in_the_sandbox():
+    # The example teaches by being right: run in the sandbox, it prints an expression the game-24 check accepts.
+    printed = await program_answer(SEARCH_PROGRAM_EXAMPLE[1], SandboxLimits())
+    assert printed is not None and check_24(printed, [2, 3, 5, 12]).passed
