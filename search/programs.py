@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from search.strategy import Ask, Problem
 
 PROGRAM_INSTRUCTION = (
     "Solve the problem by writing a short Python program. Use clear variable names, compute the "
@@ -94,3 +97,23 @@ def program_content(text: str, answer: str) -> str:
     if not code.rstrip().endswith("```"):
         code = code.rstrip() + "\n```"
     return f"{code}\n\nThe program prints {answer}, so the answer is \\boxed{{{answer}}}."
+
+
+def program_asks(problem: Problem, requested: int, total: int, *, greedy_first: bool, batch: int,
+                 temperature: float, top_p: float) -> tuple[list[Ask], int]:
+    """The next program request of a strategy that wants `total` programs and has asked for
+    `requested`: the greedy program first (when `greedy_first`), then batches of samples.
+    Returns the asks and the new count of programs asked for."""
+    from search.strategy import Ask
+
+    remaining = total - requested
+    if remaining <= 0 or problem.program_prompt is None:
+        return [], requested
+    max_tokens = min(problem.max_tokens, PROGRAM_MAX_TOKENS)
+    if requested == 0 and greedy_first:
+        return [Ask(prompt=problem.program_prompt, n=1, max_tokens=max_tokens, temperature=0.0, seed=problem.seed,
+                    stop=PROGRAM_STOP, tag="program greedy")], 1
+    size = min(batch, remaining)
+    seed = None if problem.seed is None else problem.seed + 1000 + requested
+    return [Ask(prompt=problem.program_prompt, n=size, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                seed=seed, stop=PROGRAM_STOP, tag=f"programs {requested + 1}-{requested + size}")], requested + size

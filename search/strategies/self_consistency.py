@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from search.programs import PROGRAM_MAX_TOKENS, PROGRAM_OPENING, PROGRAM_STOP, program_content
+from search.programs import PROGRAM_OPENING, program_asks, program_content
 from search.protocols import AnswerGroup, AnswerTools, Generation
 from search.strategy import Ask, Candidate, Outcome, Problem
 
@@ -88,20 +88,10 @@ class SelfConsistency:
         return asks
 
     def _program_asks(self) -> list[Ask]:
-        remaining = self.programs - self._programs_requested
-        p = self.problem
-        if remaining <= 0 or p.program_prompt is None:
-            return []
-        if self._programs_requested == 0 and self.greedy_first:
-            self._programs_requested = 1
-            return [Ask(prompt=p.program_prompt, n=1, max_tokens=min(p.max_tokens, PROGRAM_MAX_TOKENS),
-                        temperature=0.0, seed=p.seed, stop=PROGRAM_STOP, tag="program greedy")]
-        size = min(self.batch, remaining)
-        seed = None if p.seed is None else p.seed + 1000 + self._programs_requested
-        self._programs_requested += size
-        return [Ask(prompt=p.program_prompt, n=size, max_tokens=min(p.max_tokens, PROGRAM_MAX_TOKENS),
-                    temperature=self.temperature, top_p=self.top_p, seed=seed, stop=PROGRAM_STOP,
-                    tag=f"programs {self._programs_requested - size + 1}-{self._programs_requested}")]
+        asks, self._programs_requested = program_asks(
+            self.problem, self._programs_requested, self.programs, greedy_first=self.greedy_first, batch=self.batch,
+            temperature=self.temperature, top_p=self.top_p)
+        return asks
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         program = ask.tag.startswith("program")
