@@ -76,6 +76,7 @@ class Solved:
     rounds: int
     stop_reason: str
     errors: tuple[str, ...] = field(default=())
+    votes: list[Any] | None = None  # a voting search's samples (in-process only): [answer, source, weight]
 
 
 class Solver(Protocol):
@@ -98,7 +99,8 @@ class InProcessSolver:
         return Solved(content=o.content if o else "", ponder_answer=o.answer if o else None, strategy=result.strategy,
                       completion_tokens=usage.completion_tokens, prompt_tokens=usage.prompt_tokens,
                       cached_tokens=usage.cached_tokens, calls=usage.calls, rounds=result.rounds,
-                      stop_reason=result.stop_reason, errors=tuple(result.errors))
+                      stop_reason=result.stop_reason, errors=tuple(result.errors),
+                      votes=o.details.get("votes") if o else None)
 
 
 class HttpSolver:
@@ -195,6 +197,8 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
         rounds=solved.rounds, wall_s=round(wall, 3), stop_reason=solved.stop_reason, errors=list(solved.errors),
         content=solved.content,
     )
+    if solved.votes is not None:
+        row["votes"] = solved.votes
     return row
 
 

@@ -160,6 +160,10 @@ class SelfConsistency:
         runner_up = self.groups[1].votes if len(self.groups) > 1 else 0.0
         return runner_up + remaining >= self.groups[0].votes
 
+    def _vote_weights(self) -> list[float]:
+        # The weights of the last tally; the sample weights where samples came in after it.
+        return self.effective if len(self.effective) == len(self.answers) else self.weights
+
     def best(self) -> Outcome | None:
         if not self.texts:
             return None
@@ -171,7 +175,11 @@ class SelfConsistency:
         written = [m for m in winner.members if not self.from_program[m]]
         content = (self.texts[written[0]].strip() if written
                    else program_content(self.texts[winner.members[0]], winner.answer))
-        details: dict[str, Any] = {"samples": len(self.texts), "answered": sum(a is not None for a in self.answers)}
+        details: dict[str, Any] = {"samples": len(self.texts), "answered": sum(a is not None for a in self.answers),
+                                   # every sample's vote as [answer, "program" | "chain", weight]: what a
+                                   # benchmark needs to test another voting rule without generating again
+                                   "votes": [[a, "program" if prog else "chain", round(w, 4)] for a, prog, w
+                                             in zip(self.answers, self.from_program, self._vote_weights(), strict=True)]}
         if self.programs:
             details["programs"] = sum(self.from_program)
             details["programs_agreeing"] = sum(self.from_program[m] for m in winner.members)

@@ -112,6 +112,14 @@ async def test_run_in_process_writes_rows_and_summary(tmp_path):
         2, 7.0, 10.5)
 
 
+async def test_a_voting_search_row_keeps_every_samples_vote(tmp_path):
+    rows_path = tmp_path / "sc.jsonl"
+    await run_configs("gsm8k", [Config(strategy="self_consistency")], items=ITEMS[:1], backend=AnswerByQuestion(),
+                      out=rows_path, summary_path=tmp_path / "sc.json", command="test", quiet=True)
+    (only,) = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert only["votes"] and all(answer == "18" and source == "chain" for answer, source, _ in only["votes"])
+
+
 async def test_sweep_over_http_reads_usage_and_ponder_fields(tmp_path):
     backend = AnswerByQuestion()
     app = create_app(load_settings(), backend=backend)

@@ -53,6 +53,11 @@ async def test_disagreement_samples_more_and_programs_can_outvote_the_chains():
     o = result.outcome
     assert o.answer == "4" and o.details["programs"] == 3 and o.details["programs_agreeing"] == 3
     assert o.content == "so 4"  # a chain that reached the winner is preferred as the content
+    # Every sample's vote is in the details, by source, for replaying other voting rules offline.
+    votes = o.details["votes"]
+    assert sorted(a for a, src, _ in votes if src == "chain") == ["4", "5", "5", "7"]
+    assert [a for a, src, _ in votes if src == "program"] == ["4", "4", "4"]
+    assert all(w > 0 for _, _, w in votes)
 
 
 async def test_a_program_only_winner_is_shown_as_code_with_its_answer():
