@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from search.strategy import Ask, Problem
+from search.strategy import Ask, Problem
 
 PROGRAM_INSTRUCTION = (
     "Solve the problem by writing a short Python program. Use clear variable names, compute the "
@@ -104,8 +103,6 @@ def program_asks(problem: Problem, requested: int, total: int, *, greedy_first: 
     """The next program request of a strategy that wants `total` programs and has asked for
     `requested`: the greedy program first (when `greedy_first`), then batches of samples.
     Returns the asks and the new count of programs asked for."""
-    from search.strategy import Ask
-
     remaining = total - requested
     if remaining <= 0 or problem.program_prompt is None:
         return [], requested
