@@ -1,4 +1,4 @@
-"""`ponder bench run | sweep | plot` (mounted by app/cli.py; also `python -m bench.run`)."""
+"""`ponder bench run | sweep | plot | replay` (mounted by app/cli.py; also `python -m bench.run`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from bench.datasets import DATASETS, known
 
 bench_cli = typer.Typer(add_completion=False, no_args_is_help=True,
-                        help="Benchmarks on offline data sets: run, sweep, plot.")
+                        help="Benchmarks on offline data sets: run, sweep, plot, replay.")
 
 Dataset = Annotated[str, typer.Option(help=f"one of: {', '.join(DATASETS)}, or rg:GENERATOR (reasoning-gym)")]
 Limit = Annotated[Optional[int], typer.Option(help="the first N items")]
@@ -120,3 +120,15 @@ def plot(
         typer.echo("bench plot needs matplotlib: pip install 'ponder[bench]'", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"wrote {path}")
+
+
+@bench_cli.command()
+def replay(
+    rows: Annotated[Path, typer.Argument(help="a bench JSONL whose rows keep their votes", exists=True,
+                                         dir_okay=False)],
+) -> None:
+    """Voting rules replayed on the samples a run recorded (math items): correct per rule."""
+    from bench.replay import load_rows, markdown
+    from bench.replay import replay as replay_rows
+
+    typer.echo(markdown(replay_rows(load_rows(rows))))

@@ -1,0 +1,91 @@
+"""Replay voting rules on measured samples: `ponder bench replay ROWS.jsonl`.
+
+A voting search's bench row keeps every sample's vote as [answer, "chain" | "program", weight]
+(bench.run). Each rule here picks an answer from those votes alone, so a rule can be compared
+with the served one on the same samples without generating again. Math items only: an answer
+is right when its normalised form equals the gold's (what grading checks first; math-verify's
+wider equivalence is not applied here, so a rule can only score lower than grading would).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rewards.extraction import normalize_answer
+from rewards.voting import Vote, weighted_vote
+
+Sample = tuple[str | None, str, float]  # answer, source, weight
+Rule = Callable[[Sequence[Sample]], str | None]
+
+
+def _winner(samples: Sequence[Sample], weight: Callable[[Sample], float] = lambda s: s[2]) -> str | None:
+    votes = [Vote(answer=a, key=normalize_answer(a), index=i, weight=weight(s))
+             for i, s in enumerate(samples) if (a := s[0]) is not None and weight(s) > 0]
+    tallies = weighted_vote(votes)
+    return tallies[0].answer if tallies else None
+
+
+def served(samples: Sequence[Sample]) -> str | None:
+    """The weights the search used (greedy and program weights, confidence filter)."""
+    return _winner(samples)
+
+
+def chains_only(samples: Sequence[Sample]) -> str | None:
+    return _winner([s for s in samples if s[1] == "chain"])
+
+
+def programs_only(samples: Sequence[Sample]) -> str | None:
+    return _winner([s for s in samples if s[1] == "program"])
+
+
+def chain_backed(samples: Sequence[Sample]) -> str | None:
+    """The weighted winner among answers at least one chain of thought reached; the served
+    winner where no chain stated an answer."""
+    backed = {normalize_answer(a) for a, source, _ in samples if a is not None and source == "chain"}
+    return _winner([s for s in samples if s[0] is not None and normalize_answer(s[0]) in backed]) or served(samples)
+
+
+def programs_half(samples: Sequence[Sample]) -> str | None:
+    """Program votes count half."""
+    return _winner(samples, lambda s: s[2] * (0.5 if s[1] == "program" else 1.0))
+
+
+RULES: dict[str, Rule] = {"served": served, "chains_only": chains_only, "programs_only": programs_only,
+                          "chain_backed": chain_backed, "programs_half": programs_half}
+
+
+def replay(rows: Sequence[dict[str, Any]], rules: dict[str, Rule] = RULES) -> dict[str, Any]:
+    """Correct answers per rule over the rows that carry votes, and how often the gold was
+    among the samples at all (the ceiling any rule has)."""
+    voted = [r for r in rows if r.get("votes")]
+    result: dict[str, Any] = {"items": len(voted), "gold_among_samples": 0,
+                              "rules": {name: 0 for name in rules}}
+    for row in voted:
+        samples = [(a, str(src), float(w)) for a, src, w in row["votes"]]
+        gold = normalize_answer(str(row["gold"]))
+        result["gold_among_samples"] += any(a is not None and normalize_answer(a) == gold for a, _, _ in samples)
+        for name, rule in rules.items():
+            answer = rule(samples)
+            result["rules"][name] += answer is not None and normalize_answer(answer) == gold
+    return result
+
+
+def load_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short when a run was stopped
+    return rows
+
+
+def markdown(result: dict[str, Any]) -> str:
+    n = result["items"]
+    lines = ["| rule | correct |", "| --- | --- |"]
+    lines += [f"| {name} | {correct}/{n} |" for name, correct in result["rules"].items()]
+    lines.append(f"| gold among the samples | {result['gold_among_samples']}/{n} |")
+    return "\n".join(lines)
