@@ -160,10 +160,6 @@ class SelfConsistency:
         runner_up = self.groups[1].votes if len(self.groups) > 1 else 0.0
         return runner_up + remaining >= self.groups[0].votes
 
-    def _vote_weights(self) -> list[float]:
-        # The weights of the last tally; the sample weights where samples came in after it.
-        return self.effective if len(self.effective) == len(self.answers) else self.weights
-
     def best(self) -> Outcome | None:
         if not self.texts:
             return None
@@ -179,7 +175,7 @@ class SelfConsistency:
                                    # every sample's vote as [answer, "program" | "chain", weight]: what a
                                    # benchmark needs to test another voting rule without generating again
                                    "votes": [[a, "program" if prog else "chain", round(w, 4)] for a, prog, w
-                                             in zip(self.answers, self.from_program, self._vote_weights(), strict=True)]}
+                                             in zip(self.answers, self.from_program, self.effective, strict=True)]}
         if self.programs:
             details["programs"] = sum(self.from_program)
             details["programs_agreeing"] = sum(self.from_program[m] for m in winner.members)
