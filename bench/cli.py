@@ -128,7 +128,8 @@ def replay(
                                          dir_okay=False)],
 ) -> None:
     """Voting rules replayed on the samples a run recorded (math items): correct per rule."""
-    from bench.replay import load_rows, markdown
+    from bench.replay import markdown
     from bench.replay import replay as replay_rows
+    from bench.run import read_rows
 
-    typer.echo(markdown(replay_rows(load_rows(rows))))
+    typer.echo(markdown(replay_rows(read_rows(rows))))

@@ -9,9 +9,7 @@ wider equivalence is not applied here, so a rule can only score lower than gradi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from rewards.extraction import normalize_answer
@@ -71,16 +69,6 @@ def replay(rows: Sequence[dict[str, Any]], rules: dict[str, Rule] = RULES) -> di
             answer = rule(samples)
             result["rules"][name] += answer is not None and normalize_answer(answer) == gold
     return result
-
-
-def load_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut short when a run was stopped
-    return rows
 
 
 def markdown(result: dict[str, Any]) -> str:

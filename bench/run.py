@@ -326,18 +326,27 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
     return report
 
 
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a bench JSONL; a line cut short when a run was stopped is skipped."""
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
 def finished_rows(out: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """The rows already in `out`, by config label and item id (the last row of an item wins);
     rows of items that failed with an error are left out, so they run again."""
     found: dict[str, dict[str, dict[str, Any]]] = {}
     if not out.exists():
         return found
-    for line in out.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue  # a line cut short when a run was stopped
-        if isinstance(row, dict) and "id" in row and "config" in row:
+    for row in read_rows(out):
+        if "id" in row and "config" in row:
             found.setdefault(row["config"], {})[row["id"]] = row
     return {label: {i: r for i, r in rows.items() if r.get("stop_reason") != "error"} for label, rows in found.items()}
 
