@@ -56,7 +56,8 @@ def run(
                                                      "(default bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
 ) -> None:
     """One configuration over a data set: per-item JSONL, summary JSON, a markdown row."""
-    from bench.run import Config, default_paths, markdown_table, run_configs
+    from bench.run import Config, default_paths, run_configs
+    from bench.summary import markdown_table
 
     _check_dataset(dataset)
     if not strategy and not effort:
@@ -88,7 +89,8 @@ def sweep(
                                                      "_sweep.json; the rows go next to it as .jsonl)")] = None,
 ) -> None:
     """Several configurations (each strategy, then each effort tier) over one data set, one backend."""
-    from bench.run import Config, default_paths, markdown_table, run_configs
+    from bench.run import Config, default_paths, run_configs
+    from bench.summary import markdown_table
 
     _check_dataset(dataset)
     configs = [Config(strategy=s.strip(), budget_tokens=budget_tokens) for s in (strategies or "").split(",") if s.strip()]

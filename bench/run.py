@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bench.datasets import Item, load, oracle_verifier
 from bench.grading import grade
+from bench.solvers import Solver, open_solver
+from bench.summary import summarise
 from rewards.equivalence import MathEquivalence
 
 if TYPE_CHECKING:
@@ -60,99 +59,6 @@ class Config:
 
     def slug(self) -> str:
         return self.label.replace(" ", "_").replace("=", "-")
-
-
-@dataclass(frozen=True)
-class Solved:
-    """What one request returned, whichever way it was sent."""
-
-    content: str
-    ponder_answer: str | None
-    strategy: str
-    completion_tokens: int
-    prompt_tokens: int
-    cached_tokens: int
-    calls: int
-    rounds: int
-    stop_reason: str
-    errors: tuple[str, ...] = field(default=())
-    votes: list[Any] | None = None  # a voting search's samples (in-process only): [answer, source, weight]
-
-
-class Solver(Protocol):
-    async def solve(self, body: dict[str, Any]) -> Solved: ...
-
-
-class InProcessSolver:
-    """Requests through plan_request + ReasoningService on one already-open backend."""
-
-    def __init__(self, settings: Any, service: Any) -> None:
-        self.settings = settings
-        self.service = service
-
-    async def solve(self, body: dict[str, Any]) -> Solved:
-        from app.protocol import ChatCompletionRequest
-        from app.service import plan_request
-
-        result = await self.service.run(plan_request(ChatCompletionRequest.model_validate(body), self.settings))
-        o, usage = result.outcome, result.usage
-        return Solved(content=o.content if o else "", ponder_answer=o.answer if o else None, strategy=result.strategy,
-                      completion_tokens=usage.completion_tokens, prompt_tokens=usage.prompt_tokens,
-                      cached_tokens=usage.cached_tokens, calls=usage.calls, rounds=result.rounds,
-                      stop_reason=result.stop_reason, errors=tuple(result.errors),
-                      votes=o.details.get("votes") if o else None)
-
-
-class HttpSolver:
-    """Requests as POST /v1/chat/completions to a running ponder server."""
-
-    def __init__(self, http: Any) -> None:
-        self.http = http  # an httpx.AsyncClient with the server's base URL
-
-    async def solve(self, body: dict[str, Any]) -> Solved:
-        reply = await self.http.post("/v1/chat/completions", json=body)
-        if reply.status_code != 200:
-            try:
-                message = reply.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = reply.text[:300]
-            raise RuntimeError(f"HTTP {reply.status_code}: {message}")
-        data = reply.json()
-        usage, info = data["usage"], data["ponder"]
-        return Solved(content=data["choices"][0]["message"]["content"] or "", ponder_answer=info.get("answer"),
-                      strategy=info["strategy"], completion_tokens=usage["completion_tokens"],
-                      prompt_tokens=usage["prompt_tokens"],
-                      cached_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0),
-                      calls=info["calls"], rounds=info["rounds"], stop_reason=info["stop_reason"],
-                      errors=tuple(info.get("errors") or ()))
-
-
-@asynccontextmanager
-async def open_solver(*, model: str, base_url: str | None = None, api_key: str | None = None,
-                      backend: Backend | None = None, transport: Any = None,
-                      equivalence: MathEquivalence) -> AsyncIterator[Solver]:
-    """A solver for the run: HTTP when `base_url` is given, else in-process on `backend` (not closed
-    here) or on the backend the settings name (opened and closed here)."""
-    if base_url is not None:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=httpx.Timeout(3600.0),
-                                     transport=transport) as http:
-            yield HttpSolver(http)
-        return
-    from app.main import open_backend
-    from app.service import ReasoningService
-    from app.settings import load_settings
-    from app.wiring import RewardsAnswerTools
-
-    settings = load_settings(model=model)
-    active = backend or await open_backend(settings)
-    try:
-        yield InProcessSolver(settings, ReasoningService(settings, active, RewardsAnswerTools(equivalence)))
-    finally:
-        if backend is None:
-            await active.aclose()
 
 
 def request_body(item: Item, config: Config, *, model: str, seed: int | None, oracle: bool = False) -> dict[str, Any]:
@@ -200,78 +106,6 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
     if solved.votes is not None:
         row["votes"] = solved.votes
     return row
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95% by default)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), linear between order statistics; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def summarise(rows: Sequence[dict[str, Any]], config: Config | None = None) -> dict[str, Any]:
-    """Accuracy with its Wilson 95% interval, token and call costs, latency percentiles."""
-    n = len(rows)
-    per = max(n, 1)
-    correct = sum(bool(r["correct"]) for r in rows)
-    lo, hi = wilson(correct, n)
-    completion = sum(r["completion_tokens"] for r in rows)
-    prompt = sum(r["prompt_tokens"] for r in rows)
-    cached = sum(r["cached_tokens"] for r in rows)
-    walls = [r["wall_s"] for r in rows]
-    summary: dict[str, Any] = {}
-    if config is not None:
-        summary.update(strategy=config.strategy, effort=config.effort, budget_tokens=config.budget_tokens)
-    summary.update(
-        items=n, correct=correct, accuracy=round(correct / per, 4), wilson95=[round(lo, 4), round(hi, 4)],
-        completion_tokens_per_item=round(completion / per, 1),
-        completion_tokens_per_correct=round(completion / correct, 1) if correct else None,
-        prompt_tokens_per_item=round(prompt / per, 1),
-        cached_over_prompt=round(cached / prompt, 3) if prompt else 0.0,
-        calls_per_item=round(sum(r["calls"] for r in rows) / per, 2),
-        latency_p50_s=round(percentile(walls, 50), 2), latency_p95_s=round(percentile(walls, 95), 2),
-        wall_s_total=round(sum(walls), 1),
-        answers_extracted=sum(r["answer"] is not None for r in rows),
-        stop_reasons=dict(Counter(r["stop_reason"] for r in rows)),
-        items_with_errors=sum(bool(r["errors"]) for r in rows),
-    )
-    if config is not None and config.budget_tokens:
-        summary["budget_used"] = round(completion / (per * config.budget_tokens), 3)
-    return summary
-
-
-MARKDOWN_HEADER = (
-    "| config | correct | accuracy (95% CI) | tokens/item | tokens/correct | p50 s | p95 s | cached/prompt "
-    "| calls/item |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-)
-
-
-def markdown_row(label: str, s: dict[str, Any]) -> str:
-    """One summary as a row under MARKDOWN_HEADER."""
-    lo, hi = s["wilson95"]
-    per_correct = s["completion_tokens_per_correct"]
-    return (f"| {label} | {s['correct']}/{s['items']} | {s['accuracy']:.1%} ({lo:.1%}-{hi:.1%}) "
-            f"| {s['completion_tokens_per_item']:.0f} | {'-' if per_correct is None else f'{per_correct:.0f}'} "
-            f"| {s['latency_p50_s']:.1f} | {s['latency_p95_s']:.1f} | {s['cached_over_prompt']:.2f} "
-            f"| {s['calls_per_item']:.1f} |")
-
-
-def markdown_table(configs: dict[str, dict[str, Any]]) -> str:
-    return "\n".join([MARKDOWN_HEADER, *(markdown_row(label, s) for label, s in configs.items())])
 
 
 async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "smollm2", limit: int | None = None,

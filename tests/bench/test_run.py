@@ -12,7 +12,8 @@ from app.main import create_app
 from app.settings import load_settings
 from backends.types import Completion, Sample, SamplingParams
 from bench.datasets import Item
-from bench.run import Config, markdown_table, percentile, request_body, run_configs, summarise, wilson
+from bench.run import Config, request_body, run_configs
+from bench.summary import markdown_table, percentile, summarise, wilson
 from tests.app.fake_backend import ScriptedBackend
 
 # Three gsm8k-like items (the loader's own test covers the real file); the backend gets the
