@@ -128,10 +128,13 @@ def plot(
 def replay(
     rows: Annotated[Path, typer.Argument(help="a bench JSONL whose rows keep their votes", exists=True,
                                          dir_okay=False)],
+    chains: Annotated[Optional[int], typer.Option(min=0, help="only each row's first N chain votes")] = None,
+    programs: Annotated[Optional[int], typer.Option(min=0, help="only each row's first N program votes")] = None,
 ) -> None:
-    """Voting rules replayed on the samples a run recorded (math items): correct per rule."""
+    """Voting rules replayed on the samples a run recorded (math items): correct per rule.
+    --chains/--programs replay a smaller tier on a larger one's samples."""
     from bench.replay import markdown
     from bench.replay import replay as replay_rows
     from bench.run import read_rows
 
-    typer.echo(markdown(replay_rows(read_rows(rows))))
+    typer.echo(markdown(replay_rows(read_rows(rows), chains=chains, programs=programs)))

@@ -55,14 +55,30 @@ RULES: dict[str, Rule] = {"served": served, "chains_only": chains_only, "program
                           "chain_backed": chain_backed, "programs_half": programs_half}
 
 
-def replay(rows: Sequence[dict[str, Any]], rules: dict[str, Rule] = RULES) -> dict[str, Any]:
+def first(samples: Sequence[Sample], chains: int | None = None, programs: int | None = None) -> list[Sample]:
+    """The first `chains` chain votes and the first `programs` program votes, in the order the
+    search received them: what a smaller tier with the same probe would have sampled (its
+    greedy chain and greedy program come first, then draws at the same temperature)."""
+    kept, seen = [], {"chain": 0, "program": 0}
+    limits = {"chain": chains, "program": programs}
+    for sample in samples:
+        limit = limits.get(sample[1])
+        if limit is None or seen[sample[1]] < limit:
+            kept.append(sample)
+        seen[sample[1]] = seen.get(sample[1], 0) + 1
+    return kept
+
+
+def replay(rows: Sequence[dict[str, Any]], rules: dict[str, Rule] = RULES, *, chains: int | None = None,
+           programs: int | None = None) -> dict[str, Any]:
     """Correct answers per rule over the rows that carry votes, and how often the gold was
-    among the samples at all (the ceiling any rule has)."""
+    among the samples at all (the ceiling any rule has). With `chains` / `programs`, only
+    each row's first that many of each kind vote (bench.replay.first)."""
     voted = [r for r in rows if r.get("votes")]
     result: dict[str, Any] = {"items": len(voted), "gold_among_samples": 0,
                               "rules": {name: 0 for name in rules}}
     for row in voted:
-        samples = [(a, str(src), float(w)) for a, src, w in row["votes"]]
+        samples = first([(a, str(src), float(w)) for a, src, w in row["votes"]], chains, programs)
         gold = normalize_answer(str(row["gold"]))
         result["gold_among_samples"] += any(a is not None and normalize_answer(a) == gold for a, _, _ in samples)
         for name, rule in rules.items():

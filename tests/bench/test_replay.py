@@ -39,3 +39,20 @@ def test_replay_counts_correct_per_rule_and_the_ceiling(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{\"cut")
     out = CliRunner().invoke(bench_cli, ["replay", str(path)])
     assert out.exit_code == 0 and "| chains_only | 2/3 |" in out.output and "| gold among the samples | 2/3 |" in out.output
+
+
+def test_first_keeps_the_earliest_votes_of_each_kind():
+    from bench.replay import first
+
+    assert first(SPLIT, chains=1, programs=2) == [SPLIT[0], SPLIT[1], SPLIT[2]]
+    assert first(SPLIT, chains=2) == [s for s in SPLIT if s != ("20", "chain", 1.0)]
+    assert first(SPLIT) == SPLIT
+
+
+def test_replay_as_a_smaller_tier(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"gold": "36", "votes": [list(v) for v in SPLIT]}) + "\n")
+    # With one program vote, 14 has 1 against 36's 1.5 from the greedy chain.
+    out = CliRunner().invoke(bench_cli, ["replay", str(path), "--chains", "1", "--programs", "1"])
+    assert out.exit_code == 0 and "| served | 1/1 |" in out.output
+    assert "| served | 0/1 |" in CliRunner().invoke(bench_cli, ["replay", str(path)]).output
