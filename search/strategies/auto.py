@@ -67,7 +67,10 @@ class Auto:
                 self.phase = "vote"
                 assert isinstance(self.child, SelfConsistency)
                 if self.child.programs:  # more programs (cheaper and surer than hot chains of thought)
-                    self.child.programs = max(self.programs, self.child.programs)
+                    # unless none of the probe's printed an answer: this model or question does not
+                    # suit programs (SmolLM2's never ran), so only the chains it planned are sampled.
+                    if self.child.programs_answered():
+                        self.child.programs = max(self.programs, self.child.programs)
                     self.child.n = max(self.chains_with_programs, self.child.n)
                 else:
                     self.child.n = max(self.n, self.child.n)  # the same vote, with more samples

@@ -149,6 +149,10 @@ class SelfConsistency:
         total = sum(g.votes for g in self.consensus)
         return total > 0 and self.consensus[0].votes / total >= self.settle
 
+    def programs_answered(self) -> int:
+        """How many programs so far printed an answer."""
+        return sum(1 for a, program in zip(self.answers, self.from_program, strict=True) if program and a is not None)
+
     def _winner_can_change(self) -> bool:
         programs_done = sum(self.from_program)
         remaining = (self.n - (len(self.texts) - programs_done)) + (self.programs - programs_done) * self.program_weight
