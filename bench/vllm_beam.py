@@ -14,7 +14,7 @@ sequential replay generates the same tokens; the completion tokens of both runs 
 (`/reset_prefix_cache`, which needs VLLM_SERVER_DEV_MODE=1: `vllm_server` sets it), so both
 start cold. The result goes to bench/results/vllm_beam_smollm2.json.
 
-`vllm_server` is also the `vllm` test suite's fixture (tests/integration).
+The server comes from bench.vllm_server.
 """
 
 from __future__ import annotations
@@ -22,29 +22,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from backends.types import Backend, ChatMessage, Completion, SamplingParams
+from bench.vllm_server import SERVED_MODEL, VllmNotInstalled, reset_prefix_cache, vllm_server
 
 RESULTS = Path("bench/results")
-VLLM_VENV = Path(os.environ.get("PONDER_VLLM_VENV", Path.home() / ".cache" / "ponder" / "vllm-venv"))
-VLLM_MODEL = Path(os.environ.get("PONDER_VLLM_MODEL", Path.home() / ".cache" / "ponder" / "models" / "smollm2-hf"))
-SERVED_MODEL = "smollm2-hf"
-STARTUP_S = 360.0  # measured 3.5 minutes here with torch.compile (each start), 70 s eager
 
 # vLLM's KV blocks are 128 tokens on CPU and only whole blocks are cached, so a prompt shorter
 # than a block never hits: the few-shot preamble (about 600 tokens) gives the shared prefix
@@ -125,89 +114,6 @@ Now solve the user's problem the same way."""
 
 QUESTION = "Sam buys 3 packs of 12 eggs and uses 17 eggs for cakes. How many eggs does he have left?"
 
-
-class VllmNotInstalled(RuntimeError):
-    """The vLLM venv or the converted model is missing: run scripts/vllm_cpu.sh."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False) -> list[str]:
-    """The real OpenAI-compatible vLLM server (the `vllm` CLI is broken by the vllm-cpu dist name).
-
-    `eager` skips torch.compile: measured here, the server is up in 70 s instead of 200 s and
-    decodes about as fast (16 samples of 64 tokens: 41 vs 38 tokens/s); tests use it."""
-    return [
-        str(venv / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-        "--served-model-name", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port),
-        # On CPU this is the share of RAM for the KV cache: the default (0.92) does not start here.
-        "--gpu-memory-utilization", "0.4",
-        "--enable-prompt-tokens-details", "--max-model-len", "2048",
-        # vLLM downcasts float32 to bfloat16 on CPU; without AVX-512 that is 5x slower (measured: an
-        # 813-token prompt took 21 s in bfloat16, 4 s in float32).
-        "--dtype", "float32",
-        *(["--enforce-eager"] if eager else []),
-    ]
-
-
-@contextmanager
-def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
-                startup_s: float = STARTUP_S, log: Path | None = None) -> Iterator[str]:
-    """A real vLLM server on a free 127.0.0.1 port, healthy; yields its base URL and stops it
-    (its engine processes too) on exit. Its output goes to `log` (a temporary file by default)."""
-    if not (venv / "bin" / "python").is_file() or not (model / "config.json").is_file():
-        raise VllmNotInstalled(f"no vLLM venv at {venv} or no converted model at {model}: "
-                               "run `bash scripts/vllm_cpu.sh` first")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = log or Path(tempfile.mkstemp(prefix="vllm-", suffix=".log")[1])
-    # Dev mode adds POST /reset_prefix_cache, so a measurement can start from a cold cache.
-    env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1"}
-    with log.open("wb") as out:
-        # Its own session, so that stopping it reaches the engine core and worker it forks.
-        proc = subprocess.Popen(vllm_command(port, venv=venv, model=model, eager=eager), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    try:
-        _wait_healthy(url, proc, startup_s, log)
-        yield url
-    finally:
-        _stop(proc)
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], startup_s: float, log: Path) -> None:
-    deadline = time.monotonic() + startup_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vLLM exited with {proc.returncode} before it was healthy; its log ({log}) ends:\n"
-                               + log.read_text(errors="replace")[-3000:])
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1.0)
-    raise RuntimeError(f"vLLM did not become healthy in {startup_s:.0f} s; its log ({log}) ends:\n"
-                       + log.read_text(errors="replace")[-3000:])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
-async def reset_prefix_cache(url: str) -> None:
-    async with httpx.AsyncClient(timeout=60) as http:
-        (await http.post(f"{url}/reset_prefix_cache")).raise_for_status()
 
 
 @dataclass(frozen=True)

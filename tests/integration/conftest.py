@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.vllm_beam import vllm_server
+from bench.vllm_server import vllm_server
 
 
 @pytest.fixture(scope="session")

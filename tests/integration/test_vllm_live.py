@@ -16,7 +16,8 @@ from app.main import create_app
 from app.settings import load_settings
 from backends.openai_compat import OpenAICompatBackend
 from backends.types import SamplingParams
-from bench.vllm_beam import FEW_SHOT, QUESTION, SERVED_MODEL
+from bench.vllm_beam import FEW_SHOT, QUESTION
+from bench.vllm_server import SERVED_MODEL
 
 pytestmark = pytest.mark.vllm
 
