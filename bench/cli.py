@@ -132,7 +132,7 @@ def replay(
     programs: Annotated[Optional[int], typer.Option(min=0, help="only each row's first N program votes")] = None,
 ) -> None:
     """Voting rules replayed on the samples a run recorded (math items): correct per rule.
-    --chains/--programs replay a smaller tier on a larger one's samples."""
+    --chains/--programs replay a smaller tier with the same probe on a larger one's samples."""
     from bench.replay import markdown
     from bench.replay import replay as replay_rows
     from bench.run import read_rows

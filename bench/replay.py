@@ -58,7 +58,9 @@ RULES: dict[str, Rule] = {"served": served, "chains_only": chains_only, "program
 def first(samples: Sequence[Sample], chains: int | None = None, programs: int | None = None) -> list[Sample]:
     """The first `chains` chain votes and the first `programs` program votes, in the order the
     search received them: what a smaller tier with the same probe would have sampled (its
-    greedy chain and greedy program come first, then draws at the same temperature)."""
+    greedy chain and greedy program come first, then draws at the same temperature): low on
+    medium's rows, not medium on high's (high's probe has a hot chain more). Not for DeepConf
+    rows: their recorded weights come from a confidence filter over all the samples."""
     kept, seen = [], {"chain": 0, "program": 0}
     limits = {"chain": chains, "program": programs}
     for sample in samples:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.types import Backend, ChatMessage, Completion, SamplingParams
-from bench.vllm_server import SERVED_MODEL, VllmNotInstalled, reset_prefix_cache, vllm_server
+from bench.vllm_server import SERVED_MODEL, reset_prefix_cache, vllm_server
 
 RESULTS = Path("bench/results")
 
@@ -113,7 +113,6 @@ Answer: \\boxed{32}
 Now solve the user's problem the same way."""
 
 QUESTION = "Sam buys 3 packs of 12 eggs and uses 17 eggs for cakes. How many eggs does he have left?"
-
 
 
 @dataclass(frozen=True)

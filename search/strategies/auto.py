@@ -6,8 +6,10 @@
   greedy program-aided answer: search.programs). If they agree, the problem is
   easy and the search stops there (compute-optimal scaling, Snell et al. 2024: spend
   little where the first samples already agree). If not, it is hard: more samples are
-  voted on (`hard="self_consistency"`), or a PRM-guided beam search runs
-  (`hard="beam"`) and its answer joins the probe's votes.
+  voted on (`hard="self_consistency"`: with programs, up to `programs` of them beside
+  `chains_with_programs` chains, or only the chains where none of the probe's programs
+  printed an answer), or a PRM-guided beam search runs (`hard="beam"`) and its answer joins
+  the probe's votes.
 """
 
 from __future__ import annotations

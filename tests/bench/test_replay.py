@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from bench.cli import bench_cli
-from bench.replay import chain_backed, chains_only, programs_half, programs_only, replay, served
+from bench.replay import chain_backed, chains_only, first, programs_half, programs_only, replay, served
 
 # Two programs agree on a wrong 14; the greedy chain (weight 1.5) and another chain say 36.
 SPLIT = [("36", "chain", 1.5), ("14", "program", 1.0), ("14", "program", 1.0), ("14", "program", 1.0),
@@ -42,8 +42,6 @@ def test_replay_counts_correct_per_rule_and_the_ceiling(tmp_path):
 
 
 def test_first_keeps_the_earliest_votes_of_each_kind():
-    from bench.replay import first
-
     assert first(SPLIT, chains=1, programs=2) == [SPLIT[0], SPLIT[1], SPLIT[2]]
     assert first(SPLIT, chains=2) == [s for s in SPLIT if s != ("20", "chain", 1.0)]
     assert first(SPLIT) == SPLIT
