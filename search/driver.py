@@ -82,12 +82,14 @@ async def run_search(
     rounds = 0
     seen_nodes = 0
     while rounds < max_rounds:
+        # The strategy first: one that has finished is "done" even where the budget is spent too
+        # (a single pass under max_calls=1); asks the budget cannot pay for are never sent.
+        asks = strategy.ask()
+        if not asks:
+            break
         reason = budget.stop_reason()
         if reason is not None:
             stop_reason = reason
-            break
-        asks = strategy.ask()
-        if not asks:
             break
         rounds += 1
         await publish({"type": "round.start", "round": rounds, "calls": [_describe(a) for a in asks]})

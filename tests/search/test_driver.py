@@ -55,6 +55,18 @@ async def test_budget_exhaustion_returns_best_so_far():
     assert result.usage.completion_tokens == 80
 
 
+async def test_a_finished_search_is_done_even_when_it_spent_the_whole_budget():
+    # effort none: one greedy pass under max_calls=1 finishes, it is not cut short.
+    one_call = Budget.create(max_tokens=None, max_calls=1, deadline_s=None)
+    result = await run_search(make("single"), generator=ScriptedGenerator(["so 4"]), budget=one_call)
+    assert result.stop_reason == "done" and result.outcome.answer == "4"
+    # A vote that still wants samples when the calls run out says so.
+    two_calls = Budget.create(max_tokens=None, max_calls=2, deadline_s=None)
+    result = await run_search(make("self_consistency", n=5, batch=1), generator=ScriptedGenerator(["so 4", "so 5"]),
+                              budget=two_calls)
+    assert result.stop_reason == "calls" and result.usage.calls == 2
+
+
 async def test_failed_branch_is_survived_but_total_failure_raises():
     gen = ScriptedGenerator(["so 2"], fail_calls={0})
     budget = Budget.create(max_tokens=1000, max_calls=None, deadline_s=None)
