@@ -29,8 +29,8 @@ def default_tiers() -> dict[str, Tier]:
         "none": Tier(strategy="single", budget_tokens=1024, max_calls=1),
         # Quantitative questions: the probe is the greedy chain of thought and the greedy program
         # (search.programs); if they disagree, more chains and more programs vote together (programs
-        # alone outvoted right greedy chains in 2 of 30 GSM8K items); chains only where the probe's program
-        # printed nothing. Other questions: self-consistency.
+        # alone outvoted right greedy chains in 2 of 30 GSM8K items); programs stop once the greedy one
+        # and a batch of hot ones all printed nothing. Other questions: self-consistency.
         "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8,
                     config={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
                             "batch": 2}),

@@ -7,8 +7,7 @@
   easy and the search stops there (compute-optimal scaling, Snell et al. 2024: spend
   little where the first samples already agree). If not, it is hard: more samples are
   voted on (`hard="self_consistency"`: with programs, up to `programs` of them beside
-  `chains_with_programs` chains, or only the chains where none of the probe's programs
-  printed an answer), or a PRM-guided beam search runs (`hard="beam"`) and its answer joins
+  `chains_with_programs` chains), or a PRM-guided beam search runs (`hard="beam"`) and its answer joins
   the probe's votes.
 """
 
@@ -69,10 +68,7 @@ class Auto:
                 self.phase = "vote"
                 assert isinstance(self.child, SelfConsistency)
                 if self.child.programs:  # more programs (cheaper and surer than hot chains of thought)
-                    # unless none of the probe's printed an answer: this model or question does not
-                    # suit programs (SmolLM2's never ran), so only the chains it planned are sampled.
-                    if self.child.programs_answered():
-                        self.child.programs = max(self.programs, self.child.programs)
+                    self.child.programs = max(self.programs, self.child.programs)
                     self.child.n = max(self.chains_with_programs, self.child.n)
                 else:
                     self.child.n = max(self.n, self.child.n)  # the same vote, with more samples

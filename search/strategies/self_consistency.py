@@ -7,7 +7,8 @@ answer is its single most reliable one, so it wins ties).
 
 With `programs` > 0 (and a problem that carries a program prompt), that many candidates
 are programs instead (PAL, search.programs): each is run in the sandbox and the answer it
-prints votes beside the chains of thought with `program_weight`.
+prints votes beside the chains of thought with `program_weight`. Once `program_trial` programs
+have come back and none printed an answer (SmolLM2's never run), no more are asked for.
 
 With `confidence=True` (DeepConf, Fu et al. 2025) the chains are sampled with top-k token
 logprobs; each chain's confidence is its weakest `confidence_window`-token stretch
@@ -34,7 +35,7 @@ class SelfConsistency:
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, n: int = 5, batch: int = 4, temperature: float = 0.7,
         top_p: float = 0.95, greedy_first: bool = False, greedy_weight: float = 1.5, programs: int = 0,
-        program_weight: float = 1.0, confidence: bool = False, confidence_top_k: int = 5,
+        program_weight: float = 1.0, program_trial: int = 2, confidence: bool = False, confidence_top_k: int = 5,
         confidence_window: int = 32, confidence_keep: float = 0.9, settle: float = 0.95,
         confidence_warmup: int = 4, **_: Any,
     ) -> None:
@@ -48,6 +49,7 @@ class SelfConsistency:
         self.greedy_weight = float(greedy_weight)
         self.programs = int(programs) if problem.program_prompt else 0
         self.program_weight = float(program_weight)
+        self.program_trial = max(1, int(program_trial))
         self.confidence = bool(confidence)
         self.confidence_top_k = max(2, int(confidence_top_k))  # confidence needs alternatives
         self.confidence_warmup = max(2, int(confidence_warmup))
@@ -88,6 +90,9 @@ class SelfConsistency:
         return asks
 
     def _program_asks(self) -> list[Ask]:
+        returned = sum(self.from_program)
+        if returned >= self.program_trial and not self.programs_answered():
+            self.programs = returned  # give programs up: none of a fair trial printed an answer
         asks, self._programs_requested = program_asks(
             self.problem, self._programs_requested, self.programs, greedy_first=self.greedy_first, batch=self.batch,
             temperature=self.temperature, top_p=self.top_p)

@@ -144,20 +144,22 @@ async def test_the_worked_example_program_solves_its_own_puzzle_in_the_sandbox()
     assert printed is not None and check_24(printed, [2, 3, 5, 12]).passed
 
 
-async def test_when_the_probe_program_prints_nothing_the_vote_asks_for_no_more_programs():
-    # A model whose programs never run (SmolLM2's) spends the vote on chains only.
-    gen = ByPrompt(["so 4", "so 5", "so 4"], ["x = 1"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=3,
-                              chains_with_programs=3, n=5, batch=2)
+async def test_programs_stop_once_a_trial_of_them_printed_nothing():
+    # A model whose programs never run (SmolLM2's): the greedy program and one hot batch, then chains only.
+    gen = ByPrompt(["so 4", "so 5", "so 4", "so 4"], ["x = 1"])
+    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=8,
+                              chains_with_programs=4, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
-    assert o.answer == "4" and o.details["programs"] == 1 and o.details["samples"] == 4
-    assert sum(c["prompt"].startswith("program:") for c in gen.calls) == 1
+    assert o.answer == "4" and o.details["programs"] == 3 and o.details["samples"] == 7
+    assert [c["n"] for c in gen.calls if c["prompt"].startswith("program:")] == [1, 2]
 
 
-async def test_when_the_probe_program_answers_the_vote_asks_for_more_programs():
-    gen = ByPrompt(["so 4", "so 5", "so 4"], ["print(5)"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=3,
-                              chains_with_programs=3, n=5, batch=2)
+async def test_one_failed_program_is_not_a_trial_and_answering_programs_go_on():
+    # The greedy program printed nothing, a hot one answers: programs keep coming (a coder model's
+    # single failure is not evidence that programs do not suit it).
+    gen = ByPrompt(["so 4", "so 5", "so 6", "so 7"], ["x = 1", "print(5)"])
+    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
+                              chains_with_programs=4, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
-    assert result.outcome.details["programs"] == 3
+    assert result.outcome.details["programs"] == 5
