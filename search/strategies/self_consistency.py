@@ -91,7 +91,8 @@ class SelfConsistency:
 
     def _program_asks(self) -> list[Ask]:
         returned = sum(self.from_program)
-        if returned >= self.program_trial and not self.programs_answered():
+        answered = any(a is not None for a, program in zip(self.answers, self.from_program, strict=True) if program)
+        if returned >= self.program_trial and not answered:
             self.programs = returned  # give programs up: none of a fair trial printed an answer
         asks, self._programs_requested = program_asks(
             self.problem, self._programs_requested, self.programs, greedy_first=self.greedy_first, batch=self.batch,
@@ -153,10 +154,6 @@ class SelfConsistency:
             return False
         total = sum(g.votes for g in self.consensus)
         return total > 0 and self.consensus[0].votes / total >= self.settle
-
-    def programs_answered(self) -> int:
-        """How many programs so far printed an answer."""
-        return sum(1 for a, program in zip(self.answers, self.from_program, strict=True) if program and a is not None)
 
     def _winner_can_change(self) -> bool:
         programs_done = sum(self.from_program)
