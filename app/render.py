@@ -20,7 +20,9 @@ def usage_of(result: SearchResult) -> UsageOut:
 
 
 def finish_reason(result: SearchResult) -> str:
-    return "stop" if result.outcome is not None and result.outcome.content else "length"
+    """"length" when the shown text was cut by max_tokens, or when nothing was found within the budget."""
+    o = result.outcome
+    return "length" if o is None or not o.content or o.truncated else "stop"
 
 
 def summary_text(result: SearchResult, level: str = "concise") -> str | None:

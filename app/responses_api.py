@@ -24,7 +24,7 @@ from search.driver import SearchFailed, SearchResult
 
 from app.auth import require_api_key
 from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort
-from app.render import progress_line
+from app.render import finish_reason, progress_line
 from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, run_planned
 from app.service import Plan, ReasoningService, plan_request
 from app.streaming import CONTENT_PIECE, failure_of, live_search, sse
@@ -124,11 +124,16 @@ def render_response(summarized: Summarized, req: ResponsesRequest, model: str) -
     result = summarized.result
     content = result.outcome.content if result.outcome else ""
     shell = ResponseShell(req, model)
+    status = response_status(result)
     return shell.response(
-        "completed" if content else "incomplete",
-        [shell.reasoning([summarized.summary or ""], "completed"), shell.message(content, "completed")],
+        status, [shell.reasoning([summarized.summary or ""], "completed"), shell.message(content, status)],
         usage_object(result),
     )
+
+
+def response_status(result: SearchResult) -> str:
+    """"incomplete" (max_output_tokens) when the answer was cut short or none was found, as chat's "length"."""
+    return "incomplete" if finish_reason(result) == "length" else "completed"
 
 
 class EventWriter:
@@ -210,9 +215,9 @@ async def stream_response(
             yield event("response.output_text.delta", **ids, delta=content[start : start + CONTENT_PIECE], logprobs=[])
         yield event("response.output_text.done", **ids, text=content, logprobs=[])
         yield event("response.content_part.done", **ids, part=output_text(content))
-        message = shell.message(content, "completed")
+        status = response_status(result)
+        message = shell.message(content, status)
         yield event("response.output_item.done", output_index=1, item=message)
-        status = "completed" if content else "incomplete"
         yield event(f"response.{status}", response=shell.response(status, [reasoning, message], usage_object(result)))
     finally:
         if release is not None:

@@ -39,6 +39,7 @@ class Outcome:
     confidence: float
     candidates: tuple[Candidate, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False  # the shown text was cut by max_tokens (OpenAI's finish_reason "length")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,6 +30,7 @@ class Scored:
     text: str
     answer: str | None
     check: CheckLike
+    truncated: bool = False
 
 
 class BestOfN:
@@ -102,8 +103,8 @@ class BestOfN:
         checks = await asyncio.gather(*(
             _printed_nothing() if program and a is None else self._check(t) for t, a in zip(texts, answers, strict=True)))
         start = len(self.scored)
-        for i, (text, answer, check) in enumerate(zip(texts, answers, checks, strict=True)):
-            self.scored.append(Scored(start + i, text, answer, check))
+        for i, (sample, text, answer, check) in enumerate(zip(generation.samples, texts, answers, checks, strict=True)):
+            self.scored.append(Scored(start + i, text, answer, check, truncated=sample.finish_reason == "length"))
 
     async def _check(self, text: str) -> CheckLike:
         if self.verifier is not None:
@@ -140,6 +141,7 @@ class BestOfN:
             content=top.text.strip(), answer=top.answer, confidence=confidence, candidates=tuple(ranked.values()),
             details={"samples": len(self.scored), "passed": sum(s.check.passed for s in self.scored),
                      "verdict": top.check.feedback, **({"programs": self._programs_requested} if self.programs else {})},
+            truncated=top.truncated,
         )
 
 

@@ -31,6 +31,7 @@ class Attempt:
     score: float
     passed: bool
     feedback: str
+    truncated: bool = False
 
 
 class Revise:
@@ -79,7 +80,8 @@ class Revise:
             return
         text = generation.samples[0].text
         score, passed, feedback = await self._check(text)
-        self.attempts.append(Attempt(text, self.tools.extract(text), score, passed, feedback))
+        self.attempts.append(Attempt(text, self.tools.extract(text), score, passed, feedback,
+                                     truncated=generation.samples[0].finish_reason == "length"))
         if not self._accepted() and self.render is not None and self.problem.messages:
             self._next_prompt = await self.render([
                 *self.problem.messages, {"role": "assistant", "content": text},
@@ -94,5 +96,5 @@ class Revise:
             content=top.text.strip(), answer=top.answer, confidence=1.0 if top.passed else top.score,
             candidates=tuple(Candidate(answer=a.answer, votes=1.0, score=round(a.score, 3))
                              for a in self.attempts if a.answer is not None),
-            details={"attempts": len(self.attempts), "verdict": top.feedback},
+            details={"attempts": len(self.attempts), "verdict": top.feedback}, truncated=top.truncated,
         )

@@ -61,6 +61,7 @@ class SelfConsistency:
         self.effective: list[float] = []  # the weights the vote used
         self.from_program: list[bool] = []
         self.texts: list[str] = []
+        self.truncated: list[bool] = []  # each sample was cut by max_tokens
         self.answers: list[str | None] = []
         self.groups: list[AnswerGroup] = []
         self.consensus: list[AnswerGroup] = []  # with confidence: the weighted vote before the filter
@@ -122,6 +123,7 @@ class SelfConsistency:
             self.answers.append(answer)
             self.weights.append(weight)
             self.from_program.append(program)
+            self.truncated.append(sample.finish_reason == "length")
             self.confidences.append(
                 self.tools.trace_confidence(getattr(sample, "logprobs", None), self.confidence_window)
                 if self.confidence and not program else None)
@@ -170,7 +172,7 @@ class SelfConsistency:
         if not self.texts:
             return None
         if not self.groups:  # no sample stated an answer: show the first one as it is
-            return Outcome(content=self.texts[0].strip(), answer=None, confidence=0.0)
+            return Outcome(content=self.texts[0].strip(), answer=None, confidence=0.0, truncated=self.truncated[0])
         winner = self.groups[0]
         total = sum(self.effective) or 1.0
         # Show a chain of thought that reached the answer; the program itself only when none did.
@@ -193,4 +195,5 @@ class SelfConsistency:
         return Outcome(
             content=content, answer=winner.answer, confidence=winner.votes / total,
             candidates=tuple(Candidate(answer=g.answer, votes=g.votes) for g in self.groups), details=details,
+            truncated=bool(written) and self.truncated[written[0]],
         )

@@ -29,11 +29,12 @@ class Single:
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         if generation is None or not generation.samples:
             return
-        text = generation.samples[0].text
-        answer = self.tools.extract(text)
+        sample = generation.samples[0]
+        answer = self.tools.extract(sample.text)
         self._outcome = Outcome(
-            content=text.strip(), answer=answer, confidence=1.0 if answer is not None else 0.0,
+            content=sample.text.strip(), answer=answer, confidence=1.0 if answer is not None else 0.0,
             candidates=(Candidate(answer=answer, votes=1.0),) if answer is not None else (),
+            truncated=sample.finish_reason == "length",
         )
 
     def best(self) -> Outcome | None:

@@ -26,8 +26,9 @@ class ScriptedBackend:
         self.prompts.append(prompt)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        tokens = min(params.max_tokens, 7)
-        return Completion(samples=tuple(Sample(self.text, tokens, "stop") for _ in range(n)),
+        tokens = min(params.max_tokens, 7)  # a max_tokens below 7 cuts the text: finish "length"
+        finish = "length" if params.max_tokens < 7 else "stop"
+        return Completion(samples=tuple(Sample(self.text, tokens, finish) for _ in range(n)),
                           prompt_tokens=10 * n, cached_tokens=9 * (n - 1), backend=self.name)
 
     async def health(self) -> bool:

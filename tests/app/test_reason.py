@@ -28,3 +28,14 @@ async def test_chat_completion_traces_are_kept_and_bounded():
             ids.append(r.json()["id"])
         assert (await http.get(f"/v1/traces/{ids[0]}")).status_code == 404  # the oldest was dropped
         assert (await http.get(f"/v1/traces/{ids[2]}")).json()["strategy"] == "single"
+
+
+async def test_finish_reason_is_length_when_max_tokens_cut_the_chosen_answer():
+    async with client_for(ScriptedBackend()) as http:
+        for effort in ("none", "low"):
+            base = {"model": "m", "reasoning_effort": effort, "messages": [{"role": "user", "content": "2+2?"}]}
+            cut = await http.post("/v1/chat/completions", json={**base, "max_completion_tokens": 5})
+            whole = await http.post("/v1/chat/completions", json=base)
+            assert cut.status_code == whole.status_code == 200, cut.text
+            assert cut.json()["choices"][0]["finish_reason"] == "length", effort
+            assert whole.json()["choices"][0]["finish_reason"] == "stop", effort

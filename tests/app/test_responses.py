@@ -108,6 +108,21 @@ async def test_streamed_events_come_in_order_numbered_and_end_with_the_full_resp
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
 
 
+
+async def test_an_answer_cut_by_max_output_tokens_is_incomplete_streamed_or_not():
+    cut = {**BODY, "max_output_tokens": 5}  # the scripted answer needs 7 tokens
+    async with client_for(ScriptedBackend()) as http:
+        plain = (await http.post("/v1/responses", json=cut)).json()
+        streamed = parse_sse((await http.post("/v1/responses", json={**cut, "stream": True})).text)
+        whole = (await http.post("/v1/responses", json=BODY)).json()
+    final_event, final = streamed[-1]
+    assert final_event == "response.incomplete" and final["response"]["status"] == "incomplete"
+    for response in (plain, final["response"]):
+        assert response["status"] == "incomplete" and response["output"][1]["status"] == "incomplete"
+        assert response["incomplete_details"] == {"reason": "max_output_tokens"}
+        assert response["output"][1]["content"][0]["text"]  # the text so far is still given
+    assert whole["status"] == "completed" and whole["incomplete_details"] is None
+
 def sdk_client(app) -> openai.AsyncOpenAI:
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ponder/v1")
     return openai.AsyncOpenAI(api_key="unused", base_url="http://ponder/v1", http_client=http)
