@@ -17,6 +17,7 @@ bench_cli = typer.Typer(add_completion=False, no_args_is_help=True,
 
 Dataset = Annotated[str, typer.Option(help=f"one of: {', '.join(DATASETS)}, or rg:GENERATOR (reasoning-gym)")]
 Limit = Annotated[Optional[int], typer.Option(help="the first N items")]
+Ids = Annotated[Optional[str], typer.Option(help="only these items, comma-separated ids (among the first --limit)")]
 Seed = Annotated[int, typer.Option(help="the request seed, the same for every item")]
 Model = Annotated[str, typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gguf (the served name with --base-url)")]
 BaseUrl = Annotated[Optional[str], typer.Option(help="a running ponder server; in-process when not given")]
@@ -32,6 +33,10 @@ def _command() -> str:
     return " ".join([program, shlex.join(sys.argv[1:])]).strip()
 
 
+def _ids(ids: str | None) -> list[str] | None:
+    return [i.strip() for i in ids.split(",") if i.strip()] if ids else None
+
+
 def _check_dataset(dataset: str) -> None:
     if not known(dataset):
         raise typer.BadParameter(f"unknown data set {dataset!r}; known: {', '.join(DATASETS)}, rg:GENERATOR",
@@ -45,6 +50,7 @@ def run(
     effort: Annotated[Optional[str], typer.Option(help="none | low | medium | high")] = None,
     budget_tokens: Budget = None,
     limit: Limit = None,
+    ids: Ids = None,
     seed: Seed = 0,
     model: Model = "smollm2",
     base_url: BaseUrl = None,
@@ -56,7 +62,7 @@ def run(
                                                      "(default bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
 ) -> None:
     """One configuration over a data set: per-item JSONL, summary JSON, a markdown row."""
-    from bench.run import Config, default_paths, run_configs
+    from bench.run import Config, UnknownItems, default_paths, run_configs
     from bench.summary import markdown_table
 
     _check_dataset(dataset)
@@ -64,9 +70,13 @@ def run(
         raise typer.BadParameter("give --strategy or --effort (or both)", param_hint="--strategy/--effort")
     config = Config(strategy=strategy, effort=effort, budget_tokens=budget_tokens)
     rows, summary = (out, out.with_suffix(".json")) if out else default_paths(dataset, model, config.slug())
-    report = asyncio.run(run_configs(dataset, [config], model=model, limit=limit, seed=seed, oracle=oracle,
-                                     base_url=base_url, api_key=api_key, out=rows, summary_path=summary,
-                                     command=_command(), concurrency=concurrency, resume=resume))
+    try:
+        report = asyncio.run(run_configs(dataset, [config], model=model, limit=limit, ids=_ids(ids), seed=seed,
+                                         oracle=oracle, base_url=base_url, api_key=api_key, out=rows,
+                                         summary_path=summary, command=_command(), concurrency=concurrency,
+                                         resume=resume))
+    except UnknownItems as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ids") from exc
     typer.echo(markdown_table(report["configs"]))
     typer.echo(f"rows: {rows}  summary: {summary}")
 
@@ -78,6 +88,7 @@ def sweep(
     efforts: Annotated[Optional[str], typer.Option(help="comma-separated effort tiers, e.g. none,low,medium")] = None,
     budget_tokens: Budget = None,
     limit: Limit = None,
+    ids: Ids = None,
     seed: Seed = 0,
     model: Model = "smollm2",
     base_url: BaseUrl = None,
@@ -89,7 +100,7 @@ def sweep(
                                                      "_sweep.json; the rows go next to it as .jsonl)")] = None,
 ) -> None:
     """Several configurations (each strategy, then each effort tier) over one data set, one backend."""
-    from bench.run import Config, default_paths, run_configs
+    from bench.run import Config, UnknownItems, default_paths, run_configs
     from bench.summary import markdown_table
 
     _check_dataset(dataset)
@@ -98,9 +109,13 @@ def sweep(
     if not configs:
         raise typer.BadParameter("give --strategies and/or --efforts", param_hint="--strategies/--efforts")
     rows, summary = (out.with_suffix(".jsonl"), out) if out else default_paths(dataset, model, "sweep")
-    report = asyncio.run(run_configs(dataset, configs, model=model, limit=limit, seed=seed, oracle=oracle,
-                                     base_url=base_url, api_key=api_key, out=rows, summary_path=summary,
-                                     command=_command(), concurrency=concurrency, resume=resume))
+    try:
+        report = asyncio.run(run_configs(dataset, configs, model=model, limit=limit, ids=_ids(ids), seed=seed,
+                                         oracle=oracle, base_url=base_url, api_key=api_key, out=rows,
+                                         summary_path=summary, command=_command(), concurrency=concurrency,
+                                         resume=resume))
+    except UnknownItems as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ids") from exc
     typer.echo(markdown_table(report["configs"]))
     typer.echo(f"rows: {rows}  summary: {summary}")
 

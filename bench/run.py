@@ -105,10 +105,17 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
     )
     if solved.votes is not None:
         row["votes"] = solved.votes
+    if solved.judged is not None:
+        row["judged"] = solved.judged
     return row
 
 
+class UnknownItems(ValueError):
+    """`ids` names an item the data set (or its first `limit`) does not have."""
+
+
 async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "smollm2", limit: int | None = None,
+                      ids: Sequence[str] | None = None,
                       seed: int | None = 0, oracle: bool = False, base_url: str | None = None,
                       api_key: str | None = None, out: Path, summary_path: Path, command: str,
                       backend: Backend | None = None, transport: Any = None, items: Sequence[Item] | None = None,
@@ -122,6 +129,11 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     chosen = list(items if items is not None else load(dataset, seed=seed or 0, size=limit))[:limit]
+    if ids is not None:
+        unknown = set(ids) - {item.id for item in chosen}
+        if unknown:
+            raise UnknownItems(f"no such item among the first {len(chosen)} of {dataset}: {', '.join(sorted(unknown))}")
+        chosen = [item for item in chosen if item.id in set(ids)]
     console = Console(stderr=True, quiet=quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
     equivalence = MathEquivalence()

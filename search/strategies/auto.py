@@ -28,6 +28,8 @@ class Auto:
         agree: float = 1.0, hard: str = "self_consistency", batch: int | None = None, probe_programs: int = 0,
         programs: int = 0, chains_with_programs: int = 1, **config: Any,
     ) -> None:
+        # The judge settles a close final vote, not the probe's disagreement (that is what the vote is for).
+        self.judge_close = float(config.pop("judge_close", 0.0))
         self.problem, self.tools, self.config = problem, tools, config
         self.batch = int(batch or probe)
         self.n, self.agree, self.hard = int(n), float(agree), hard
@@ -73,6 +75,7 @@ class Auto:
                 else:
                     self.child.n = max(self.n, self.child.n)  # the same vote, with more samples
                 self.child.batch = self.batch
+                self.child.judge_close = self.judge_close
             return self.child.ask()
         return []  # the probe agreed: settled
 

@@ -17,6 +17,11 @@ logprobs; each chain's confidence is its weakest `confidence_window`-token stret
 at least `confidence_warmup` chains have answered and one answer holds `settle` of the
 confidence-weighted vote of all of them (measured before the filter, or a small `keep`
 would make any answer unanimous).
+
+With `judge_close` > 0 (and a `scorer`, the LLM judge) a close vote goes to the judge: once
+sampling is over and the runner-up holds at least `judge_close` of the winner's votes, the
+judge scores one sample of each of the two answers (a chain of thought that reached it, else the
+program) and the likelier one is chosen. Its calls are charged to the same budget.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from search.charged import BudgetExhausted
 from search.programs import PROGRAM_OPENING, program_asks, program_content
-from search.protocols import AnswerGroup, AnswerTools, Generation
+from search.protocols import AnswerGroup, AnswerTools, Generation, Generator, StepScorer
 from search.strategy import Ask, Candidate, Outcome, Problem
 
 
@@ -37,7 +43,8 @@ class SelfConsistency:
         top_p: float = 0.95, greedy_first: bool = False, greedy_weight: float = 1.5, programs: int = 0,
         program_weight: float = 1.0, program_trial: int = 2, confidence: bool = False, confidence_top_k: int = 5,
         confidence_window: int = 32, confidence_keep: float = 0.9, settle: float = 0.95,
-        confidence_warmup: int = 4, **_: Any,
+        confidence_warmup: int = 4, judge_close: float = 0.0, scorer: StepScorer | None = None,
+        generator: Generator | None = None, **_: Any,
     ) -> None:
         self.problem = problem
         self.tools = tools
@@ -56,6 +63,9 @@ class SelfConsistency:
         self.confidence_window = max(1, int(confidence_window))
         self.confidence_keep = float(confidence_keep)
         self.settle = float(settle)
+        self.judge_close = float(judge_close)  # 0: the vote alone decides
+        self.scorer, self.generator = scorer, generator
+        self.judged: dict[str, float] = {}  # answer -> the judge's p(correct), once a close vote was judged
         self.weights: list[float] = []  # per sample, before confidence
         self.confidences: list[float | None] = []  # per sample; None for programs and without logprobs
         self.effective: list[float] = []  # the weights the vote used
@@ -90,11 +100,22 @@ class SelfConsistency:
                             tag=f"samples {self._requested - size + 1}-{self._requested}"))
         return asks
 
-    def _program_asks(self) -> list[Ask]:
+    def _programs_allowed(self) -> int:
         returned = sum(self.from_program)
         answered = any(a is not None for a, program in zip(self.answers, self.from_program, strict=True) if program)
-        if returned >= self.program_trial and not answered:
-            self.programs = returned  # give programs up: none of a fair trial printed an answer
+        # Programs are given up once a fair trial came back and none printed an answer.
+        return returned if returned >= self.program_trial and not answered else self.programs
+
+    def _sampling_over(self) -> bool:
+        """Every sample asked for came back and ask() would ask for no more."""
+        if len(self.texts) < self._requested + self._programs_requested:
+            return False
+        if self.texts and (not self._winner_can_change() or self._confidently_settled()):
+            return True
+        return self._requested >= self.n and self._programs_requested >= self._programs_allowed()
+
+    def _program_asks(self) -> list[Ask]:
+        self.programs = self._programs_allowed()
         asks, self._programs_requested = program_asks(
             self.problem, self._programs_requested, self.programs, greedy_first=self.greedy_first, batch=self.batch,
             temperature=self.temperature, top_p=self.top_p)
@@ -131,6 +152,29 @@ class SelfConsistency:
         self.groups = await self._tally(self.effective)
         if self.confidence:
             self.consensus = await self._tally(self._effective_weights(1.0))
+        if self._close_vote() and self._sampling_over():
+            await self._judge_top_two()
+
+    def _close_vote(self) -> bool:
+        return (self.judge_close > 0 and self.scorer is not None and self.generator is not None
+                and not self.judged and len(self.groups) > 1
+                and self.groups[1].votes >= self.judge_close * self.groups[0].votes)
+
+    def _shown(self, group: AnswerGroup) -> str:
+        """The sample shown for an answer: a chain of thought that reached it, else its program."""
+        written = [m for m in group.members if not self.from_program[m]]
+        return self.texts[written[0]].strip() if written else program_content(self.texts[group.members[0]], group.answer)
+
+    async def _judge_top_two(self) -> None:
+        assert self.scorer is not None and self.generator is not None
+        scores: dict[str, float] = {}
+        for group in self.groups[:2]:
+            try:
+                scores[group.answer] = await self.scorer.score(self.problem.messages, [self._shown(group)],
+                                                               self.generator)
+            except BudgetExhausted:
+                return  # not judged: the vote stands
+        self.judged = scores
 
     async def _tally(self, weights: list[float]) -> list[AnswerGroup]:
         # A sample without an answer, or dropped by the confidence filter, does not vote.
@@ -174,16 +218,19 @@ class SelfConsistency:
         if not self.groups:  # no sample stated an answer: show the first one as it is
             return Outcome(content=self.texts[0].strip(), answer=None, confidence=0.0, truncated=self.truncated[0])
         winner = self.groups[0]
+        if self.judged and self.judged.get(self.groups[1].answer, 0.0) > self.judged.get(winner.answer, 1.0):
+            winner = self.groups[1]  # the judge overrules a close vote
         total = sum(self.effective) or 1.0
         # Show a chain of thought that reached the answer; the program itself only when none did.
         written = [m for m in winner.members if not self.from_program[m]]
-        content = (self.texts[written[0]].strip() if written
-                   else program_content(self.texts[winner.members[0]], winner.answer))
+        content = self._shown(winner)
         details: dict[str, Any] = {"samples": len(self.texts), "answered": sum(a is not None for a in self.answers),
                                    # every sample's vote as [answer, "program" | "chain", weight]: what a
                                    # benchmark needs to test another voting rule without generating again
                                    "votes": [[a, "program" if prog else "chain", round(w, 4)] for a, prog, w
                                              in zip(self.answers, self.from_program, self.effective, strict=True)]}
+        if self.judged:
+            details["judged"] = {a: round(p, 4) for a, p in self.judged.items()}
         if self.programs:
             details["programs"] = sum(self.from_program)
             details["programs_agreeing"] = sum(self.from_program[m] for m in winner.members)

@@ -12,7 +12,7 @@ from app.main import create_app
 from app.settings import load_settings
 from backends.types import Completion, Sample, SamplingParams
 from bench.datasets import Item
-from bench.run import Config, request_body, run_configs
+from bench.run import Config, UnknownItems, request_body, run_configs
 from bench.summary import markdown_table, percentile, summarise, wilson
 from tests.app.fake_backend import ScriptedBackend
 
@@ -120,6 +120,18 @@ async def test_a_voting_search_row_keeps_every_samples_vote(tmp_path):
     (only,) = [json.loads(line) for line in rows_path.read_text().splitlines()]
     assert only["votes"] and all(answer == "18" and source == "chain" for answer, source, _ in only["votes"])
 
+
+
+async def test_ids_pick_items_and_an_unknown_id_is_named(tmp_path):
+    rows_path = tmp_path / "ids.jsonl"
+    await run_configs("gsm8k", [Config(strategy="single")], items=ITEMS, ids=["q3", "q1"], backend=AnswerByQuestion(),
+                      out=rows_path, summary_path=tmp_path / "ids.json", command="test", quiet=True)
+    assert sorted(json.loads(line)["id"] for line in rows_path.read_text().splitlines()) == ["q1", "q3"]
+    with pytest.raises(UnknownItems, match="q9"):
+        await run_configs("gsm8k", [Config(strategy="single")], items=ITEMS, ids=["q1", "q9"],
+                          backend=AnswerByQuestion(), out=tmp_path / "bad.jsonl", summary_path=tmp_path / "bad.json",
+                          command="test", quiet=True)
+    assert not (tmp_path / "bad.jsonl").exists()
 
 async def test_sweep_over_http_reads_usage_and_ponder_fields(tmp_path):
     backend = AnswerByQuestion()
