@@ -79,7 +79,7 @@ class SelfConsistency:
         self._programs_requested = 0
 
     def ask(self) -> list[Ask]:
-        if self.texts and (not self._winner_can_change() or self._confidently_settled()):
+        if self._settled():
             return []
         asks = self._program_asks()
         remaining = self.n - self._requested
@@ -110,9 +110,13 @@ class SelfConsistency:
         """Every sample asked for came back and ask() would ask for no more."""
         if len(self.texts) < self._requested + self._programs_requested:
             return False
-        if self.texts and (not self._winner_can_change() or self._confidently_settled()):
+        if self._settled():
             return True
         return self._requested >= self.n and self._programs_requested >= self._programs_allowed()
+
+    def _settled(self) -> bool:
+        """The samples so far decide: the rest could not change the winner, or DeepConf's stop."""
+        return bool(self.texts) and (not self._winner_can_change() or self._confidently_settled())
 
     def _program_asks(self) -> list[Ask]:
         self.programs = self._programs_allowed()
