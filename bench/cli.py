@@ -6,7 +6,7 @@ import asyncio
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -33,8 +33,15 @@ def _command() -> str:
     return " ".join([program, shlex.join(sys.argv[1:])]).strip()
 
 
-def _ids(ids: str | None) -> list[str] | None:
-    return [i.strip() for i in ids.split(",") if i.strip()] if ids else None
+def _run(dataset: str, configs: list[Any], *, ids: str | None, **options: Any) -> dict[str, Any]:
+    """bench.run.run_configs with this command line; an unknown --ids item is a usage error."""
+    from bench.run import UnknownItems, run_configs
+
+    wanted = [i.strip() for i in ids.split(",") if i.strip()] if ids else None
+    try:
+        return asyncio.run(run_configs(dataset, configs, ids=wanted, command=_command(), **options))
+    except UnknownItems as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ids") from exc
 
 
 def _check_dataset(dataset: str) -> None:
@@ -62,7 +69,7 @@ def run(
                                                      "(default bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
 ) -> None:
     """One configuration over a data set: per-item JSONL, summary JSON, a markdown row."""
-    from bench.run import Config, UnknownItems, default_paths, run_configs
+    from bench.run import Config, default_paths
     from bench.summary import markdown_table
 
     _check_dataset(dataset)
@@ -70,13 +77,8 @@ def run(
         raise typer.BadParameter("give --strategy or --effort (or both)", param_hint="--strategy/--effort")
     config = Config(strategy=strategy, effort=effort, budget_tokens=budget_tokens)
     rows, summary = (out, out.with_suffix(".json")) if out else default_paths(dataset, model, config.slug())
-    try:
-        report = asyncio.run(run_configs(dataset, [config], model=model, limit=limit, ids=_ids(ids), seed=seed,
-                                         oracle=oracle, base_url=base_url, api_key=api_key, out=rows,
-                                         summary_path=summary, command=_command(), concurrency=concurrency,
-                                         resume=resume))
-    except UnknownItems as exc:
-        raise typer.BadParameter(str(exc), param_hint="--ids") from exc
+    report = _run(dataset, [config], model=model, limit=limit, ids=ids, seed=seed, oracle=oracle, base_url=base_url,
+                  api_key=api_key, out=rows, summary_path=summary, concurrency=concurrency, resume=resume)
     typer.echo(markdown_table(report["configs"]))
     typer.echo(f"rows: {rows}  summary: {summary}")
 
@@ -100,7 +102,7 @@ def sweep(
                                                      "_sweep.json; the rows go next to it as .jsonl)")] = None,
 ) -> None:
     """Several configurations (each strategy, then each effort tier) over one data set, one backend."""
-    from bench.run import Config, UnknownItems, default_paths, run_configs
+    from bench.run import Config, default_paths
     from bench.summary import markdown_table
 
     _check_dataset(dataset)
@@ -109,13 +111,8 @@ def sweep(
     if not configs:
         raise typer.BadParameter("give --strategies and/or --efforts", param_hint="--strategies/--efforts")
     rows, summary = (out.with_suffix(".jsonl"), out) if out else default_paths(dataset, model, "sweep")
-    try:
-        report = asyncio.run(run_configs(dataset, configs, model=model, limit=limit, ids=_ids(ids), seed=seed,
-                                         oracle=oracle, base_url=base_url, api_key=api_key, out=rows,
-                                         summary_path=summary, command=_command(), concurrency=concurrency,
-                                         resume=resume))
-    except UnknownItems as exc:
-        raise typer.BadParameter(str(exc), param_hint="--ids") from exc
+    report = _run(dataset, configs, model=model, limit=limit, ids=ids, seed=seed, oracle=oracle, base_url=base_url,
+                  api_key=api_key, out=rows, summary_path=summary, concurrency=concurrency, resume=resume)
     typer.echo(markdown_table(report["configs"]))
     typer.echo(f"rows: {rows}  summary: {summary}")
 

@@ -130,10 +130,11 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
 
     chosen = list(items if items is not None else load(dataset, seed=seed or 0, size=limit))[:limit]
     if ids is not None:
-        unknown = set(ids) - {item.id for item in chosen}
+        wanted = set(ids)
+        unknown = wanted - {item.id for item in chosen}
         if unknown:
             raise UnknownItems(f"no such item among the first {len(chosen)} of {dataset}: {', '.join(sorted(unknown))}")
-        chosen = [item for item in chosen if item.id in set(ids)]
+        chosen = [item for item in chosen if item.id in wanted]
     console = Console(stderr=True, quiet=quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
     equivalence = MathEquivalence()
