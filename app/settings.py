@@ -28,22 +28,22 @@ def default_tiers() -> dict[str, Tier]:
     return {
         "none": Tier(strategy="single", budget_tokens=1024, max_calls=1),
         # Quantitative questions: the probe is the greedy chain of thought and the greedy program
-        # (search.programs); if they disagree, more chains and more programs vote together (programs
-        # alone outvoted right greedy chains in 2 of 30 GSM8K items); programs stop once the greedy one
-        # and a batch of hot ones all printed nothing. Other questions: self-consistency.
+        # (search.programs); if the program printed nothing, the greedy chain stands; if they disagree,
+        # more chains and more programs vote together (programs alone outvoted right greedy chains in
+        # 2 of 30 GSM8K items). Other questions: self-consistency.
         "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8,
                     config={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
-                            "batch": 2}),
+                            "batch": 2, "settle_if_program_fails": True}),
         "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64,
                        config={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
-                               "batch": 3}),
+                               "batch": 3, "settle_if_program_fails": True}),
         # high votes as medium does on a quantitative question: on GSM8K-100 a vote of up to 8 programs
         # and 6 chains after a probe of 3 got 76 where medium's got 78 at 0.56x the tokens (README).
         # It samples more where more can change the answer: 12 chains without a program prompt, 12
         # candidates against a verifier.
         "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128,
                      config={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 12,
-                             "batch": 3}),
+                             "batch": 3, "settle_if_program_fails": True}),
     }
 
 

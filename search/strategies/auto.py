@@ -9,6 +9,10 @@
   voted on (`hard="self_consistency"`: with programs, up to `programs` of them beside
   `chains_with_programs` chains), or a PRM-guided beam search runs (`hard="beam"`) and its answer joins
   the probe's votes.
+- With `settle_if_program_fails`, a probe whose greedy program printed nothing while its greedy chain
+  stated an answer is settled on that chain: on GSM8K-100 the greedy chain was right on every Qwen
+  item where this happened (4 items); SmolLM2's programs print nothing on 86 of 100 items, whose
+  votes gained nothing (README, Benchmarks).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class Auto:
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None, n: int = 6, probe: int = 3,
         agree: float = 1.0, hard: str = "self_consistency", batch: int | None = None, probe_programs: int = 0,
-        programs: int = 0, chains_with_programs: int = 1, **config: Any,
+        programs: int = 0, chains_with_programs: int = 1, settle_if_program_fails: bool = False, **config: Any,
     ) -> None:
         # The judge settles a close final vote, not the probe's disagreement (that is what the vote is for).
         self.judge_close = float(config.pop("judge_close", 0.0))
@@ -34,6 +38,7 @@ class Auto:
         self.batch = int(batch or probe)
         self.n, self.agree, self.hard = int(n), float(agree), hard
         self.programs, self.chains_with_programs = int(programs), int(chains_with_programs)
+        self.settle_if_program_fails = bool(settle_if_program_fails)
         self.probe_outcome: Outcome | None = None
         self.child: Strategy
         if verifier is not None:
@@ -61,6 +66,8 @@ class Auto:
         if asks or self.phase != "probe":
             return asks
         probe = self.child.best()
+        if self.settle_if_program_fails and self._program_failed():
+            return []  # settled on the greedy chain
         if probe is None or probe.answer is None or probe.confidence < self.agree:
             if self.hard == "beam":
                 self.probe_outcome = probe
@@ -78,6 +85,14 @@ class Auto:
                 self.child.judge_close = self.judge_close
             return self.child.ask()
         return []  # the probe agreed: settled
+
+    def _program_failed(self) -> bool:
+        """The probe's programs printed nothing and one of its chains stated an answer."""
+        assert isinstance(self.child, SelfConsistency)
+        sources = list(zip(self.child.answers, self.child.from_program, strict=True))
+        programs = [a for a, program in sources if program]
+        return bool(programs) and all(a is None for a in programs) and any(
+            a is not None for a, program in sources if not program)
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         await self.child.tell(ask, generation, error)

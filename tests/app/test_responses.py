@@ -24,7 +24,8 @@ from app.main import create_app
 from app.settings import load_settings
 from backends.errors import BackendUnavailable
 from backends.types import Completion, Sample
-from tests.e2e.conftest import free_port
+from search.programs import PROGRAM_OPENING
+from bench.local_server import free_port
 
 from .fake_backend import ScriptedBackend
 from .test_ops import client_for
@@ -44,12 +45,14 @@ MESSAGE_CLOSE = ["response.output_text.done", "response.content_part.done", "res
 
 class Disagreeing(ScriptedBackend):
     """Samples that name different answers, so the auto strategy keeps sampling for several rounds.
-    The answers depend on each prompt's own call count, not on the order of concurrent calls."""
+    The answers depend on each prompt's own call count, not on the order of concurrent calls. Programs
+    (prompts that open a code block) print theirs."""
 
     async def complete(self, prompt, *, n, params, deadline=None):
         done = await super().complete(prompt, n=n, params=params, deadline=deadline)
         calls = self.prompts.count(prompt) + len(prompt)  # a fresh backend per request repeats its answers
-        samples = tuple(Sample(f"so it is \\boxed{{{(calls * 7 + i) % 3}}}", s.completion_tokens, "stop")
+        form = "print({})\n```" if prompt.endswith(PROGRAM_OPENING) else "so it is \\boxed{{{}}}"
+        samples = tuple(Sample(form.format((calls * 7 + i) % 3), s.completion_tokens, "stop")
                         for i, s in enumerate(done.samples))
         return Completion(samples=samples, prompt_tokens=done.prompt_tokens, cached_tokens=done.cached_tokens,
                           backend=self.name)

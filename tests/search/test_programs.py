@@ -163,3 +163,27 @@ async def test_one_failed_program_is_not_a_trial_and_answering_programs_go_on():
                               chains_with_programs=4, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
     assert result.outcome.details["programs"] == 5
+
+
+async def test_a_probe_program_that_prints_nothing_settles_on_the_greedy_chain_when_asked():
+    script, programs = ["so 4", "so 5", "so 6", "so 7"], ["x = 1", "print(5)"]
+    config = dict(probe=2, probe_programs=1, programs=5, chains_with_programs=4, n=5, batch=2)
+    gen = ByPrompt(script, programs)
+    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), settle_if_program_fails=True, **config)
+    result = await run_search(auto, generator=gen, budget=budget())
+    o = result.outcome
+    assert o.answer == "4" and o.details["samples"] == 2 and len(gen.calls) == 2
+    assert o.confidence < 1.0  # the failed program's weight is in the total: not a sure answer
+    # Without the option the same probe goes on to a vote.
+    gen = ByPrompt(script, programs)
+    result = await run_search(STRATEGIES["auto"](PROBLEM, LastNumberTools(), **config), generator=gen,
+                              budget=budget())
+    assert result.outcome.details["samples"] > 2
+
+
+async def test_a_failed_probe_program_with_no_chain_answer_still_votes():
+    gen = ByPrompt(["so ?", "so 5", "so 5", "so 5"], ["x = 1"])
+    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
+                              chains_with_programs=4, n=5, batch=2, settle_if_program_fails=True)
+    result = await run_search(auto, generator=gen, budget=budget())
+    assert result.outcome.answer == "5" and result.outcome.details["samples"] > 2
