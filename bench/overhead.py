@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.local_server import free_port, wait_ready
 
 RESULTS = Path("bench/results")
 QUESTION = "In one short sentence: what is {a} plus {b}?"
@@ -121,32 +122,12 @@ def senders(direct_http: httpx.AsyncClient, ponder_http: httpx.AsyncClient, *, m
     return direct, ponder
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not come up in {timeout_s:.0f} s")
-
-
 @contextmanager
 def started(args: list[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, **(env or {})})
     try:
-        _wait_ready(ready_url, proc)
+        wait_ready(ready_url, timeout_s=180.0, proc=proc)
         yield
     finally:
         proc.terminate()
@@ -168,7 +149,7 @@ async def run(model: str, *, requests: int, levels: Sequence[int], max_tokens: i
     def render(msgs: list[dict[str, str]]) -> str:
         return template.render([{"role": "system", "content": settings.system_prompt}, *msgs])
 
-    backend_port, ponder_port = _free_port(), _free_port()
+    backend_port, ponder_port = free_port(), free_port()
     backend_url, ponder_url = f"http://127.0.0.1:{backend_port}", f"http://127.0.0.1:{ponder_port}"
     llama = [sys.executable, "-m", "llama_cpp.server", "--model", str(files.path), "--host", "127.0.0.1",
              "--port", str(backend_port), "--n_ctx", "2048", "--n_threads", str(n_threads),

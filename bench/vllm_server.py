@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from bench.local_server import free_port, wait_ready
 
 VLLM_VENV = Path(os.environ.get("PONDER_VLLM_VENV", Path.home() / ".cache" / "ponder" / "vllm-venv"))
 VLLM_MODEL = Path(os.environ.get("PONDER_VLLM_MODEL", Path.home() / ".cache" / "ponder" / "models" / "smollm2-hf"))
@@ -24,12 +24,6 @@ STARTUP_S = 360.0  # measured 3.5 minutes here with torch.compile (each start), 
 
 class VllmNotInstalled(RuntimeError):
     """The vLLM venv or the converted model is missing: run scripts/vllm_cpu.sh."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False) -> list[str]:
@@ -68,26 +62,11 @@ def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool
         proc = subprocess.Popen(vllm_command(port, venv=venv, model=model, eager=eager), stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
-        _wait_healthy(url, proc, startup_s, log)
+        wait_ready(f"{url}/health", timeout_s=startup_s, proc=proc, interval_s=1.0,
+                   explain=lambda: f"; its log ({log}) ends:\n" + log.read_text(errors="replace")[-3000:])
         yield url
     finally:
         _stop(proc)
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], startup_s: float, log: Path) -> None:
-    deadline = time.monotonic() + startup_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vLLM exited with {proc.returncode} before it was healthy; its log ({log}) ends:\n"
-                               + log.read_text(errors="replace")[-3000:])
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1.0)
-    raise RuntimeError(f"vLLM did not become healthy in {startup_s:.0f} s; its log ({log}) ends:\n"
-                       + log.read_text(errors="replace")[-3000:])
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -11,7 +11,7 @@ import uvicorn
 
 from app.main import create_app
 from app.settings import load_settings
-from tests.e2e.conftest import free_port
+from bench.local_server import free_port
 
 from .fake_backend import ScriptedBackend
 

@@ -14,7 +14,7 @@ from backends.types import Completion
 from app.main import create_app
 from app.settings import load_settings
 from app.shutdown import graceful_server
-from tests.e2e.conftest import free_port
+from bench.local_server import free_port
 
 from .fake_backend import ScriptedBackend
 

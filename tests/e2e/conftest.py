@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -16,12 +13,7 @@ from openai import OpenAI
 
 from app.main import create_app
 from app.settings import load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench.local_server import free_port, wait_ready
 
 
 @dataclass
@@ -43,16 +35,7 @@ def server() -> Iterator[LiveServer]:
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        raise RuntimeError("server did not become healthy")
+    wait_ready(f"{url}/health", timeout_s=60, interval_s=0.2)
     yield LiveServer(url=url, app=app)
     uv.should_exit = True
     thread.join(timeout=30)

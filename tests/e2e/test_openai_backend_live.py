@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -15,7 +14,7 @@ from backends.model_files import resolve_model
 from backends.openai_compat import OpenAICompatBackend
 from backends.types import SamplingParams
 
-from .conftest import free_port
+from bench.local_server import free_port, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -31,15 +30,7 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("llama_cpp.server did not start")
+        wait_ready(f"{url}/v1/models", timeout_s=90, proc=proc)
         yield url
     finally:
         proc.terminate()
@@ -76,13 +67,7 @@ def test_ponder_serves_over_the_openai_backend(llama_server):
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=30, interval_s=0.2)
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=120)
         r = client.chat.completions.create(model="smollm2-remote", reasoning_effort="low", max_completion_tokens=150,
                                            messages=[{"role": "user", "content": "What is 2 + 3?"}])
