@@ -65,9 +65,9 @@ class Auto:
         asks = self.child.ask()
         if asks or self.phase != "probe":
             return asks
-        probe = self.child.best()
         if self.settle_if_program_fails and self._program_failed():
             return []  # settled on the greedy chain
+        probe = self.child.best()
         if probe is None or probe.answer is None or probe.confidence < self.agree:
             if self.hard == "beam":
                 self.probe_outcome = probe
@@ -89,10 +89,8 @@ class Auto:
     def _program_failed(self) -> bool:
         """The probe's programs printed nothing and one of its chains stated an answer."""
         assert isinstance(self.child, SelfConsistency)
-        sources = list(zip(self.child.answers, self.child.from_program, strict=True))
-        programs = [a for a, program in sources if program]
-        return bool(programs) and all(a is None for a in programs) and any(
-            a is not None for a, program in sources if not program)
+        programs = self.child.answered(programs=True)
+        return bool(programs) and not any(programs) and any(self.child.answered(programs=False))
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         await self.child.tell(ask, generation, error)

@@ -100,11 +100,15 @@ class SelfConsistency:
                             tag=f"samples {self._requested - size + 1}-{self._requested}"))
         return asks
 
+    def answered(self, *, programs: bool) -> list[bool]:
+        """For each sample of one kind (programs, or chains of thought) come back: did it state an answer."""
+        return [a is not None for a, program in zip(self.answers, self.from_program, strict=True)
+                if program == programs]
+
     def _programs_allowed(self) -> int:
-        returned = sum(self.from_program)
-        answered = any(a is not None for a, program in zip(self.answers, self.from_program, strict=True) if program)
+        returned = self.answered(programs=True)
         # Programs are given up once a fair trial came back and none printed an answer.
-        return returned if returned >= self.program_trial and not answered else self.programs
+        return len(returned) if len(returned) >= self.program_trial and not any(returned) else self.programs
 
     def _sampling_over(self) -> bool:
         """Every sample asked for came back and ask() would ask for no more."""

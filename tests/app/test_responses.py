@@ -24,8 +24,8 @@ from app.main import create_app
 from app.settings import load_settings
 from backends.errors import BackendUnavailable
 from backends.types import Completion, Sample
-from search.programs import PROGRAM_OPENING
 from bench.local_server import free_port
+from search.programs import PROGRAM_OPENING
 
 from .fake_backend import ScriptedBackend
 from .test_ops import client_for
