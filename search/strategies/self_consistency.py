@@ -203,7 +203,7 @@ class SelfConsistency:
     def _confidently_settled(self) -> bool:
         """DeepConf's early stop: after the warm-up, one answer holds `settle` of the
         confidence-weighted vote of every answered chain."""
-        answered = sum(1 for i, a in enumerate(self.answers) if a is not None and not self.from_program[i])
+        answered = sum(self.answered(programs=False))
         if not self.confidence or not self.consensus or answered < self.confidence_warmup:
             return False
         total = sum(g.votes for g in self.consensus)
