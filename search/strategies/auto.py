@@ -30,10 +30,11 @@ class Auto:
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None, n: int = 6, probe: int = 3,
         agree: float = 1.0, hard: str = "self_consistency", batch: int | None = None, probe_programs: int = 0,
-        programs: int = 0, chains_with_programs: int = 1, settle_if_program_fails: bool = False, **config: Any,
+        programs: int = 0, chains_with_programs: int = 1, settle_if_program_fails: bool = False,
+        judge_close: float = 0.0, **config: Any,
     ) -> None:
         # The judge settles a close final vote, not the probe's disagreement (that is what the vote is for).
-        self.judge_close = float(config.pop("judge_close", 0.0))
+        self.judge_close = float(judge_close)
         self.problem, self.tools, self.config = problem, tools, config
         self.batch = int(batch or probe)
         self.n, self.agree, self.hard = int(n), float(agree), hard
