@@ -73,11 +73,11 @@ class BackendGenerator:
         self.backend = backend
 
     async def generate(
-        self, prompt: str, *, n: int, max_tokens: int, temperature: float, top_p: float, seed: int | None,
-        stop: tuple[str, ...], logprobs: int | None, deadline: float | None,
+        self, prompt: str, *, n: int, max_tokens: int, temperature: float, top_p: float, min_p: float,
+        seed: int | None, stop: tuple[str, ...], logprobs: int | None, deadline: float | None,
     ) -> Completion:
-        params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
-                                stop=stop, logprobs=logprobs)
+        params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p,
+                                seed=seed, stop=stop, logprobs=logprobs)
         return await self.backend.complete(prompt, n=n, params=params, deadline=deadline)
 
 

@@ -195,7 +195,7 @@ class EmbeddedBackend:
         vocab = llm._model.vocab
         for token in llm.generate(
             job.tokens, temp=params.temperature, top_p=params.top_p, top_k=0 if params.temperature > 0 else 1,
-            min_p=0.0, repeat_penalty=1.0, stopping_criteria=llama_cpp.StoppingCriteriaList([stop_now]),
+            min_p=params.min_p, repeat_penalty=1.0, stopping_criteria=llama_cpp.StoppingCriteriaList([stop_now]),
         ):
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 finish = "stop"

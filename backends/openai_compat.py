@@ -128,6 +128,8 @@ class OpenAICompatBackend:
             "model": self.model, "prompt": prompt if ids is None else ids, "n": n, "max_tokens": params.max_tokens,
             "temperature": params.temperature, "top_p": params.top_p,
         }
+        if params.min_p > 0:  # vLLM's and llama.cpp's servers take it; sent only when set
+            body["min_p"] = params.min_p
         if params.seed is not None:
             body["seed"] = params.seed
         if params.stop:

@@ -122,6 +122,8 @@ def _sampling(params: SamplingParams, index: int) -> dict[str, Any]:
     """SGLang's `sampling_params` for sample `index`: a distinct seed per sample, stop strings trimmed."""
     out: dict[str, Any] = {"max_new_tokens": params.max_tokens, "temperature": params.temperature,
                            "top_p": params.top_p}
+    if params.min_p > 0:
+        out["min_p"] = params.min_p
     if params.stop:
         out.update(stop=list(params.stop), no_stop_trim=False)
     if params.seed is not None:

@@ -15,6 +15,7 @@ class SamplingParams:
     max_tokens: int = 512
     temperature: float = 0.0
     top_p: float = 1.0
+    min_p: float = 0.0  # drop tokens below min_p x the likeliest token's probability; 0 = off
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: int | None = None  # top-k alternatives per generated token; None = off

@@ -46,7 +46,7 @@ class ChargedGenerator:
 
     async def generate(
         self, prompt: str, *, n: int, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-        seed: int | None = None, stop: tuple[str, ...] = (), logprobs: int | None = None,
+        min_p: float = 0.0, seed: int | None = None, stop: tuple[str, ...] = (), logprobs: int | None = None,
         deadline: float | None = None,
     ) -> Generation:
         """Reserve the worst case, call, then charge what was really generated.
@@ -60,7 +60,7 @@ class ChargedGenerator:
             deadline = self.budget.deadline if deadline is None else deadline
             call = self.generator.generate(
                 prompt, n=reservation.n, max_tokens=reservation.max_tokens, temperature=temperature,
-                top_p=top_p, seed=seed, stop=stop, logprobs=logprobs, deadline=deadline,
+                top_p=top_p, min_p=min_p, seed=seed, stop=stop, logprobs=logprobs, deadline=deadline,
             )
             # Backends stop at the deadline themselves; this bounds one that does not.
             limit = None if deadline is None else max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE_S

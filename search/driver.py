@@ -71,8 +71,8 @@ async def run_search(
     async def call(ask: Ask) -> tuple[Generation | None, Exception | None]:
         try:
             return await charged.generate(ask.prompt, n=ask.n, max_tokens=ask.max_tokens,
-                                          temperature=ask.temperature, top_p=ask.top_p, seed=ask.seed,
-                                          stop=ask.stop, logprobs=ask.logprobs), None
+                                          temperature=ask.temperature, top_p=ask.top_p, min_p=ask.min_p,
+                                          seed=ask.seed, stop=ask.stop, logprobs=ask.logprobs), None
         except BudgetExhausted as exc:
             return None, exc
         except Exception as exc:  # a failed branch is recorded, the search goes on

@@ -99,7 +99,7 @@ def program_content(text: str, answer: str) -> str:
 
 
 def program_asks(problem: Problem, requested: int, total: int, *, greedy_first: bool, batch: int,
-                 temperature: float, top_p: float) -> tuple[list[Ask], int]:
+                 temperature: float, top_p: float, min_p: float = 0.0) -> tuple[list[Ask], int]:
     """The next program request of a strategy that wants `total` programs and has asked for
     `requested`: the greedy program first (when `greedy_first`), then batches of samples.
     Returns the asks and the new count of programs asked for."""
@@ -113,4 +113,5 @@ def program_asks(problem: Problem, requested: int, total: int, *, greedy_first: 
     size = min(batch, remaining)
     seed = None if problem.seed is None else problem.seed + 1000 + requested
     return [Ask(prompt=problem.program_prompt, n=size, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                seed=seed, stop=PROGRAM_STOP, tag=f"programs {requested + 1}-{requested + size}")], requested + size
+                min_p=min_p, seed=seed, stop=PROGRAM_STOP,
+                tag=f"programs {requested + 1}-{requested + size}")], requested + size

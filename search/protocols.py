@@ -40,6 +40,7 @@ class Generator(Protocol):
         max_tokens: int,
         temperature: float,
         top_p: float,
+        min_p: float,
         seed: int | None,
         stop: tuple[str, ...],
         logprobs: int | None,

@@ -17,6 +17,7 @@ class Ask:
     max_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
+    min_p: float = 0.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: int | None = None

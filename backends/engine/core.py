@@ -223,6 +223,8 @@ class EngineCore:
             return chain
         seed = (p.seed + seq.index) if p.seed is not None else int.from_bytes(os.urandom(4), "little")
         lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(p.top_p, 1))
+        if p.min_p > 0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_min_p(p.min_p, 1))
         lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(p.temperature))
         lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed & 0xFFFFFFFF))
         return chain

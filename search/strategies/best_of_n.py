@@ -39,8 +39,8 @@ class BestOfN:
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None,
         scorer: StepScorer | None = None, generator: Generator | None = None, n: int = 8, batch: int = 4,
-        temperature: float = 0.7, top_p: float = 0.95, greedy_first: bool = True, weighted: bool = False,
-        programs: int = 0, **_: Any,
+        temperature: float = 0.7, top_p: float = 0.95, min_p: float = 0.0, greedy_first: bool = True,
+        weighted: bool = False, programs: int = 0, **_: Any,
     ) -> None:
         self.problem = problem
         self.tools = tools
@@ -51,6 +51,7 @@ class BestOfN:
         self.batch = max(1, int(batch))
         self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
         self.top_p = float(top_p)
+        self.min_p = float(min_p)
         self.greedy_first = greedy_first  # a small model's greedy pass is its single best guess
         # Programs only where a verifier checks what they print (an ORM would judge code, not the answer).
         self.programs = max(0, int(programs)) if problem.program_prompt and verifier is not None else 0
@@ -73,13 +74,13 @@ class BestOfN:
         seed = None if p.seed is None else p.seed + self._requested
         self._requested += size
         return [*asks, Ask(prompt=p.prompt, n=size, max_tokens=p.max_tokens, temperature=self.temperature,
-                           top_p=self.top_p, seed=seed, stop=p.stop,
+                           top_p=self.top_p, min_p=self.min_p, seed=seed, stop=p.stop,
                            tag=f"candidates {self._requested - size + 1}-{self._requested}")]
 
     def _program_asks(self) -> list[Ask]:
         asks, self._programs_requested = program_asks(
             self.problem, self._programs_requested, self.programs, greedy_first=self.greedy_first, batch=self.batch,
-            temperature=self.temperature, top_p=self.top_p)
+            temperature=self.temperature, top_p=self.top_p, min_p=self.min_p)
         return asks
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:

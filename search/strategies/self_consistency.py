@@ -40,9 +40,9 @@ class SelfConsistency:
 
     def __init__(
         self, problem: Problem, tools: AnswerTools, *, n: int = 5, batch: int = 4, temperature: float = 0.7,
-        top_p: float = 0.95, greedy_first: bool = False, greedy_weight: float = 1.5, programs: int = 0,
-        program_weight: float = 1.0, program_trial: int = 2, confidence: bool = False, confidence_top_k: int = 5,
-        confidence_window: int = 32, confidence_keep: float = 0.9, settle: float = 0.95,
+        top_p: float = 0.95, min_p: float = 0.0, greedy_first: bool = False, greedy_weight: float = 1.5,
+        programs: int = 0, program_weight: float = 1.0, program_trial: int = 2, confidence: bool = False,
+        confidence_top_k: int = 5, confidence_window: int = 32, confidence_keep: float = 0.9, settle: float = 0.95,
         confidence_warmup: int = 4, judge_close: float = 0.0, scorer: StepScorer | None = None,
         generator: Generator | None = None, **_: Any,
     ) -> None:
@@ -52,6 +52,7 @@ class SelfConsistency:
         self.batch = max(1, int(batch))
         self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
         self.top_p = float(top_p)
+        self.min_p = float(min_p)
         self.greedy_first = bool(greedy_first)
         self.greedy_weight = float(greedy_weight)
         self.programs = int(programs) if problem.program_prompt else 0
@@ -96,7 +97,7 @@ class SelfConsistency:
             seed = None if p.seed is None else p.seed + self._requested
             self._requested += size
             asks.append(Ask(prompt=p.prompt, n=size, max_tokens=p.max_tokens, temperature=self.temperature,
-                            top_p=self.top_p, seed=seed, stop=p.stop, logprobs=logprobs,
+                            top_p=self.top_p, min_p=self.min_p, seed=seed, stop=p.stop, logprobs=logprobs,
                             tag=f"samples {self._requested - size + 1}-{self._requested}"))
         return asks
 
@@ -126,7 +127,7 @@ class SelfConsistency:
         self.programs = self._programs_allowed()
         asks, self._programs_requested = program_asks(
             self.problem, self._programs_requested, self.programs, greedy_first=self.greedy_first, batch=self.batch,
-            temperature=self.temperature, top_p=self.top_p)
+            temperature=self.temperature, top_p=self.top_p, min_p=self.min_p)
         return asks
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:

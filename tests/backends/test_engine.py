@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from backends.batched import BatchedBackend
+from backends.embedded import EmbeddedBackend
 from backends.errors import PromptTooLong
 from backends.model_files import resolve_model
 from backends.types import SamplingParams
@@ -58,6 +59,25 @@ async def test_seeded_samples_are_reproducible_and_siblings_share_the_prompt():
         assert len({s.text for s in first.samples}) > 1  # per-sample seeds differ
         # siblings fork the prompt: only the first evaluates it
         assert first.cached_tokens >= 3 * (first.prompt_tokens // 4 - 1)
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.parametrize("kind", ["batched", "simple"])
+async def test_min_p_of_one_leaves_only_the_likeliest_token_so_hot_samples_are_greedy(kind):
+    model = resolve_model("smollm2", Path("/nonexistent"))
+    backend = (BatchedBackend(model.path, model=model.name, n_ctx=2048, slots=4) if kind == "batched"
+               else EmbeddedBackend(model.path, model=model.name, n_ctx=2048))
+    await backend.start()
+    try:
+        prompt = await backend.render_chat([{"role": "user", "content": "Write a word."}])
+        greedy = (await backend.complete(prompt, n=1, params=SamplingParams(max_tokens=16))).samples[0].text
+        hot = SamplingParams(max_tokens=16, temperature=1.5, seed=7)
+        wild = await backend.complete(prompt, n=3, params=hot)
+        assert {s.text for s in wild.samples} != {greedy}  # without min_p, temperature 1.5 wanders
+        tamed = await backend.complete(prompt, n=3, params=SamplingParams(max_tokens=16, temperature=1.5, seed=7,
+                                                                          min_p=1.0))
+        assert [s.text for s in tamed.samples] == [greedy] * 3
     finally:
         await backend.aclose()
 

@@ -77,14 +77,15 @@ def test_satisfies_the_backend_protocol():
 async def test_request_body_carries_every_sampling_parameter():
     wire = Wire(answer(vllm_completion(["a", "b"])))
     backend = backend_on(wire, api_key="sk-test")
-    params = SamplingParams(max_tokens=64, temperature=0.7, top_p=0.9, seed=11, stop=("\n\n", "Step"), logprobs=3)
+    params = SamplingParams(max_tokens=64, temperature=0.7, top_p=0.9, min_p=0.05, seed=11, stop=("\n\n", "Step"),
+                            logprobs=3)
     await backend.complete("Q: 2+2?\nA:", n=2, params=params)
     [request] = wire.requests
     assert request.method == "POST" and str(request.url) == f"{BASE}/v1/completions"
     assert request.headers["authorization"] == "Bearer sk-test"
     assert json.loads(request.content) == {
         "model": MODEL, "prompt": "Q: 2+2?\nA:", "n": 2, "max_tokens": 64, "temperature": 0.7, "top_p": 0.9,
-        "seed": 11, "stop": ["\n\n", "Step"], "logprobs": 3,
+        "min_p": 0.05, "seed": 11, "stop": ["\n\n", "Step"], "logprobs": 3,
     }
 
 
@@ -92,7 +93,7 @@ async def test_unset_options_are_left_out_of_the_body():
     wire = Wire(answer(vllm_completion(["x"])))
     await backend_on(wire).complete("p", n=1, params=SamplingParams(max_tokens=8))
     [body] = wire.bodies()
-    assert not {"seed", "stop", "logprobs"} & body.keys()
+    assert not {"min_p", "seed", "stop", "logprobs"} & body.keys()
     assert "authorization" not in wire.requests[0].headers
 
 

@@ -89,15 +89,16 @@ def test_satisfies_the_backend_protocol():
 async def test_one_sample_is_one_generate_with_every_sampling_parameter():
     wire = Wire(answer(sglang_output(" 4")))
     backend = backend_on(wire, api_key="sk-test")
-    params = SamplingParams(max_tokens=64, temperature=0.7, top_p=0.9, seed=11, stop=("\n\n", "Step"), logprobs=3)
+    params = SamplingParams(max_tokens=64, temperature=0.7, top_p=0.9, min_p=0.05, seed=11, stop=("\n\n", "Step"),
+                            logprobs=3)
     await backend.complete(PROMPT, n=1, params=params)
     [request] = wire.requests
     assert request.method == "POST" and str(request.url) == f"{BASE}/generate"
     assert request.headers["authorization"] == "Bearer sk-test"
     assert json.loads(request.content) == {
         "text": PROMPT,
-        "sampling_params": {"max_new_tokens": 64, "temperature": 0.7, "top_p": 0.9, "stop": ["\n\n", "Step"],
-                            "no_stop_trim": False, "sampling_seed": 11},
+        "sampling_params": {"max_new_tokens": 64, "temperature": 0.7, "top_p": 0.9, "min_p": 0.05,
+                            "stop": ["\n\n", "Step"], "no_stop_trim": False, "sampling_seed": 11},
         "return_logprob": True, "top_logprobs_num": 3, "return_text_in_logprobs": True,
     }
 

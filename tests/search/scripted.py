@@ -38,10 +38,11 @@ class ScriptedGenerator:
     _next: int = 0
 
     async def generate(self, prompt: str, *, n: int, max_tokens: int, temperature: float, top_p: float,
-                       seed: int | None, stop: tuple[str, ...], logprobs: int | None,
+                       min_p: float, seed: int | None, stop: tuple[str, ...], logprobs: int | None,
                        deadline: float | None) -> FakeGeneration:
         index = len(self.calls)
-        self.calls.append({"prompt": prompt, "n": n, "max_tokens": max_tokens, "temperature": temperature, "seed": seed})
+        self.calls.append({"prompt": prompt, "n": n, "max_tokens": max_tokens, "temperature": temperature,
+                           "min_p": min_p, "seed": seed})
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if index in self.fail_calls:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from search.budget import Budget
 from search.driver import run_search
 from rewards.game24 import check_24
@@ -26,7 +28,7 @@ class ByPrompt(ScriptedGenerator):
 
     async def generate(self, prompt, **kw):
         if prompt.startswith("program:"):
-            self.calls.append({"prompt": prompt, "n": kw["n"], "temperature": kw["temperature"]})
+            self.calls.append({"prompt": prompt, "n": kw["n"], "temperature": kw["temperature"], "min_p": kw["min_p"]})
             return await self.program_gen.generate(prompt, **kw)
         return await super().generate(prompt, **kw)
 
@@ -58,6 +60,20 @@ async def test_disagreement_samples_more_and_programs_can_outvote_the_chains():
     assert sorted(a for a, src, _ in votes if src == "chain") == ["4", "5", "5", "7"]
     assert [a for a, src, _ in votes if src == "program"] == ["4", "4", "4"]
     assert all(w > 0 for _, _, w in votes)
+
+
+@pytest.mark.parametrize("verifier", [None, "never passes"])
+async def test_min_p_reaches_every_hot_sample_chains_and_programs_but_not_the_greedy_ones(verifier):
+    # auto's vote (self_consistency) and, with a verifier, its best_of_n
+    gen = ByPrompt(["so 5", "so 4", "so 5", "so 7"], ["print(4)"])
+    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=3, n=4,
+                              chains_with_programs=3, batch=2, min_p=0.1,
+                              verifier=Passes("99") if verifier else None)
+    await run_search(auto, generator=gen, budget=budget())
+    hot = [c for c in gen.calls if c["temperature"] > 0]
+    assert {c["prompt"] for c in hot} == {"Q: 2+2?", "program: 2+2?"}  # both kinds were sampled hot
+    assert {c["min_p"] for c in hot} == {0.1}
+    assert {c["min_p"] for c in gen.calls if c["temperature"] == 0.0} == {0.0}
 
 
 async def test_a_program_only_winner_is_shown_as_code_with_its_answer():
