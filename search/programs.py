@@ -99,7 +99,7 @@ def program_content(text: str, answer: str) -> str:
 
 
 def program_asks(problem: Problem, requested: int, total: int, *, greedy_first: bool, batch: int,
-                 temperature: float, top_p: float, min_p: float = 0.0) -> tuple[list[Ask], int]:
+                 temperature: float, top_p: float, min_p: float) -> tuple[list[Ask], int]:
     """The next program request of a strategy that wants `total` programs and has asked for
     `requested`: the greedy program first (when `greedy_first`), then batches of samples.
     Returns the asks and the new count of programs asked for."""
