@@ -67,6 +67,16 @@ async def test_a_seed_reproduces_the_samples(backend):
     assert first.samples[0].text != first.samples[1].text  # siblings of one seeded request still differ
 
 
+async def test_min_p_of_one_leaves_only_the_likeliest_token(backend):
+    prompt = await backend.render_chat([{"role": "user", "content": "Tell me a fact about the sea."}])
+    greedy = (await backend.complete(prompt, n=1, params=SamplingParams(max_tokens=12))).samples[0].text
+    wild = await backend.complete(prompt, n=3, params=SamplingParams(max_tokens=12, temperature=1.5, seed=9))
+    assert {s.text for s in wild.samples} != {greedy}
+    tamed = await backend.complete(prompt, n=3,
+                                   params=SamplingParams(max_tokens=12, temperature=1.5, seed=9, min_p=1.0))
+    assert [s.text for s in tamed.samples] == [greedy] * 3
+
+
 async def test_stop_at_the_step_delimiter_is_reported(backend):
     # Step-level searches (beam, MCTS) tell a finished step from a finished solution by this.
     prompt = await backend.render_chat(MESSAGES)
