@@ -65,10 +65,12 @@ async def test_seeded_samples_are_reproducible_and_siblings_share_the_prompt():
 
 @pytest.mark.parametrize("kind", ["batched", "simple"])
 async def test_min_p_of_one_leaves_only_the_likeliest_token_so_hot_samples_are_greedy(kind):
-    model = resolve_model("smollm2", Path("/nonexistent"))
-    backend = (BatchedBackend(model.path, model=model.name, n_ctx=2048, slots=4) if kind == "batched"
-               else EmbeddedBackend(model.path, model=model.name, n_ctx=2048))
-    await backend.start()
+    if kind == "batched":
+        backend: BatchedBackend | EmbeddedBackend = await engine()
+    else:
+        model = resolve_model("smollm2", Path("/nonexistent"))
+        backend = EmbeddedBackend(model.path, model=model.name, n_ctx=2048)
+        await backend.start()
     try:
         prompt = await backend.render_chat([{"role": "user", "content": "Write a word."}])
         greedy = (await backend.complete(prompt, n=1, params=SamplingParams(max_tokens=16))).samples[0].text
