@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Optional
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -46,13 +48,11 @@ def ask(
     """Answer one question in-process and print the answer, then the search summary."""
     from rich.console import Console
 
+    from app.build import open_service
     from app.errors import ApiError
-    from app.main import open_backend
     from app.protocol import ChatCompletionRequest
     from app.render import summary_text
-    from app.service import ReasoningService, plan_request
-    from app.wiring import RewardsAnswerTools
-    from rewards.equivalence import MathEquivalence
+    from app.service import plan_request
 
     settings = load_settings(**_overrides(backend, base_url, model))
     console = Console()
@@ -63,13 +63,8 @@ def ask(
         if strategy:
             body["reasoning"] = {"strategy": strategy}
         plan = plan_request(ChatCompletionRequest.model_validate(body), settings)
-        active = await open_backend(settings)
-        equivalence = MathEquivalence()
-        try:
-            result = await ReasoningService(settings, active, RewardsAnswerTools(equivalence)).run(plan)
-        finally:
-            await equivalence.aclose()
-            await active.aclose()
+        async with open_service(settings) as service:
+            result = await service.run(plan)
         console.print(result.outcome.content if result.outcome else "(no answer)", markup=False)
         console.rule("summary")
         console.print(summary_text(result) or "", markup=False)
@@ -102,6 +97,16 @@ def export(
     typer.echo(f"wrote {counts['preference']} preference pairs and {counts['step_label']} step labels to {out}")
 
 
+def command_plugin(name: str) -> Callable[..., Any]:
+    """The command another package registers as entry point `name` in group `ponder.commands`
+    (bench registers `bench`): app never imports the packages that import it."""
+    found = entry_points(group="ponder.commands", name=name)
+    if not found:
+        raise typer.BadParameter(f"no `ponder {name}` command is installed (entry point group ponder.commands)")
+    loaded: Callable[..., Any] = next(iter(found)).load()
+    return loaded
+
+
 # Mounted as a pass-through so that bench (and its optional matplotlib) is imported only when
 # `ponder bench ...` runs: `ponder serve` never loads it. The bench typer app parses its own
 # arguments, --help included.
@@ -109,9 +114,7 @@ def export(
              context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench_command(ctx: typer.Context) -> None:
     """Benchmarks on offline data sets: run, sweep, plot (see `ponder bench --help`)."""
-    from bench.cli import bench_cli
-
-    bench_cli(ctx.args, prog_name="ponder bench")
+    command_plugin("bench")(ctx.args, prog_name="ponder bench")
 
 
 def main() -> None:

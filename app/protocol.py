@@ -98,6 +98,9 @@ class ReasoningOptions(BaseModel):
     summary: Literal["none", "concise", "detailed", "model"] = "concise"
     trace: bool = Field(default=False, strict=True)
     verifier: VerifierSpec | None = None
+    settings: dict[str, Any] | None = Field(
+        default=None, max_length=64,
+        description="the strategy's own settings (e.g. beam's width), checked against that strategy's settings")
 
 
 class ContentPart(BaseModel):

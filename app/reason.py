@@ -34,6 +34,8 @@ class ReasonRequest(BaseModel):
     strategy: str | None = None
     verifier: VerifierSpec | None = None
     n: int | None = Field(default=None, ge=1, strict=True)
+    settings: dict[str, Any] | None = Field(default=None, max_length=64,
+                                            description="the strategy's own settings, as `reasoning.settings`")
     seed: int | None = Field(default=None, strict=True)
     temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
     summary: Literal["none", "concise", "detailed", "model"] = Field(
@@ -67,7 +69,7 @@ def as_chat(req: ReasonRequest) -> ChatCompletionRequest:
         m.model_dump() for m in req.problem]
     budget = req.budget or ReasonBudget()
     reasoning = {"strategy": req.strategy, "effort": req.effort, "budget_tokens": budget.tokens,
-                 "max_calls": budget.calls, "deadline_s": budget.deadline_s, "n": req.n,
+                 "max_calls": budget.calls, "deadline_s": budget.deadline_s, "n": req.n, "settings": req.settings,
                  "verifier": req.verifier.model_dump(by_alias=True) if req.verifier else None}
     return ChatCompletionRequest.model_validate({
         "model": "ponder", "messages": messages, "seed": req.seed, "temperature": req.temperature,
@@ -86,7 +88,8 @@ async def reason(body: ReasonRequest, request: Request, service: ServiceDep, set
     response = ReasonResponse(
         id=f"reason-{uuid.uuid4().hex}", answer=outcome.answer if outcome else None,
         content=outcome.content if outcome else "", confidence=outcome.confidence if outcome else 0.0,
-        candidates=[Candidate(answer=c.answer, votes=c.votes, score=c.score) for c in (outcome.candidates if outcome else ())],
+        candidates=[Candidate(answer=c.answer, votes=c.votes, score=c.score)
+                    for c in (outcome.candidates if outcome else ())],
         strategy=result.strategy, stop_reason=result.stop_reason, summary=summarized.summary,
         trace=list(result.events) if body.trace else None, tree=result.tree if body.trace else None,
         usage=usage_of(result),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from app.protocol import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
 from search.driver import SearchResult
 from search.protocols import Event
-
-from app.protocol import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
 
 
 def usage_of(result: SearchResult) -> UsageOut:
@@ -69,7 +68,8 @@ def progress_line(event: Event) -> str | None:
         best = event.get("best_answer")
         conf = event.get("confidence")
         spent = f"{event['tokens_used']}/{event['tokens_budget']} tokens"
-        lead = f"best so far: {best} (confidence {conf:.2f})" if best is not None and conf is not None else "no answer yet"
+        known = best is not None and conf is not None
+        lead = f"best so far: {best} (confidence {conf:.2f})" if known else "no answer yet"
         return f"round {event['round']} done: {lead}; {spent}\n"
     return None
 

@@ -19,9 +19,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from backends.errors import BackendError
-from search.driver import SearchFailed, SearchResult
-
 from app.auth import require_api_key
 from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort
 from app.render import finish_reason, progress_line
@@ -29,6 +26,8 @@ from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, run_pl
 from app.service import Plan, ReasoningService, plan_request
 from app.streaming import CONTENT_PIECE, failure_of, live_search, sse
 from app.summarize import Summarized, summarize
+from backends.errors import BackendError
+from search.driver import SearchFailed, SearchResult
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 

@@ -13,8 +13,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from search.driver import SearchFailed, SearchResult
-
 from app.admission import Admission
 from app.auth import require_api_key
 from app.errors import ApiError
@@ -26,6 +24,7 @@ from app.settings import Settings
 from app.streaming import failure_of, stream_chat
 from app.summarize import Summarized, summarize
 from app.traces import TraceStore, trace_record
+from search.driver import SearchFailed, SearchResult
 
 DISCONNECT_POLL_S = 0.25
 T = TypeVar("T")
@@ -126,7 +125,7 @@ async def chat_completions(  # type: ignore[no-untyped-def]
         choices=[ChoiceOut(
             message=MessageOut(content=outcome.content if outcome else "",
                                reasoning_content=summarized.summary),
-            finish_reason=finish_reason(result),  # type: ignore[arg-type]
+            finish_reason=finish_reason(result),
         )],
         usage=usage_of(result),
         ponder=ponder_info(result, trace=bool(body.reasoning and body.reasoning.trace)),

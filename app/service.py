@@ -2,41 +2,51 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
+
+from pydantic import ValidationError
 
 from app.errors import ApiError
 from app.metrics import Metrics
 from app.protocol import ChatCompletionRequest, VerifierSpec
-from app.settings import Settings
+from app.settings import Settings, Tier
 from app.shutdown import SHUTDOWN, ServerShuttingDown
-from app.wiring import BackendGenerator, CountedVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
+from app.wiring import CountedVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.types import Backend
 from rewards.judge import LLMJudgePRM, value_judge
 from rewards.remote_prm import RemotePRM
+from sampling import Sampling
 from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
-from search.programs import (PROGRAM_INSTRUCTION, SEARCH_PROGRAM_EXAMPLE, SEARCH_PROGRAM_INSTRUCTION, program_messages,
-                             wants_program)
-from search.registry import STRATEGIES, strategy_names
-from search.strategy import Problem
+from search.programs import (
+    SEARCH_PROGRAM_EXAMPLE,
+    SEARCH_PROGRAM_INSTRUCTION,
+    program_messages,
+    wants_program,
+)
+from search.protocols import Generator, Verifier
+from search.registry import STRATEGIES, build_strategy, strategy_names
+from search.registry import strategy_settings as strategy_settings_of
+from search.strategy import Problem, SearchDeps, StrategySettings
 
 
 @dataclass(frozen=True)
 class Plan:
     strategy: str
     effort: str
-    config: dict[str, Any]
+    settings: StrategySettings  # the strategy's, validated
     messages: list[dict[str, Any]]
     budget_tokens: int
     max_calls: int
     deadline_s: float | None
-    max_tokens_per_sample: int
-    temperature: float | None
-    seed: int | None
-    stop: tuple[str, ...] = field(default=())
+    sampling: Sampling  # every call's base: per-sample cap, seed, stop strings, top_p
     verifier: VerifierSpec | None = None
+
+    @property
+    def seed(self) -> int | None:
+        return self.sampling.seed
 
 
 def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
@@ -53,11 +63,9 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     if strategy not in STRATEGIES:
         raise ApiError(400, f"unknown strategy {strategy!r}; known: {', '.join(strategy_names())}",
                        param="reasoning.strategy", code="unknown_strategy")
-    config: dict[str, Any] = dict(tier.config) if strategy == tier.strategy else {}
-    if opts and opts.n is not None:
-        if opts.n > settings.max_n:
-            raise ApiError(400, f"reasoning.n {opts.n} exceeds the limit {settings.max_n}", param="reasoning.n")
-        config["n"] = opts.n
+    if opts and opts.n is not None and opts.n > settings.max_n:
+        raise ApiError(400, f"reasoning.n {opts.n} exceeds the limit {settings.max_n}", param="reasoning.n")
+    strategy_settings = _strategy_settings(strategy, tier, req)
     budget_tokens = (opts.budget_tokens if opts and opts.budget_tokens else None) or tier.budget_tokens
     # max_completion_tokens bounds every token generated, reasoning included (OpenAI's meaning).
     cap = req.max_completion_tokens or req.max_tokens
@@ -68,7 +76,8 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
                        param="reasoning.budget_tokens")
     max_calls = (opts.max_calls if opts and opts.max_calls else None) or tier.max_calls
     if max_calls > settings.max_calls:
-        raise ApiError(400, f"max_calls {max_calls} exceeds the limit {settings.max_calls}", param="reasoning.max_calls")
+        raise ApiError(400, f"max_calls {max_calls} exceeds the limit {settings.max_calls}",
+                       param="reasoning.max_calls")
     deadline_s = opts.deadline_s if opts else None
     if deadline_s is not None and deadline_s > settings.max_deadline_s:
         raise ApiError(400, f"deadline_s {deadline_s} exceeds the limit {settings.max_deadline_s}",
@@ -76,25 +85,53 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
     if settings.system_prompt and not any(m["role"] == "system" for m in messages):
         messages.insert(0, {"role": "system", "content": settings.system_prompt})
-    return Plan(
-        strategy=strategy, effort=effort, config=config, messages=messages, budget_tokens=budget_tokens,
-        max_calls=max_calls, deadline_s=deadline_s,
-        max_tokens_per_sample=min(settings.max_tokens_per_sample, budget_tokens),
-        temperature=req.temperature, seed=req.seed, stop=req.stop_strings(), verifier=verifier,
-    )
+    sampling = Sampling(max_tokens=min(settings.max_tokens_per_sample, budget_tokens), seed=req.seed,
+                        stop=req.stop_strings(), top_p=req.top_p if req.top_p is not None else 1.0)
+    return Plan(strategy=strategy, effort=effort, settings=strategy_settings, messages=messages,
+                budget_tokens=budget_tokens, max_calls=max_calls, deadline_s=deadline_s, sampling=sampling,
+                verifier=verifier)
+
+
+def _strategy_settings(strategy: str, tier: Tier, req: ChatCompletionRequest) -> StrategySettings:
+    """The tier's settings (when the tier runs this strategy), then the request's: `reasoning.settings`,
+    `reasoning.n`, and `temperature` / `top_p` where the strategy samples with them; validated by the
+    strategy's own settings model, so a field it lacks is a 400 that names it."""
+    values: dict[str, Any] = dict(tier.settings) if strategy == tier.strategy else {}
+    given: dict[str, str] = {}  # setting -> the request field it came from
+    opts = req.reasoning
+    for name, value in ((opts.settings if opts else None) or {}).items():
+        values[name], given[name] = value, f"reasoning.settings.{name}"
+    if opts and opts.n is not None:
+        values["n"], given["n"] = opts.n, "reasoning.n"
+    fields = STRATEGIES[strategy].Settings.model_fields
+    for name, value in (("temperature", req.temperature), ("top_p", req.top_p)):
+        if value is not None and name in fields:
+            values[name], given[name] = value, name
+    try:
+        return strategy_settings_of(strategy, values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        param = given.get(field, f"tier {tier.strategy!r}")
+        if error["type"] == "extra_forbidden":
+            known = ", ".join(sorted(fields))
+            raise ApiError(400, f"{param}: strategy {strategy!r} has no setting {field!r} (its settings: {known})",
+                           param=param, code="unknown_setting") from None
+        where = ".".join(str(x) for x in error["loc"])
+        raise ApiError(400, f"{param}: {where}: {error['msg']}", param=param) from None
 
 
 class ReasoningService:
     """Runs planned searches against one backend; holds no per-request state."""
 
-    def __init__(self, settings: Settings, backend: Backend, tools: RewardsAnswerTools,
-                 sandbox: SandboxPolicy | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, backend: Backend, tools: RewardsAnswerTools, *, generator: Generator,
+                 sandbox: SandboxPolicy, metrics: Metrics | None = None) -> None:
         self.metrics = metrics
         self.settings = settings
-        self.sandbox = sandbox or SandboxPolicy()
+        self.sandbox = sandbox
         self.backend = backend
         self.tools = tools
-        self.generator = BackendGenerator(backend)
+        self.generator = generator
         self.judge: LLMJudgePRM | RemotePRM = (
             RemotePRM(settings.prm_url, model=settings.prm_model, step_tag=settings.prm_step_tag,
                       timeout_s=settings.backend_timeout_s)
@@ -109,9 +146,8 @@ class ReasoningService:
     async def run(self, plan: Plan, emit: Emit | None = None) -> SearchResult:
         prompt = await self.backend.render_chat(plan.messages)
         question = next((m["content"] for m in reversed(plan.messages) if m["role"] == "user"), "")
-        problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), max_tokens=plan.max_tokens_per_sample,
-                          temperature=plan.temperature, seed=plan.seed, stop=plan.stop)
-        if (plan.config.get("programs") or plan.config.get("probe_programs")) and wants_program(question):
+        problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), sampling=plan.sampling)
+        if plan.settings.wants_programs() and wants_program(question):
             # A game-24 verifier says the answer is an expression to search for, not a number to compute.
             searched = plan.verifier is not None and plan.verifier.type == "game24"
             messages = (program_messages(plan.messages, SEARCH_PROGRAM_INSTRUCTION, SEARCH_PROGRAM_EXAMPLE) if searched
@@ -121,14 +157,14 @@ class ReasoningService:
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         # One charged generator for the strategy and its judge: both spend the same budget.
         charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency)
-        config: dict[str, Any] = {**plan.config, "generator": charged, "scorer": self.judge, "valuer": self.valuer,
-                                  "render": self.backend.render_chat}
+        verifier: Verifier | None = None
         if plan.verifier is not None:
             verifier = build_verifier(plan.verifier, self.tools.equivalence, self.sandbox)
             if self.metrics is not None:
                 verifier = CountedVerifier(verifier, plan.verifier.type, self.metrics.verifier_runs)
-            config["verifier"] = verifier
-        strategy = STRATEGIES[plan.strategy](problem, self.tools, **config)
+        deps = SearchDeps(tools=self.tools, generator=charged, scorer=self.judge, valuer=self.valuer,
+                          verifier=verifier, render=self.backend.render_chat)
+        strategy = build_strategy(plan.strategy, problem, deps, plan.settings)
         result = await run_search(strategy, generator=charged, emit=emit)
         if result.outcome is None and result.stop_reason == SHUTDOWN:
             # Stopped by the server's shutdown before finding anything: retry elsewhere (503), not an empty 200.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Effort = Literal["none", "low", "medium", "high"]
@@ -16,36 +16,37 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 class Tier(BaseModel):
-    """What one `reasoning_effort` level buys."""
+    """What one `reasoning_effort` level buys: a strategy, its budget and its settings (validated
+    against the strategy's settings model when settings load; `config` is the field's former name)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     strategy: str
     budget_tokens: int = Field(gt=0)
     max_calls: int = Field(gt=0)
-    config: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("settings", "config"))
 
 
 def default_tiers() -> dict[str, Tier]:
+    """The effort tiers; why each is shaped so, with its measurements, is in docs/benchmarks.md."""
     return {
         "none": Tier(strategy="single", budget_tokens=1024, max_calls=1),
         # Quantitative questions: the probe is the greedy chain of thought and the greedy program
-        # (search.programs); if the program printed nothing, the greedy chain stands; if they disagree,
-        # more chains and more programs vote together (programs alone outvoted right greedy chains in
-        # 2 of 30 GSM8K items). Other questions: self-consistency. Hot samples at temperature 0.7: 0.5, or
-        # min_p 0.1, voted no better on GSM8K (README).
+        # (search.programs). If the program prints nothing the greedy chain stands; if they disagree,
+        # more chains and programs vote together: programs alone outvote right greedy chains.
+        # Other questions: self-consistency.
         "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8,
-                    config={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
-                            "batch": 2, "settle_if_program_fails": True}),
+                    settings={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
+                              "batch": 2, "settle_if_program_fails": True}),
         "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64,
-                       config={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
-                               "batch": 3, "settle_if_program_fails": True}),
-        # high votes as medium does on a quantitative question: on GSM8K-100 a vote of up to 8 programs
-        # and 6 chains after a probe of 3 got 76 where medium's got 78 at 0.56x the tokens; this
-        # configuration got 79 at 3.73x the single pass's tokens (README).
-        # It samples more where more can change the answer: 12 chains without a program prompt, 12
+                       settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
+                                 "batch": 3, "settle_if_program_fails": True}),
+        # high votes as medium does on a quantitative question (a bigger vote did not select better);
+        # it samples more where more can change the answer: 12 chains without a program prompt, 12
         # candidates against a verifier.
         "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128,
-                     config={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 12,
-                             "batch": 3, "settle_if_program_fails": True}),
+                     settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 12,
+                               "batch": 3, "settle_if_program_fails": True}),
     }
 
 
@@ -81,7 +82,7 @@ class Settings(BaseSettings):
     # forked KV cache; "simple" is one sequence at a time with a prefix-ordered queue.
     engine: Literal["batched", "simple"] = "batched"
     engine_slots: int = 16  # sequences kept in the KV cache (running or cached for forks)
-    engine_batch_width: int = 4  # sequences decoded per step: the best measured width (1.66x on Qwen-1.5B)
+    engine_batch_width: int = 4  # sequences decoded per step: the best width (docs/benchmarks.md#engine-efficiency)
     prefill_chunk: int = 256
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # added when the client sends no system message
@@ -114,6 +115,22 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [k.strip() for k in text.split(",") if k.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _tiers_are_valid(self) -> Settings:
+        """A tier naming an unknown strategy or setting stops the server at startup, naming both."""
+        from search.registry import STRATEGIES, strategy_settings
+
+        for effort, tier in self.tiers.items():
+            if tier.strategy not in STRATEGIES:
+                known = ", ".join(sorted(STRATEGIES))
+                raise ValueError(f"tier {effort!r}: unknown strategy {tier.strategy!r}; known: {known}")
+            try:
+                strategy_settings(tier.strategy, tier.settings)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"tier {effort!r} ({tier.strategy}): {problems}") from None
+        return self
 
     # Limits on what one client request may ask for.
     max_body_bytes: int = 1_000_000

@@ -45,11 +45,11 @@ from typing import Any, Literal
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.errors import error_body
 from backends.errors import BackendUnavailable
+from sampling import Sampling
 from search.charged import BudgetExhausted
 from search.protocols import Generation, Generator
-
-from app.errors import error_body
 
 SHUTDOWN = "shutdown"  # the stop reason of a search stopped at the end of the grace
 STOP_WAIT_S = 5.0  # after the grace: how long stopped searches get to write their answers
@@ -129,10 +129,10 @@ class StoppableGenerator:
         self.inner = inner
         self.drain = drain
 
-    async def generate(self, prompt: str, **kwargs: Any) -> Generation:
+    async def generate(self, prompt: str, *, n: int, sampling: Sampling, deadline: float | None = None) -> Generation:
         if self.drain.stopped:
             raise BudgetExhausted(SHUTDOWN)  # the driver stops the search with its best so far
-        call = asyncio.ensure_future(self.inner.generate(prompt, **kwargs))
+        call = asyncio.ensure_future(self.inner.generate(prompt, n=n, sampling=sampling, deadline=deadline))
         stop = asyncio.ensure_future(self.drain.wait_stopped())
         try:
             await asyncio.wait({call, stop}, return_when=asyncio.FIRST_COMPLETED)

@@ -11,15 +11,14 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
-from backends.errors import BackendError
-from search.driver import SearchFailed, SearchResult
-from search.protocols import Event
-
 from app.errors import ApiError, error_body, from_backend
 from app.protocol import ChatCompletionChunk, ChunkChoice, DeltaOut
 from app.render import finish_reason, progress_line, usage_of
 from app.service import Plan, ReasoningService
 from app.summarize import summarize
+from backends.errors import BackendError
+from search.driver import SearchFailed, SearchResult
+from search.protocols import Event
 
 CONTENT_PIECE = 48  # characters per content delta
 
@@ -79,7 +78,7 @@ async def stream_chat(
 
     def chunk(delta: DeltaOut, finish: str | None = None) -> str:
         body = ChatCompletionChunk(id=completion_id, created=created, model=model,
-                                   choices=[ChunkChoice(delta=delta, finish_reason=finish)])  # type: ignore[arg-type]
+                                   choices=[ChunkChoice(delta=delta, finish_reason=finish)])
         return sse(body.model_dump(exclude_none=True))
 
     try:

@@ -7,12 +7,12 @@ import asyncio
 import time
 from dataclasses import dataclass, replace
 
-from backends.types import Backend, SamplingParams
-from search.charged import Usage
-from search.driver import SearchResult
-
 from app.render import summary_text
 from app.service import Plan
+from backends.types import Backend
+from sampling import Sampling
+from search.charged import Usage
+from search.driver import SearchResult
 
 SUMMARY_MAX_TOKENS = 200  # 2-4 sentences
 MIN_SUMMARY_TOKENS = 32  # below this a model summary would be cut off mid-sentence
@@ -48,7 +48,7 @@ async def summarize(result: SearchResult, level: str, *, plan: Plan, backend: Ba
     if isinstance(left, str):
         return Summarized(result, _fallback(result, left))
     max_tokens, time_left = left
-    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=plan.seed)
+    params = Sampling(max_tokens=max_tokens, temperature=0.0, seed=plan.seed)
     deadline = time.monotonic() + time_left if time_left is not None else None
     u = result.usage
     try:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from backends.types import Backend, Completion, SamplingParams
+from app.protocol import ExactSpec, Game24Spec, JsonSchemaSpec, MathEquivSpec, PythonTestsSpec, RegexSpec, VerifierSpec
+from backends.types import Backend, Completion
 from rewards.confidence import confident_weights, trace_confidence
 from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, normalize_answer
-from rewards.voting import Vote, merge_equivalent, weighted_vote
 from rewards.python_tests import PythonTestsVerifier, program_answer
 from rewards.sandbox import SandboxLimits, SandboxResult
 from rewards.verifiers import ExactVerifier, Game24Verifier, JsonSchemaVerifier, MathEquivVerifier, RegexVerifier
+from rewards.voting import Vote, merge_equivalent, weighted_vote
+from sampling import Sampling
 from search.protocols import AnswerGroup, Verifier
-
-from app.protocol import ExactSpec, Game24Spec, JsonSchemaSpec, MathEquivSpec, PythonTestsSpec, RegexSpec, VerifierSpec
 
 
 def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: SandboxPolicy | None = None) -> Verifier:
@@ -72,13 +72,8 @@ class BackendGenerator:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    async def generate(
-        self, prompt: str, *, n: int, max_tokens: int, temperature: float, top_p: float, min_p: float,
-        seed: int | None, stop: tuple[str, ...], logprobs: int | None, deadline: float | None,
-    ) -> Completion:
-        params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p,
-                                seed=seed, stop=stop, logprobs=logprobs)
-        return await self.backend.complete(prompt, n=n, params=params, deadline=deadline)
+    async def generate(self, prompt: str, *, n: int, sampling: Sampling, deadline: float | None = None) -> Completion:
+        return await self.backend.complete(prompt, n=n, params=sampling, deadline=deadline)
 
 
 class RewardsAnswerTools:

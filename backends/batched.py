@@ -13,7 +13,8 @@ from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.engine.core import EngineCore
 from backends.engine.sequence import Request
 from backends.errors import BackendUnavailable
-from backends.types import ChatMessage, Completion, Sample, SamplingParams
+from backends.types import ChatMessage, Completion, Sample
+from sampling import Sampling
 
 _STOP = object()
 
@@ -91,7 +92,7 @@ class BatchedBackend:
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         return self._template.render(messages, add_generation_prompt=add_generation_prompt)
 
-    async def complete(self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None) -> Completion:
+    async def complete(self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None) -> Completion:
         if self._core is None or self._thread is None or not self._thread.is_alive():
             raise BackendUnavailable("embedded engine is not started", backend=self.name)
         loop = asyncio.get_running_loop()

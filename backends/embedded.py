@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
+from backends.engine.sampler import generate_kwargs, sample_seed
 from backends.engine.slots import common_prefix
-from backends.logprobs import token_logprob
 from backends.errors import BackendUnavailable, PromptTooLong
-from backends.types import ChatMessage, Completion, Sample, SamplingParams, TokenLogprob
+from backends.logprobs import token_logprob
+from backends.types import ChatMessage, Completion, Sample, TokenLogprob
+from sampling import Sampling
 
 AGING_S = 5.0  # a request waiting longer than this is served next, whatever its prefix
 
@@ -30,7 +32,7 @@ AGING_S = 5.0  # a request waiting longer than this is served next, whatever its
 class _Job:
     tokens: list[int]
     n: int
-    params: SamplingParams
+    params: Sampling
     deadline: float | None
     future: asyncio.Future[Completion]
     enqueued: float = field(default_factory=time.monotonic)
@@ -98,7 +100,7 @@ class EmbeddedBackend:
         self._llm = None
 
     async def complete(
-        self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None
+        self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None
     ) -> Completion:
         if self._llm is None or self._wakeup is None:
             raise BackendUnavailable("embedded engine is not started", backend=self.name)
@@ -173,8 +175,7 @@ class EmbeddedBackend:
         started = time.monotonic()
         reused = min(common_prefix(self._cached_tokens(), job.tokens), len(job.tokens) - 1)
         max_tokens = min(params.max_tokens, self.n_ctx - len(job.tokens))
-        seed = params.seed + len(job.samples) if params.seed is not None else int.from_bytes(os.urandom(4), "little")
-        llm.set_seed(seed)
+        llm.set_seed(sample_seed(params, len(job.samples)))
         last_logits: list[Any] = []
 
         n_vocab = llm.n_vocab()
@@ -194,8 +195,7 @@ class EmbeddedBackend:
         matched: str | None = None
         vocab = llm._model.vocab
         for token in llm.generate(
-            job.tokens, temp=params.temperature, top_p=params.top_p, top_k=0 if params.temperature > 0 else 1,
-            min_p=params.min_p, repeat_penalty=1.0, stopping_criteria=llama_cpp.StoppingCriteriaList([stop_now]),
+            job.tokens, **generate_kwargs(params), stopping_criteria=llama_cpp.StoppingCriteriaList([stop_now]),
         ):
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 finish = "stop"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -13,7 +12,9 @@ from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
 from backends.token_prompts import TokenPrompts
-from backends.types import ChatMessage, Completion, Sample, SamplingParams, TokenLogprob
+from backends.types import ChatMessage, Completion, Sample, TokenLogprob
+from backends.wire import completions_fields
+from sampling import Sampling
 
 _HEALTH_TIMEOUT_S = 5.0
 
@@ -70,7 +71,7 @@ class OpenAICompatBackend:
         return self._template.render(messages, add_generation_prompt=add_generation_prompt)
 
     async def complete(
-        self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None
+        self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None
     ) -> Completion:
         """`n` samples of `prompt`, ordered by choice index; `prompt_tokens` counts the prompt once per sample.
 
@@ -106,12 +107,12 @@ class OpenAICompatBackend:
         """Close the HTTP client if this backend created it (an injected one belongs to the caller)."""
         await self._api.aclose()
 
-    async def _fan_out(self, prompt: str, indices: range, params: SamplingParams,
+    async def _fan_out(self, prompt: str, indices: range, params: Sampling,
                        deadline: float | None) -> list[Completion]:
         # A distinct seed per sample, or a seeded server would answer the same text n times.
         calls = [
             asyncio.ensure_future(self._request(
-                prompt, 1, params if params.seed is None else replace(params, seed=params.seed + i), deadline))
+                prompt, 1, params.seeded(i), deadline))
             for i in indices
         ]
         try:
@@ -121,21 +122,11 @@ class OpenAICompatBackend:
                 call.cancel()
             raise
 
-    async def _request(self, prompt: str, n: int, params: SamplingParams, deadline: float | None) -> Completion:
+    async def _request(self, prompt: str, n: int, params: Sampling, deadline: float | None) -> Completion:
         """One POST /v1/completions, parsed; may hold fewer than `n` samples."""
         ids = await self.token_prompts.ids(prompt, deadline=deadline) if self.token_prompts else None
-        body: dict[str, Any] = {
-            "model": self.model, "prompt": prompt if ids is None else ids, "n": n, "max_tokens": params.max_tokens,
-            "temperature": params.temperature, "top_p": params.top_p,
-        }
-        if params.min_p > 0:  # vLLM's and llama.cpp's servers take it; sent only when set
-            body["min_p"] = params.min_p
-        if params.seed is not None:
-            body["seed"] = params.seed
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if params.logprobs is not None:
-            body["logprobs"] = params.logprobs
+        body: dict[str, Any] = {"model": self.model, "prompt": prompt if ids is None else ids, "n": n,
+                                **completions_fields(params)}
         answer = await self._api.send_object("POST", "/v1/completions", body=body, deadline=deadline)
         return self._parse(answer, want_logprobs=params.logprobs is not None)
 
@@ -163,7 +154,7 @@ class OpenAICompatBackend:
                 text=c["text"], completion_tokens=k, finish_reason=_finish(c.get("finish_reason")),
                 logprobs=lp, stop_reason=c.get("stop_reason") if isinstance(c.get("stop_reason"), str) else None,
             )
-            for c, k, lp in zip(choices, counts, logprobs)
+            for c, k, lp in zip(choices, counts, logprobs, strict=True)
         )
         # vLLM and OpenAI count the prompt once per request; ponder counts it once per sample.
         prompt_tokens = _int(usage.get("prompt_tokens"), 0) * len(samples)

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from backends.errors import BackendUnavailable
-from backends.types import Backend, ChatMessage, Completion, SamplingParams
+from backends.types import Backend, ChatMessage, Completion
+from sampling import Sampling
 
 BLOCK = 64  # bytes of UTF-8 prompt between affinity keys
 
@@ -79,7 +80,7 @@ class Replicas:
         raise failure
 
     async def complete(
-        self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None
+        self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None
     ) -> Completion:
         """The samples from the replica this prompt's prefix belongs to; on BackendUnavailable, from the
         next one. `extra["replica"]` names the replica that answered."""
@@ -106,7 +107,7 @@ class Replicas:
     async def health(self) -> bool:
         """Probe every replica now: passing ones are routed to again, failing ones skipped. True if any passed."""
         results = await asyncio.gather(*(r.backend.health() for r in self.replicas))
-        for replica, ok in zip(self.replicas, results):
+        for replica, ok in zip(self.replicas, results, strict=True):
             if ok:
                 replica.down_since = None
             else:

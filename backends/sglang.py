@@ -18,7 +18,9 @@ import httpx
 from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
-from backends.types import ChatMessage, Completion, Sample, SamplingParams, TokenLogprob
+from backends.types import ChatMessage, Completion, Sample, TokenLogprob
+from backends.wire import sglang_fields, sglang_request_fields
+from sampling import Sampling
 
 # SGLang's /health runs a one-token generation and waits up to 20 s (SGLANG_HEALTH_CHECK_TIMEOUT).
 _HEALTH_TIMEOUT_S = 25.0
@@ -68,7 +70,7 @@ class SGLangBackend:
         return self._template.render(messages, add_generation_prompt=add_generation_prompt)
 
     async def complete(
-        self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None
+        self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None
     ) -> Completion:
         """`n` samples of `prompt` in order; `prompt_tokens` counts the prompt once per sample.
 
@@ -78,12 +80,11 @@ class SGLangBackend:
         warm: dict[str, int] | None = None
         body: dict[str, Any]
         if n == 1:
-            body = {"text": prompt, "sampling_params": _sampling(params, 0)}
+            body = {"text": prompt, "sampling_params": sglang_fields(params, 0)}
         else:
             warm = await self._warm_prefix(prompt, deadline)
-            body = {"text": [prompt] * n, "sampling_params": [_sampling(params, i) for i in range(n)]}
-        if params.logprobs is not None:
-            body.update(return_logprob=True, top_logprobs_num=params.logprobs, return_text_in_logprobs=True)
+            body = {"text": [prompt] * n, "sampling_params": [sglang_fields(params, i) for i in range(n)]}
+        body.update(sglang_request_fields(params))
         answer = await self._api.send("POST", "/generate", body=body, deadline=deadline)
         outputs = answer if isinstance(answer, list) else [answer]
         if len(outputs) != n or not all(isinstance(o, dict) and isinstance(o.get("text"), str) for o in outputs):
@@ -118,20 +119,7 @@ class SGLangBackend:
         return {"prompt_tokens": _int(meta.get("prompt_tokens")), "cached_tokens": _int(meta.get("cached_tokens"))}
 
 
-def _sampling(params: SamplingParams, index: int) -> dict[str, Any]:
-    """SGLang's `sampling_params` for sample `index`: a distinct seed per sample, stop strings trimmed."""
-    out: dict[str, Any] = {"max_new_tokens": params.max_tokens, "temperature": params.temperature,
-                           "top_p": params.top_p}
-    if params.min_p > 0:
-        out["min_p"] = params.min_p
-    if params.stop:
-        out.update(stop=list(params.stop), no_stop_trim=False)
-    if params.seed is not None:
-        out["sampling_seed"] = params.seed + index
-    return out
-
-
-def _output(item: dict[str, Any], params: SamplingParams, *, want_logprobs: bool) -> tuple[Sample, int, int]:
+def _output(item: dict[str, Any], params: Sampling, *, want_logprobs: bool) -> tuple[Sample, int, int]:
     """One /generate output as a Sample, with its prompt and cached prompt token counts."""
     raw = item.get("meta_info")
     meta: dict[str, Any] = raw if isinstance(raw, dict) else {}

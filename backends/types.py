@@ -5,20 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from sampling import Sampling
+
 ChatMessage = dict[str, Any]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SamplingParams:
-    """What to sample; each backend translates this to its wire format."""
-
-    max_tokens: int = 512
-    temperature: float = 0.0
-    top_p: float = 1.0
-    min_p: float = 0.0  # drop tokens below min_p x the likeliest token's probability; 0 = off
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    logprobs: int | None = None  # top-k alternatives per generated token; None = off
 
 
 @dataclass(frozen=True)
@@ -71,7 +60,7 @@ class Backend(Protocol):
         ...
 
     async def complete(
-        self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None
+        self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None
     ) -> Completion:
         """Sample `n` continuations of `prompt`; stop generating at `deadline` (time.monotonic())."""
         ...

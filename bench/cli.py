@@ -1,4 +1,5 @@
-"""`ponder bench run | sweep | plot | replay` (mounted by app/cli.py; also `python -m bench.run`)."""
+"""`ponder bench run | sweep | plot | replay` (a `ponder.commands` entry point that app/cli.py mounts;
+also `python -m bench`)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ Resume = Annotated[bool, typer.Option(help="keep the rows already in the output 
 
 
 def _command() -> str:
-    program = "python -m bench.run" if sys.argv[0].endswith("run.py") else Path(sys.argv[0]).name
+    program = "python -m bench" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
     return " ".join([program, shlex.join(sys.argv[1:])]).strip()
 
 
@@ -65,11 +66,11 @@ def run(
     oracle: Oracle = False,
     concurrency: Concurrency = 1,
     resume: Resume = False,
-    out: Annotated[Optional[Path], typer.Option(help="per-item JSONL; the summary JSON goes next to it "
-                                                     "(default bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="per-item JSONL; the summary JSON goes next to it (default "
+                                                     "bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
 ) -> None:
     """One configuration over a data set: per-item JSONL, summary JSON, a markdown row."""
-    from bench.run import Config, default_paths
+    from bench.config import Config, default_paths
     from bench.summary import markdown_table
 
     _check_dataset(dataset)
@@ -102,11 +103,12 @@ def sweep(
                                                      "_sweep.json; the rows go next to it as .jsonl)")] = None,
 ) -> None:
     """Several configurations (each strategy, then each effort tier) over one data set, one backend."""
-    from bench.run import Config, default_paths
+    from bench.config import Config, default_paths
     from bench.summary import markdown_table
 
     _check_dataset(dataset)
-    configs = [Config(strategy=s.strip(), budget_tokens=budget_tokens) for s in (strategies or "").split(",") if s.strip()]
+    configs = [Config(strategy=s.strip(), budget_tokens=budget_tokens)
+               for s in (strategies or "").split(",") if s.strip()]
     configs += [Config(effort=e.strip(), budget_tokens=budget_tokens) for e in (efforts or "").split(",") if e.strip()]
     if not configs:
         raise typer.BadParameter("give --strategies and/or --efforts", param_hint="--strategies/--efforts")

@@ -17,13 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.main import open_backend
+from app.build import open_backend, open_service
 from app.protocol import ChatCompletionRequest
-from app.service import ReasoningService, plan_request
+from app.service import plan_request
 from app.settings import load_settings
-from app.wiring import RewardsAnswerTools
-from backends.types import SamplingParams
-from rewards.equivalence import MathEquivalence
+from sampling import Sampling
 
 QUESTION = "A farmer has 17 sheep and buys 3 times as many goats as sheep, then sells 9 goats. How many animals?"
 
@@ -35,7 +33,7 @@ async def decode_rates(model: str, widths: list[int], tokens: int) -> dict[str, 
         for width in widths:
             prompts = [await backend.render_chat([{"role": "user", "content": f"Write a long story about robot {i}."}])
                        for i in range(width)]
-            params = SamplingParams(max_tokens=tokens, temperature=0.8, seed=width)
+            params = Sampling(max_tokens=tokens, temperature=0.8, seed=width)
             started = time.monotonic()
             results = await asyncio.gather(*(backend.complete(p, n=1, params=params) for p in prompts))
             elapsed = time.monotonic() - started
@@ -52,20 +50,17 @@ async def search_run(model: str, slots: int, strategy: str, config: dict[str, An
     extra = {"engine_slots": 1, "engine_batch_width": 1} if slots == 1 else {}
     settings = load_settings(model=model, max_tokens_per_sample=256, **extra)
     backend = await open_backend(settings)
-    equivalence = MathEquivalence()
     try:
-        service = ReasoningService(settings, backend, RewardsAnswerTools(equivalence))
-        body = {"model": model, "seed": 1, "messages": [{"role": "user", "content": QUESTION}],
-                "reasoning": {"strategy": strategy, "budget_tokens": 4000, "max_calls": 200}}
-        plan = plan_request(ChatCompletionRequest.model_validate(body), settings)
-        plan = type(plan)(**{**plan.__dict__, "config": config})
-        before = dict(backend.stats)  # type: ignore[attr-defined]
-        started = time.monotonic()
-        result = await service.run(plan)
-        wall = time.monotonic() - started
-        after = backend.stats  # type: ignore[attr-defined]
+        async with open_service(settings, backend=backend) as service:
+            body = {"model": model, "seed": 1, "messages": [{"role": "user", "content": QUESTION}],
+                    "reasoning": {"strategy": strategy, "budget_tokens": 4000, "max_calls": 200, "settings": config}}
+            plan = plan_request(ChatCompletionRequest.model_validate(body), settings)
+            before = dict(backend.stats)  # type: ignore[attr-defined]
+            started = time.monotonic()
+            result = await service.run(plan)
+            wall = time.monotonic() - started
+            after = backend.stats  # type: ignore[attr-defined]
     finally:
-        await equivalence.aclose()
         await backend.aclose()
     requested = after["prompt_tokens"] - before["prompt_tokens"]
     evaluated = after["evaluated_tokens"] - before["evaluated_tokens"]
@@ -74,7 +69,8 @@ async def search_run(model: str, slots: int, strategy: str, config: dict[str, An
             "calls": result.usage.calls, "prompt_requested": requested, "prompt_evaluated": evaluated,
             "evaluated_over_requested": round(evaluated / max(requested, 1), 3),
             "busy_fraction": round((after["busy_s"] - before["busy_s"]) / wall, 3),
-            "mean_batch": round((after["batch_tokens"] - before["batch_tokens"]) / max(after["steps"] - before["steps"], 1), 2)}
+            "mean_batch": round((after["batch_tokens"] - before["batch_tokens"])
+                                / max(after["steps"] - before["steps"], 1), 2)}
 
 
 async def main(model: str, out: Path) -> None:

@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 
 from app.shutdown import graceful_server
+from bench.config import RESULTS
 
-RESULTS = Path("bench/results")
 RSS_GROWTH_LIMIT = 0.10
 SETTLE_S = 10.0  # how long tasks get to finish after the last round before they count as leaked
 

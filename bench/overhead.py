@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 
+from bench.config import RESULTS
 from bench.local_server import free_port, wait_ready
 
-RESULTS = Path("bench/results")
 QUESTION = "In one short sentence: what is {a} plus {b}?"
 
 Send = Callable[[int], Awaitable[int]]  # request i -> completion tokens

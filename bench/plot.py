@@ -45,7 +45,7 @@ def plot_summary(summary_path: Path, out: Path | None = None) -> Path:
         ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=4, linestyle="-" if len(points) > 1 else "none",
                     label=name)
         if len(points) > 1 or name == "effort tiers":
-            for (label, s), x, y in zip(points, xs, ys):
+            for (label, s), x, y in zip(points, xs, ys, strict=True):
                 tag = f"effort={s['effort']}" if name == "effort tiers" else label
                 ax.annotate(tag, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
     ax.set_xlabel("completion tokens per item")

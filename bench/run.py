@@ -26,10 +26,10 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bench.config import Config
 from bench.datasets import Item, load, oracle_verifier
 from bench.grading import grade
 from bench.solvers import Solver, open_solver
@@ -39,26 +39,6 @@ from rewards.equivalence import MathEquivalence
 if TYPE_CHECKING:
     from backends.types import Backend
 
-RESULTS = Path("bench/results")
-
-
-@dataclass(frozen=True)
-class Config:
-    """One benchmark configuration: a strategy, an effort tier, or both; optionally a budget."""
-
-    strategy: str | None = None
-    effort: str | None = None
-    budget_tokens: int | None = None
-
-    @property
-    def label(self) -> str:
-        parts = [p for p in (self.strategy, f"effort={self.effort}" if self.effort else None) if p]
-        if self.budget_tokens:
-            parts.append(f"budget={self.budget_tokens}")
-        return " ".join(parts) or "default"
-
-    def slug(self) -> str:
-        return self.label.replace(" ", "_").replace("=", "-")
 
 
 def request_body(item: Item, config: Config, *, model: str, seed: int | None, oracle: bool = False) -> dict[str, Any]:
@@ -146,7 +126,7 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
             sink.write("\n")  # end a line cut short, so the rows appended next stay readable
     try:
         async with open_solver(model=model, base_url=base_url, api_key=api_key, backend=backend,
-                               transport=transport, equivalence=equivalence) as solver:
+                               transport=transport) as solver:
             with open(out, "a" if resume else "w") as sink, Progress(TextColumn("{task.description}"), BarColumn(),
                                                   MofNCompleteColumn(), TimeElapsedColumn(),
                                                   console=console) as progress:
@@ -165,8 +145,8 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
     report = {
         "dataset": dataset, "model": model, "date": time.strftime("%Y-%m-%d"), "command": command,
         "mode": f"http {base_url}" if base_url else "in-process", "items": len(chosen), "seed": seed,
-        "oracle": oracle, "concurrency": concurrency, "total_wall_s": round(time.monotonic() - started, 1), "rows": str(out),
-        "configs": summaries,
+        "oracle": oracle, "concurrency": concurrency, "total_wall_s": round(time.monotonic() - started, 1),
+        "rows": str(out), "configs": summaries,
     }
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(report, indent=2) + "\n")
@@ -220,15 +200,3 @@ async def _run_config(solver: Solver, items: Sequence[Item], config: Config, *, 
     # Items in flight together let the engine batch them (its decode rate grows with width);
     # rows keep the data set's order.
     return list(await asyncio.gather(*(one(item) for item in items)))
-
-
-def default_paths(dataset: str, model: str, tag: str) -> tuple[Path, Path]:
-    """bench/results/<dataset>_<model>_<tag>.jsonl and the .json summary next to it."""
-    stem = f"{dataset.replace(':', '-')}_{Path(model).stem if model.endswith('.gguf') else model}_{tag}"
-    return RESULTS / f"{stem}.jsonl", RESULTS / f"{stem}.json"
-
-
-if __name__ == "__main__":
-    from bench.cli import bench_cli
-
-    bench_cli(prog_name="python -m bench.run")

@@ -8,8 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rewards.equivalence import MathEquivalence
-
 if TYPE_CHECKING:
     from backends.types import Backend
 
@@ -82,8 +80,7 @@ class HttpSolver:
 
 @asynccontextmanager
 async def open_solver(*, model: str, base_url: str | None = None, api_key: str | None = None,
-                      backend: Backend | None = None, transport: Any = None,
-                      equivalence: MathEquivalence) -> AsyncIterator[Solver]:
+                      backend: Backend | None = None, transport: Any = None) -> AsyncIterator[Solver]:
     """A solver for the run: HTTP when `base_url` is given, else in-process on `backend` (not closed
     here) or on the backend the settings name (opened and closed here)."""
     if base_url is not None:
@@ -94,15 +91,9 @@ async def open_solver(*, model: str, base_url: str | None = None, api_key: str |
                                      transport=transport) as http:
             yield HttpSolver(http)
         return
-    from app.main import open_backend
-    from app.service import ReasoningService
+    from app.build import open_service
     from app.settings import load_settings
-    from app.wiring import RewardsAnswerTools
 
     settings = load_settings(model=model)
-    active = backend or await open_backend(settings)
-    try:
-        yield InProcessSolver(settings, ReasoningService(settings, active, RewardsAnswerTools(equivalence)))
-    finally:
-        if backend is None:
-            await active.aclose()
+    async with open_service(settings, backend=backend) as service:
+        yield InProcessSolver(settings, service)

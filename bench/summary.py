@@ -1,15 +1,14 @@
 """A benchmark run's summary: accuracy with its Wilson 95% interval, token and call costs,
-latency percentiles, and the markdown table the README carries."""
+latency percentiles, and the markdown table docs/benchmarks.md carries."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bench.run import Config
+from bench.config import Config
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -30,10 +30,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from backends.types import Backend, ChatMessage, Completion, SamplingParams
+from backends.types import Backend, ChatMessage, Completion
+from bench.config import RESULTS
 from bench.vllm_server import SERVED_MODEL, reset_prefix_cache, vllm_server
-
-RESULTS = Path("bench/results")
+from sampling import Sampling
 
 # vLLM's KV blocks are 128 tokens on CPU and only whole blocks are cached, so a prompt shorter
 # than a block never hits: the few-shot preamble (about 600 tokens) gives the shared prefix
@@ -42,7 +42,8 @@ FEW_SHOT = """You are a careful math tutor. Solve each problem step by step. Wri
 paragraph and leave a blank line between steps. End with the final answer as \\boxed{NUMBER}.
 
 Example 1.
-Problem: A baker makes 24 muffins in the morning and 18 muffins in the afternoon. He sells 30 muffins. How many muffins are left?
+Problem: A baker makes 24 muffins in the morning and 18 muffins in the afternoon. He sells 30 muffins. \
+How many muffins are left?
 
 Step 1: The baker makes 24 + 18 = 42 muffins in total.
 
@@ -51,7 +52,8 @@ Step 2: He sells 30 of them, so 42 - 30 = 12 muffins are left.
 Answer: \\boxed{12}
 
 Example 2.
-Problem: Maria reads 15 pages a day for 6 days and then 20 pages on the seventh day. How many pages does she read in the week?
+Problem: Maria reads 15 pages a day for 6 days and then 20 pages on the seventh day. \
+How many pages does she read in the week?
 
 Step 1: In the first 6 days she reads 15 * 6 = 90 pages.
 
@@ -60,7 +62,8 @@ Step 2: Adding the seventh day gives 90 + 20 = 110 pages.
 Answer: \\boxed{110}
 
 Example 3.
-Problem: A box holds 8 pencils. A teacher buys 7 boxes and gives 3 pencils to each of her 12 students. How many pencils does she keep?
+Problem: A box holds 8 pencils. A teacher buys 7 boxes and gives 3 pencils to each of her 12 students. \
+How many pencils does she keep?
 
 Step 1: She buys 8 * 7 = 56 pencils.
 
@@ -71,7 +74,8 @@ Step 3: She keeps 56 - 36 = 20 pencils.
 Answer: \\boxed{20}
 
 Example 4.
-Problem: Tom has 45 dollars. He buys a book for 12 dollars and two pens for 4 dollars each. How much money does he have left?
+Problem: Tom has 45 dollars. He buys a book for 12 dollars and two pens for 4 dollars each. \
+How much money does he have left?
 
 Step 1: The two pens cost 2 * 4 = 8 dollars.
 
@@ -82,7 +86,8 @@ Step 3: He has 45 - 20 = 25 dollars left.
 Answer: \\boxed{25}
 
 Example 5.
-Problem: A train travels 60 kilometres per hour for 3 hours and then 40 kilometres per hour for 2 hours. How far does it travel?
+Problem: A train travels 60 kilometres per hour for 3 hours and then 40 kilometres per hour for 2 hours. \
+How far does it travel?
 
 Step 1: In the first part it travels 60 * 3 = 180 kilometres.
 
@@ -102,7 +107,8 @@ Step 2: They give 45 * 4 = 180 tomatoes.
 Answer: \\boxed{180}
 
 Example 7.
-Problem: Anna has 3 times as many stickers as Ben. Ben has 14 stickers. Anna gives away 10 stickers. How many stickers does Anna have now?
+Problem: Anna has 3 times as many stickers as Ben. Ben has 14 stickers. Anna gives away 10 stickers. \
+How many stickers does Anna have now?
 
 Step 1: Anna has 3 * 14 = 42 stickers.
 
@@ -121,7 +127,7 @@ class Call:
 
     prompt: str
     n: int
-    params: SamplingParams
+    params: Sampling
     prompt_tokens: int
     cached_tokens: int
     completion_tokens: int
@@ -140,7 +146,7 @@ class RecordingBackend:
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         return await self.inner.render_chat(messages, add_generation_prompt=add_generation_prompt)
 
-    async def complete(self, prompt: str, *, n: int, params: SamplingParams,
+    async def complete(self, prompt: str, *, n: int, params: Sampling,
                        deadline: float | None = None) -> Completion:
         if params.seed is None:
             self._seeds += 1
@@ -160,25 +166,21 @@ class RecordingBackend:
 
 async def beam_search(backend: Backend, *, width: int, depth: int, step_tokens: int) -> tuple[Any, float]:
     """One beam search through ponder's ReasoningService: its result and wall time."""
-    from app.service import Plan, ReasoningService
+    from app.build import open_service
+    from app.service import Plan
     from app.settings import load_settings
-    from app.wiring import RewardsAnswerTools
-    from rewards.equivalence import MathEquivalence
+    from search.strategies.beam import BeamSettings
 
     settings = load_settings(backend="openai", model=SERVED_MODEL)
-    equivalence = MathEquivalence()
-    try:
-        service = ReasoningService(settings, backend, RewardsAnswerTools(equivalence))
+    async with open_service(settings, backend=backend) as service:
         plan = Plan(strategy="beam", effort="medium",
-                    config={"width": width, "expansions": width, "max_depth": depth, "step_tokens": step_tokens},
+                    settings=BeamSettings(width=width, expansions=width, max_depth=depth, step_tokens=step_tokens),
                     messages=[{"role": "system", "content": FEW_SHOT}, {"role": "user", "content": QUESTION}],
                     budget_tokens=settings.max_budget_tokens, max_calls=settings.max_calls, deadline_s=None,
-                    max_tokens_per_sample=step_tokens, temperature=None, seed=None)
+                    sampling=Sampling(max_tokens=step_tokens))
         started = time.monotonic()
         result = await service.run(plan)
         return result, time.monotonic() - started
-    finally:
-        await equivalence.aclose()
 
 
 async def replay_one_by_one(backend: Backend, calls: Sequence[Call]) -> tuple[int, float]:
@@ -198,7 +200,7 @@ async def measure(url: str, *, width: int, depth: int, step_tokens: int, token_p
     backend = OpenAICompatBackend(url, model=SERVED_MODEL, timeout_s=600, token_prompts=token_prompts)
     try:
         # Warm the engine (the first request after a start is slow), then start cold.
-        await backend.complete("Hello", n=1, params=SamplingParams(max_tokens=4, temperature=0.0))
+        await backend.complete("Hello", n=1, params=Sampling(max_tokens=4, temperature=0.0))
         await reset_prefix_cache(url)
         recorder = RecordingBackend(backend)
         result, search_s = await beam_search(recorder, width=width, depth=depth, step_tokens=step_tokens)

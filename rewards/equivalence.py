@@ -23,11 +23,11 @@ def _verify(gold: str, pred: str) -> bool:
     logging.getLogger("math_verify").setLevel(logging.ERROR)
 
     wrap = lambda s: s if "$" in s or "\\" in s else f"${s}$"  # noqa: E731 - parse reads LaTeX math
-    parsed_gold = parse(wrap(gold), parsing_timeout=None)  # type: ignore[arg-type]
-    parsed_pred = parse(wrap(pred), parsing_timeout=None)  # type: ignore[arg-type]
+    parsed_gold = parse(wrap(gold), parsing_timeout=None)
+    parsed_pred = parse(wrap(pred), parsing_timeout=None)
     if not parsed_gold or not parsed_pred:
         return False
-    return bool(verify(parsed_gold, parsed_pred, timeout_seconds=None))  # type: ignore[arg-type]
+    return bool(verify(parsed_gold, parsed_pred, timeout_seconds=None))
 
 
 class MathEquivalence:
@@ -50,7 +50,7 @@ class MathEquivalence:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(loop.run_in_executor(self._executor(), _verify, gold, pred), self.timeout_s)
-        except (BrokenProcessPool, asyncio.TimeoutError):
+        except (TimeoutError, BrokenProcessPool):
             self._discard_pool()  # a crashed or stuck worker: the next check gets a fresh one
             return False
         except Exception:

@@ -62,12 +62,12 @@ def extract_expression(text: str) -> str | None:
     arithmetic run left of an '= 24', else the last arithmetic run."""
     boxed = _BOXED.findall(text)
     if boxed:
-        return boxed[-1].split("=")[0].strip()  # "\boxed{(10 - 4) * (13 - 9) = 24}" states its value too
+        return str(boxed[-1]).split("=")[0].strip()  # "\boxed{(10 - 4) * (13 - 9) = 24}" states its value too
     for line in reversed(text.splitlines()):
         if "=" in line and re.search(r"=\s*24\b", line):
             runs = _EXPRESSION.findall(line.split("=")[0])
             if runs:
-                return runs[-1].strip()
+                return str(runs[-1]).strip()
     runs = [r.strip() for r in _EXPRESSION.findall(text) if re.search(r"[+\-*/×÷]", r)]
     return runs[-1] if runs else None
 

@@ -17,6 +17,8 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from sampling import Sampling
+
 Render = Callable[[list[dict[str, Any]]], Awaitable[str]]
 
 JUDGE_QUESTION = "Is the last step above correct? Answer Yes or No."
@@ -27,8 +29,7 @@ SURE_LIKELY_IMPOSSIBLE = {"sure": 1.0, "likely": 0.5, "impossible": 0.0}
 
 
 class _Generate(Protocol):
-    async def generate(self, prompt: str, *, n: int, max_tokens: int, temperature: float = ...,
-                       logprobs: int | None = ...) -> Any: ...
+    async def generate(self, prompt: str, *, n: int, sampling: Sampling, deadline: float | None = None) -> Any: ...
 
 
 def _label(token: str, labels: dict[str, float]) -> str | None:
@@ -72,9 +73,9 @@ class LLMJudgePRM:
         if not steps:
             return 0.5
         prompt = await self.prompt_for(messages, steps)
-        generation = await generator.generate(prompt, n=1, max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
+        generation = await generator.generate(prompt, n=1, sampling=Sampling(max_tokens=1, logprobs=self.top_logprobs))
         sample = generation.samples[0] if generation.samples else None
-        logprobs = getattr(sample, "logprobs", None) if sample is not None else None
+        logprobs = sample.logprobs if sample is not None else None
         if logprobs:
             first = logprobs[0]
             p = verdict_value(first.top or [(first.token, first.logprob)], self.labels)
@@ -82,7 +83,8 @@ class LLMJudgePRM:
                 return p
             return 0.5  # the judge gave none of the verdicts
         # No logprobs from this backend: count sampled one-word verdicts instead.
-        votes = await generator.generate(prompt, n=self.fallback_samples, max_tokens=2, temperature=1.0)
+        votes = await generator.generate(prompt, n=self.fallback_samples,
+                                         sampling=Sampling(max_tokens=2, temperature=1.0))
         said = [w for w in (_label(s.text, self.labels) for s in votes.samples) if w is not None]
         return sum(self.labels[w] for w in said) / len(said) if said else 0.5
 

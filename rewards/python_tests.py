@@ -24,7 +24,7 @@ def extract_code(text: str) -> str | None:
     """The program in a model's answer: the last fenced block that has code, else the raw text."""
     blocks = [b for b in _FENCE.findall(text) if b.strip()]
     if blocks:
-        return blocks[-1]
+        return str(blocks[-1])
     stripped = text.strip()
     return stripped if stripped and ("def " in stripped or "import " in stripped or "print(" in stripped) else None
 
@@ -63,7 +63,7 @@ def printed_answer(stdout: str) -> str | None:
     if value != value or value in (float("inf"), float("-inf")):
         return last
     if abs(value - round(value)) < 1e-6:
-        return str(int(round(value)))
+        return str(round(value))
     return f"{value:.6f}".rstrip("0")
 
 

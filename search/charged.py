@@ -9,9 +9,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from sampling import Sampling
 from search.budget import Budget
 from search.protocols import Generation, Generator
-
 
 DEADLINE_GRACE_S = 1.0
 
@@ -44,29 +44,23 @@ class ChargedGenerator:
         self.usage = Usage()
         self._gate = asyncio.Semaphore(concurrency)
 
-    async def generate(
-        self, prompt: str, *, n: int, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-        min_p: float = 0.0, seed: int | None = None, stop: tuple[str, ...] = (), logprobs: int | None = None,
-        deadline: float | None = None,
-    ) -> Generation:
+    async def generate(self, prompt: str, *, n: int, sampling: Sampling, deadline: float | None = None) -> Generation:
         """Reserve the worst case, call, then charge what was really generated.
 
-        The budget may shrink `max_tokens`, then `n`; BudgetExhausted when nothing fits."""
+        The budget may shrink `sampling.max_tokens`, then `n`; BudgetExhausted when nothing fits."""
         async with self._gate:
-            reservation = self.budget.reserve(n, max_tokens)
+            reservation = self.budget.reserve(n, sampling.max_tokens)
             if reservation is None:
                 raise BudgetExhausted(self.budget.stop_reason() or "tokens")
             self.usage.calls += 1
             deadline = self.budget.deadline if deadline is None else deadline
-            call = self.generator.generate(
-                prompt, n=reservation.n, max_tokens=reservation.max_tokens, temperature=temperature,
-                top_p=top_p, min_p=min_p, seed=seed, stop=stop, logprobs=logprobs, deadline=deadline,
-            )
+            call = self.generator.generate(prompt, n=reservation.n, sampling=sampling.capped(reservation.max_tokens),
+                                           deadline=deadline)
             # Backends stop at the deadline themselves; this bounds one that does not.
             limit = None if deadline is None else max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE_S
             try:
                 generation = await asyncio.wait_for(call, timeout=limit)
-            except (asyncio.CancelledError, asyncio.TimeoutError):
+            except (TimeoutError, asyncio.CancelledError):
                 self.budget.settle(reservation, reservation.tokens)  # unknown spend: charge the worst case
                 if self._cancelled():
                     raise

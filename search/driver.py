@@ -11,7 +11,8 @@ from typing import Any
 from search.budget import Budget
 from search.charged import BudgetExhausted, ChargedGenerator, Usage
 from search.protocols import Event, Generation, Generator
-from search.strategy import Ask, Outcome, Strategy
+from search.strategy import Ask, Outcome, Strategy, TreeSearch
+from search.tree import Tree
 
 Emit = Callable[[Event], Awaitable[None] | None]
 
@@ -70,9 +71,7 @@ async def run_search(
 
     async def call(ask: Ask) -> tuple[Generation | None, Exception | None]:
         try:
-            return await charged.generate(ask.prompt, n=ask.n, max_tokens=ask.max_tokens,
-                                          temperature=ask.temperature, top_p=ask.top_p, min_p=ask.min_p,
-                                          seed=ask.seed, stop=ask.stop, logprobs=ask.logprobs), None
+            return await charged.generate(ask.prompt, n=ask.n, sampling=ask.sampling), None
         except BudgetExhausted as exc:
             return None, exc
         except Exception as exc:  # a failed branch is recorded, the search goes on
@@ -115,7 +114,7 @@ async def run_search(
     usage = charged.usage
     if outcome is None and errors and usage.failed_calls == usage.calls:
         raise SearchFailed(errors[0])
-    tree = getattr(strategy, "tree", None)
+    tree = _tree(strategy)
     return SearchResult(
         strategy=strategy.name, outcome=outcome, usage=usage, stop_reason=stop_reason, rounds=rounds,
         elapsed_s=time.monotonic() - started, errors=tuple(f"{type(e).__name__}: {e}" for e in errors),
@@ -123,9 +122,13 @@ async def run_search(
     )
 
 
+def _tree(strategy: Strategy) -> Tree | None:
+    return strategy.search_tree() if isinstance(strategy, TreeSearch) else None
+
+
 def _new_nodes(strategy: Strategy, seen: int) -> tuple[list[dict[str, Any]], int]:
     """The tree nodes a round added (with their scores), and how many nodes there are now."""
-    tree = getattr(strategy, "tree", None)
+    tree = _tree(strategy)
     if tree is None:
         return [], seen
     nodes = list(tree.nodes.values())
@@ -135,4 +138,5 @@ def _new_nodes(strategy: Strategy, seen: int) -> tuple[list[dict[str, Any]], int
 
 
 def _describe(ask: Ask) -> dict[str, Any]:
-    return {"tag": ask.tag, "n": ask.n, "max_tokens": ask.max_tokens, "temperature": ask.temperature}
+    return {"tag": ask.tag, "kind": ask.kind.value, "n": ask.n, "max_tokens": ask.sampling.max_tokens,
+            "temperature": ask.sampling.temperature}

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from search.strategy import Ask, Problem
+from search.schedule import Schedule
+from search.strategy import Ask, AskKind, HotSampling, Problem
 
 PROGRAM_INSTRUCTION = (
     "Solve the problem by writing a short Python program. Use clear variable names, compute the "
@@ -18,10 +20,9 @@ PROGRAM_INSTRUCTION = (
     "Reply with the program in one ```python block."
 )
 # For a puzzle whose answer is an expression found by search (Game of 24): a program can try
-# every arrangement exactly, where a small model's prose tries a few and loses count. Told
-# the algorithm in words, Qwen2.5-Coder-1.5B wrote searches that missed groupings, used
-# names it never imported or did not parse (0 of 8 printed an expression on 4 puzzles), so
-# the prompt carries one worked example (PAL's few-shot form) on a puzzle of its own.
+# every arrangement exactly, where a small model's prose tries a few and loses count. Told the
+# algorithm only in words, a small coder model writes searches that miss groupings or do not
+# run, so the prompt carries one worked example (PAL's few-shot form) on a puzzle of its own.
 SEARCH_PROGRAM_INSTRUCTION = (
     "Solve the puzzle by writing a short Python program that searches for the answer: it combines "
     "two of the numbers at a time with + - * / (exact, with fractions.Fraction) until one is left, "
@@ -64,6 +65,7 @@ print(solve([(Fraction(n), str(n)) for n in numbers], 24))
 PROGRAM_OPENING = "```python\n"
 PROGRAM_STOP = ("```\n",)  # the closing fence: what follows it is prose the answer does not need
 PROGRAM_MAX_TOKENS = 400
+PROGRAM_SEED_OFFSET = 1000  # seeded programs draw other seeds than the chains of the same request
 
 
 _NUMBER = re.compile(r"\d")
@@ -98,20 +100,14 @@ def program_content(text: str, answer: str) -> str:
     return f"{code}\n\nThe program prints {answer}, so the answer is \\boxed{{{answer}}}."
 
 
-def program_asks(problem: Problem, requested: int, total: int, *, greedy_first: bool, batch: int,
-                 temperature: float, top_p: float, min_p: float) -> tuple[list[Ask], int]:
-    """The next program request of a strategy that wants `total` programs and has asked for
-    `requested`: the greedy program first (when `greedy_first`), then batches of samples.
-    Returns the asks and the new count of programs asked for."""
-    remaining = total - requested
-    if remaining <= 0 or problem.program_prompt is None:
-        return [], requested
-    max_tokens = min(problem.max_tokens, PROGRAM_MAX_TOKENS)
-    if requested == 0 and greedy_first:
-        return [Ask(prompt=problem.program_prompt, n=1, max_tokens=max_tokens, temperature=0.0, seed=problem.seed,
-                    stop=PROGRAM_STOP, tag="program greedy")], 1
-    size = min(batch, remaining)
-    seed = None if problem.seed is None else problem.seed + 1000 + requested
-    return [Ask(prompt=problem.program_prompt, n=size, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                min_p=min_p, seed=seed, stop=PROGRAM_STOP,
-                tag=f"programs {requested + 1}-{requested + size}")], requested + size
+def program_asks(problem: Problem, schedule: Schedule, hot: HotSampling) -> list[Ask]:
+    """The next program requests of a strategy whose `schedule` counts its programs: the greedy
+    program first (when the schedule says so), then batches of hot ones."""
+    if problem.program_prompt is None:
+        return []
+    base = replace(problem.sampling, max_tokens=min(problem.max_tokens, PROGRAM_MAX_TOKENS), stop=PROGRAM_STOP)
+    program = replace(problem, sampling=base)
+    return [Ask(prompt=problem.program_prompt, n=d.n, kind=AskKind.PROGRAM,
+                sampling=base if d.greedy else hot.hot(program, PROGRAM_SEED_OFFSET + d.first),
+                tag="program greedy" if d.greedy else f"programs {d.first + 1}-{d.first + d.n}")
+            for d in schedule.draws()]

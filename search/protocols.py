@@ -6,6 +6,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sampling import Sampling
+
+
+class TokenLogprobLike(Protocol):
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def logprob(self) -> float: ...
+
+    @property
+    def top(self) -> Sequence[tuple[str, float]]: ...
+
 
 class GeneratedSample(Protocol):
     @property
@@ -16,6 +29,14 @@ class GeneratedSample(Protocol):
 
     @property
     def finish_reason(self) -> str: ...
+
+    @property
+    def logprobs(self) -> Sequence[TokenLogprobLike] | None: ...
+
+    @property
+    def stop_reason(self) -> str | None:
+        """The stop string that ended the sample; None for end of turn or length."""
+        ...
 
 
 class Generation(Protocol):
@@ -32,20 +53,7 @@ class Generation(Protocol):
 
 
 class Generator(Protocol):
-    async def generate(
-        self,
-        prompt: str,
-        *,
-        n: int,
-        max_tokens: int,
-        temperature: float,
-        top_p: float,
-        min_p: float,
-        seed: int | None,
-        stop: tuple[str, ...],
-        logprobs: int | None,
-        deadline: float | None,
-    ) -> Generation:
+    async def generate(self, prompt: str, *, n: int, sampling: Sampling, deadline: float | None = None) -> Generation:
         """Sample `n` continuations; stop generating at `deadline` (time.monotonic())."""
         ...
 
@@ -72,7 +80,7 @@ class AnswerTools(Protocol):
         """Run the program in a model's answer in the sandbox: the answer it prints, or None."""
         ...
 
-    def trace_confidence(self, logprobs: Sequence[Any] | None, window: int) -> float | None:
+    def trace_confidence(self, logprobs: Sequence[TokenLogprobLike] | None, window: int) -> float | None:
         """A sample's confidence from its token logprobs (DeepConf); None without logprobs."""
         ...
 

@@ -1,6 +1,9 @@
-"""Strategy names as clients use them in `reasoning.strategy`."""
+"""Strategy names as clients use them in `reasoning.strategy`, and their typed settings."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from search.strategies.auto import Auto
 from search.strategies.beam import Beam
@@ -11,9 +14,9 @@ from search.strategies.revise import Revise
 from search.strategies.self_consistency import SelfConsistency
 from search.strategies.single import Single
 from search.strategies.tot import TreeOfThoughts
-from search.strategy import StrategyFactory
+from search.strategy import Problem, SearchDeps, Strategy, StrategyClass, StrategySettings
 
-STRATEGIES: dict[str, StrategyFactory] = {
+STRATEGIES: dict[str, StrategyClass] = {
     "auto": Auto,
     "beam": Beam,
     "best_of_n": BestOfN,
@@ -28,3 +31,16 @@ STRATEGIES: dict[str, StrategyFactory] = {
 
 def strategy_names() -> list[str]:
     return sorted(STRATEGIES)
+
+
+def strategy_settings(name: str, values: Mapping[str, Any]) -> StrategySettings:
+    """`values` validated against strategy `name`'s settings (pydantic.ValidationError names a bad field)."""
+    return STRATEGIES[name].Settings.model_validate(dict(values))
+
+
+def build_strategy(name: str, problem: Problem, deps: SearchDeps,
+                   settings: StrategySettings | Mapping[str, Any] | None = None) -> Strategy:
+    """A fresh strategy `name` for one search, with its settings (a mapping is validated first)."""
+    if not isinstance(settings, StrategySettings):
+        settings = strategy_settings(name, settings or {})
+    return STRATEGIES[name](problem, deps, settings)

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from search.protocols import AnswerTools, Generation
+from pydantic import BaseModel, ConfigDict, Field
+
+from sampling import Sampling
+from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
+from search.tree import Tree
+
+Render = Callable[[list[dict[str, Any]]], Awaitable[str]]
+
+
+class AskKind(enum.Enum):
+    """What an ask's samples are, so that a strategy routes their results without parsing labels."""
+
+    CHAIN = "chain"  # whole solutions in prose (chains of thought, candidates, attempts)
+    PROGRAM = "program"  # programs whose printed output is the answer (search.programs)
+    STEP = "step"  # next steps continuing the path that ends at `Ask.node`
+    LOOKAHEAD = "lookahead"  # a greedy rollout from `Ask.node` that only informs its rank
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -14,14 +31,14 @@ class Ask:
 
     prompt: str
     n: int = 1
-    max_tokens: int
-    temperature: float = 0.0
-    top_p: float = 1.0
-    min_p: float = 0.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    logprobs: int | None = None
-    tag: str = ""  # what the strategy calls this request (for the trace)
+    sampling: Sampling
+    kind: AskKind = AskKind.CHAIN
+    node: int | None = None  # the tree node a STEP or LOOKAHEAD ask continues
+    tag: str = ""  # a label for the trace only; strategies never read it
+
+    @property
+    def greedy(self) -> bool:
+        return self.sampling.greedy
 
 
 @dataclass(frozen=True)
@@ -48,11 +65,65 @@ class Problem:
     prompt: str  # the chat rendered with the model's template, generation prompt included
     question: str = ""  # the last user message
     messages: tuple[dict[str, Any], ...] = ()  # the chat `prompt` was rendered from (for judges)
-    max_tokens: int  # per sample
-    temperature: float | None = None  # None = the strategy's own default
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
+    # Every call's base: the per-sample cap, the request's seed, stop strings and top_p; greedy.
+    sampling: Sampling
     program_prompt: str | None = None  # the chat asking for a program instead (search.programs)
+
+    @property
+    def max_tokens(self) -> int:
+        return self.sampling.max_tokens
+
+    def seeded(self, offset: int, **changes: Any) -> Sampling:
+        """The base sampling with `changes`, its seed moved by `offset` (unseeded stays unseeded)."""
+        return replace(self.sampling, **changes).seeded(offset)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchDeps:
+    """The objects a strategy is handed, apart from its settings."""
+
+    tools: AnswerTools
+    generator: Generator | None = None  # the search's charged generator, for judge calls
+    scorer: StepScorer | None = None  # the PRM (the LLM judge, or a remote PRM)
+    valuer: StepScorer | None = None  # Tree-of-Thoughts' value prompt
+    verifier: Verifier | None = None  # the request's ground truth, when it has one
+    render: Render | None = None  # renders a chat with the model's template (revise)
+
+
+class StrategySettings(BaseModel):
+    """A strategy's documented knobs; a misspelled one is an error, not a silent no-op."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def wants_programs(self) -> bool:
+        """Whether the strategy may ask for programs (then the problem carries a program prompt)."""
+        return False
+
+
+class HotSampling(StrategySettings):
+    """How the hot (non-greedy) samples are drawn."""
+
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    min_p: float = Field(0.0, ge=0, le=1)  # 0 = off
+
+    def hot(self, problem: Problem, offset: int, **changes: Any) -> Sampling:
+        """The problem's sampling with these settings (and `changes`), seeded for the `offset`-th sample."""
+        return problem.seeded(offset, temperature=self.temperature, top_p=self.top_p, min_p=self.min_p, **changes)
+
+
+SettingsT = TypeVar("SettingsT", bound=StrategySettings)
+
+
+class SearchStrategy(Generic[SettingsT]):
+    """What every strategy holds: its problem, the objects it is handed, and its settings (the
+    settings model's defaults when none are given)."""
+
+    Settings: type[SettingsT]
+
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: SettingsT | None = None) -> None:
+        self.problem, self.deps = problem, deps
+        self.settings: SettingsT = settings if settings is not None else self.Settings()
 
 
 class Strategy(Protocol):
@@ -72,5 +143,17 @@ class Strategy(Protocol):
         ...
 
 
-class StrategyFactory(Protocol):
-    def __call__(self, problem: Problem, tools: AnswerTools, **config: Any) -> Strategy: ...
+@runtime_checkable
+class TreeSearch(Protocol):
+    """A strategy that grows a tree of steps (the driver reports its nodes)."""
+
+    def search_tree(self) -> Tree | None: ...
+
+
+class StrategyClass(Protocol):
+    """A strategy's class: it names its settings model and builds one strategy per search."""
+
+    @property
+    def Settings(self) -> type[StrategySettings]: ...  # the class attribute the registry reads
+
+    def __call__(self, problem: Problem, deps: SearchDeps, settings: Any) -> Strategy: ...

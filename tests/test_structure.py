@@ -1,5 +1,6 @@
 """DESIGN.md's import rules: backends imports nothing of the project; rewards may use
-backends; search uses none of them; only app wires everything together."""
+backends; search uses none of them; only app wires everything together. `sampling` (the one
+sampling record) is a leaf every package may import; it imports none of them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"app", "search", "rewards", "backends", "bench"}
+PROJECT = {"app", "search", "rewards", "backends", "bench", "sampling"}
 FORBIDDEN = {
+    "sampling": {"app", "search", "rewards", "backends", "bench"},
     "backends": {"app", "search", "rewards", "bench"},
     "rewards": {"app", "search", "bench"},
     "search": {"app", "backends", "rewards", "bench"},
@@ -35,3 +37,13 @@ def test_imports_point_one_way(package):
         for path in (ROOT / package).rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_no_package_imports_another_that_imports_it_back():
+    """No import circle between packages (bench drives app; app reaches bench only by entry point)."""
+    edges = {package: set() for package in PROJECT}
+    for package in PROJECT:
+        for path in (ROOT / package).rglob("*.py"):
+            edges[package] |= imported_packages(path) - {package}
+    circles = {(a, b) for a in PROJECT for b in edges[a] if a in edges.get(b, set())}
+    assert circles == set()

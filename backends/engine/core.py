@@ -7,13 +7,12 @@ every decoding sequence plus a bounded chunk of pending prompt tokens, calls
 
 from __future__ import annotations
 
-import ctypes
-import os
 import time
 from typing import Any
 
 import numpy as np
 
+from backends.engine.sampler import sampler_chain
 from backends.engine.sequence import Request, Sequence, Status
 from backends.engine.slots import Slot, SlotTable
 from backends.errors import BackendError, PromptTooLong
@@ -216,18 +215,7 @@ class EngineCore:
                              lambda t: self.llm.detokenize([int(t)]).decode("utf-8", "ignore"))
 
     def _sampler(self, seq: Sequence) -> Any:
-        lib, p = self.lib, seq.request.params
-        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-        if p.temperature <= 0:
-            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
-            return chain
-        seed = (p.seed + seq.index) if p.seed is not None else int.from_bytes(os.urandom(4), "little")
-        lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(p.top_p, 1))
-        if p.min_p > 0:
-            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_min_p(p.min_p, 1))
-        lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(p.temperature))
-        lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return chain
+        return sampler_chain(self.lib, seq.request.params, seq.index)
 
     def _free_sampler(self, seq: Sequence) -> None:
         if seq.sampler is not None:

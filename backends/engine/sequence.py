@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.types import Sample, SamplingParams, TokenLogprob
+from backends.types import Sample, TokenLogprob
+from sampling import Sampling
 
 
 class Status(enum.Enum):
@@ -24,7 +25,7 @@ class Request:
 
     prompt: list[int]
     n: int
-    params: SamplingParams
+    params: Sampling
     deadline: float | None
     done: Callable[[list[Sample] | None, Exception | None, int], None]
     cancelled: threading.Event = field(default_factory=threading.Event)

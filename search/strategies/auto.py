@@ -10,88 +10,103 @@
   `chains_with_programs` chains), or a PRM-guided beam search runs (`hard="beam"`) and its answer joins
   the probe's votes.
 - With `settle_if_program_fails`, a probe whose greedy program printed nothing while its greedy chain
-  stated an answer is settled on that chain: on GSM8K-100 the greedy chain was right on every Qwen
-  item where this happened (4 items); SmolLM2's programs print nothing on 86 of 100 items, whose
-  votes gained nothing (README, Benchmarks).
+  stated an answer is settled on that chain: a model that cannot put the problem into code gains
+  nothing from more samples of it (docs/benchmarks.md#settle_if_program_fails).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
-from search.protocols import AnswerTools, Generation, Verifier
-from search.strategies.beam import Beam
-from search.strategies.best_of_n import BestOfN
-from search.strategies.self_consistency import SelfConsistency
-from search.strategy import Ask, Outcome, Problem, Strategy
+from pydantic import Field
+
+from search.protocols import Generation
+from search.strategies.beam import Beam, BeamSettings
+from search.strategies.best_of_n import BestOfN, BestOfNSettings
+from search.strategies.self_consistency import SelfConsistency, SelfConsistencySettings
+from search.strategy import Ask, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy, Strategy
+from search.tree import Tree
 
 
-class Auto:
-    def __init__(
-        self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None, n: int = 6, probe: int = 3,
-        agree: float = 1.0, hard: str = "self_consistency", batch: int | None = None, probe_programs: int = 0,
-        programs: int = 0, chains_with_programs: int = 1, settle_if_program_fails: bool = False,
-        judge_close: float = 0.0, **config: Any,
-    ) -> None:
-        # The judge settles a close final vote, not the probe's disagreement (that is what the vote is for).
-        self.judge_close = float(judge_close)
-        self.problem, self.tools, self.config = problem, tools, config
-        self.batch = int(batch or probe)
-        self.n, self.agree, self.hard = int(n), float(agree), hard
-        self.programs, self.chains_with_programs = int(programs), int(chains_with_programs)
-        self.settle_if_program_fails = bool(settle_if_program_fails)
+class AutoSettings(HotSampling):
+    n: int = Field(6, ge=1)  # samples in all: the vote's chains without programs, or verified candidates
+    probe: int = Field(3, ge=1)  # the probe's samples, its programs included
+    agree: float = Field(1.0, gt=0, le=1)  # the probe's vote share that settles the question
+    hard: Literal["self_consistency", "beam"] = "self_consistency"
+    batch: int | None = Field(None, ge=1)  # samples per call after the probe (default: probe)
+    probe_programs: int = Field(0, ge=0)
+    programs: int = Field(0, ge=0)
+    chains_with_programs: int = Field(1, ge=1)
+    settle_if_program_fails: bool = False
+    judge_close: float = Field(0.0, ge=0)  # the final vote's, not the probe's
+    greedy_weight: float = Field(1.5, ge=0)
+    program_weight: float = Field(1.0, ge=0)
+    program_trial: int = Field(2, ge=1)
+    beam: BeamSettings = BeamSettings()  # the search of `hard: "beam"`
+
+    def wants_programs(self) -> bool:
+        return self.programs > 0 or self.probe_programs > 0
+
+
+class Auto(SearchStrategy[AutoSettings]):
+    Settings = AutoSettings
+
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: AutoSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        s = self.settings
+        self.batch = s.batch or s.probe
         self.probe_outcome: Outcome | None = None
         self.child: Strategy
-        if verifier is not None:
+        hot = HotSampling(temperature=s.temperature, top_p=s.top_p, min_p=s.min_p).model_dump()
+        if deps.verifier is not None:
             self.phase = "verify"
-            self.child = BestOfN(problem, tools, verifier=verifier, n=n, batch=self.batch, programs=self.programs,
-                                 **config)
+            self.child = BestOfN(problem, deps, BestOfNSettings(n=s.n, batch=self.batch,
+                                                                programs=s.programs, **hot))
         else:
             self.phase = "probe"
             # With a program prompt, part of the probe is the greedy program (a second, independent
             # way to the answer); without one the probe is all chains of thought.
-            programs_now = min(int(probe_programs), int(probe) - 1) if problem.program_prompt else 0
-            self.child = SelfConsistency(problem, tools, n=int(probe) - programs_now, batch=probe, greedy_first=True,
-                                         programs=programs_now, **config)
+            programs_now = min(s.probe_programs, s.probe - 1) if problem.program_prompt else 0
+            self.child = SelfConsistency(problem, deps, SelfConsistencySettings(
+                n=s.probe - programs_now, batch=s.probe, greedy_first=True, programs=programs_now,
+                greedy_weight=s.greedy_weight, program_weight=s.program_weight,
+                program_trial=s.program_trial, **hot))
 
     @property
     def name(self) -> str:
         return f"auto:{self.child.name}" if self.phase != "search" else "auto:self_consistency+beam"
 
-    @property
-    def tree(self) -> Any:
-        return getattr(self.child, "tree", None)
+    def search_tree(self) -> Tree | None:
+        return self.child.tree if isinstance(self.child, Beam) else None
 
     def ask(self) -> list[Ask]:
         asks = self.child.ask()
         if asks or self.phase != "probe":
             return asks
-        if self.settle_if_program_fails and self._program_failed():
+        assert isinstance(self.child, SelfConsistency)
+        if self.settings.settle_if_program_fails and self._program_failed(self.child):
             return []  # settled on the greedy chain
         probe = self.child.best()
-        if probe is None or probe.answer is None or probe.confidence < self.agree:
-            if self.hard == "beam":
-                self.probe_outcome = probe
-                self.phase = "search"
-                self.child = Beam(self.problem, self.tools, **self.config)
-            else:
-                self.phase = "vote"
-                assert isinstance(self.child, SelfConsistency)
-                if self.child.programs:  # more programs (cheaper and surer than hot chains of thought)
-                    self.child.programs = max(self.programs, self.child.programs)
-                    self.child.n = max(self.chains_with_programs, self.child.n)
-                else:
-                    self.child.n = max(self.n, self.child.n)  # the same vote, with more samples
-                self.child.batch = self.batch
-                self.child.judge_close = self.judge_close
-            return self.child.ask()
-        return []  # the probe agreed: settled
+        if probe is not None and probe.answer is not None and probe.confidence >= self.settings.agree:
+            return []  # the probe agreed: settled
+        if self.settings.hard == "beam":
+            self.probe_outcome = probe
+            self.phase = "search"
+            self.child = Beam(self.problem, self.deps, self.settings.beam)
+        else:
+            self.phase = "vote"
+            # With programs, more programs (cheaper and surer than hot chains of thought) beside a few
+            # chains; without, the same vote with more samples.
+            with_programs = self.child.programs.total > 0
+            self.child.grow(chains=self.settings.chains_with_programs if with_programs else self.settings.n,
+                            programs=self.settings.programs, batch=self.batch, judge_close=self.settings.judge_close)
+        return self.child.ask()
 
-    def _program_failed(self) -> bool:
+    @staticmethod
+    def _program_failed(probe: SelfConsistency) -> bool:
         """The probe's programs printed nothing and one of its chains stated an answer."""
-        assert isinstance(self.child, SelfConsistency)
-        programs = self.child.answered(programs=True)
-        return bool(programs) and not any(programs) and any(self.child.answered(programs=False))
+        programs = probe.answered(programs=True)
+        return bool(programs) and not any(programs) and any(probe.answered(programs=False))
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         await self.child.tell(ask, generation, error)

@@ -17,42 +17,44 @@ the step alone, and the next round samples onward from it.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Literal
+
+from pydantic import Field
 
 from search.charged import BudgetExhausted
-from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import branch_seed, grow, path_score, tree_outcome
-from search.strategy import Ask, Outcome, Problem
-from search.tree import STEP_DELIMITER, Node, Tree
+from search.protocols import Generation
+from search.strategies.stepwise import StepSettings, TreeStrategy, grow, path_score, step_ask, tree_outcome
+from search.strategy import Ask, AskKind, Outcome, Problem, SearchDeps
+from search.tree import STEP_DELIMITER, Node
 
 
-class Beam:
+class BeamSettings(StepSettings):
+    width: int = Field(2, ge=1)
+    expansions: int = Field(2, ge=1)
+    aggregate: Literal["last", "min", "product", "mean"] = "last"
+    mode: Literal["beam", "dvts"] = "beam"
+    lookahead: int = Field(0, ge=0)
+
+
+class Beam(TreeStrategy[BeamSettings]):
     name = "beam"
+    Settings = BeamSettings
 
-    def __init__(
-        self, problem: Problem, tools: AnswerTools, *, scorer: StepScorer | None = None,
-        verifier: Verifier | None = None, generator: Generator | None = None, width: int = 2,
-        expansions: int = 2, max_depth: int = 8, step_tokens: int = 160, temperature: float = 0.7,
-        aggregate: str = "last", mode: str = "beam", lookahead: int = 0, **_: Any,
-    ) -> None:
-        self.problem, self.tools = problem, tools
-        self.scorer, self.verifier, self.generator = scorer, verifier, generator
-        self.width, self.expansions, self.max_depth = int(width), int(expansions), int(max_depth)
-        self.step_tokens = min(int(step_tokens), problem.max_tokens)
-        self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
-        self.how = aggregate
-        self.dvts = mode == "dvts"
-        self.lookahead = max(0, int(lookahead))
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: BeamSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        self.width, self.expansions = self.settings.width, self.settings.expansions
+        self.how = self.settings.aggregate
+        self.dvts = self.settings.mode == "dvts"
+        self.lookahead = self.settings.lookahead
         self.ahead: dict[int, float] = {}  # step id -> PRM score at the end of its rollout
         self._looked = False
-        self.tree = Tree()
         self.beams: list[int] = [0]
         self.finished: list[int] = []
         self._new: list[Node] = []
-        self._asked: dict[str, int] = {}
 
     def ask(self) -> list[Ask]:
-        if self._new and self.lookahead and not self._looked and self.scorer is not None:
+        if self._new and self.lookahead and not self._looked and self.deps.scorer is not None:
             self._looked = True
             rollouts = self._lookahead_asks()
             if rollouts:
@@ -61,39 +63,34 @@ class Beam:
             self._select()
         if self._solved() or (len(self.finished) >= self.width and not self.dvts) or not self.beams:
             return []
-        self._asked = {f"expand node {b}": b for b in self.beams}
         fan_out = self.width if self.dvts and self.beams == [0] else self.expansions
-        return [
-            Ask(prompt=self.problem.prompt + self.tree.path_text(b), n=fan_out, max_tokens=self.step_tokens,
-                temperature=self.temperature, seed=branch_seed(self.problem, b), stop=(STEP_DELIMITER, *self.problem.stop), tag=tag)
-            for tag, b in self._asked.items()
-        ]
+        return [step_ask(self.problem, self.tree, b, fan_out, self.settings, f"expand node {b}") for b in self.beams]
 
     def _lookahead_asks(self) -> list[Ask]:
-        self._asked = {f"look ahead from node {n.id}": n.id for n in self._new if not n.terminal}
-        return [Ask(prompt=self.problem.prompt + self.tree.path_text(i), n=1, temperature=0.0,
-                    max_tokens=min(self.step_tokens * self.lookahead, self.problem.max_tokens),
-                    stop=self.problem.stop, tag=tag) for tag, i in self._asked.items()]
+        p = self.problem
+        sampling = replace(p.sampling, max_tokens=min(self.settings.step_tokens * self.lookahead, p.max_tokens))
+        return [Ask(prompt=p.prompt + self.tree.path_text(n.id), n=1, sampling=sampling, kind=AskKind.LOOKAHEAD,
+                    node=n.id, tag=f"look ahead from node {n.id}") for n in self._new if not n.terminal]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
-        if generation is None:
+        if generation is None or ask.node is None:
             return
-        if ask.tag.startswith("look ahead"):
+        if ask.kind is AskKind.LOOKAHEAD:
             if generation.samples:
-                await self._score_rollout(self._asked[ask.tag], generation.samples[0].text)
+                await self._score_rollout(ask.node, generation.samples[0].text)
             return
-        children = await grow(self.tree, self._asked[ask.tag], generation, self.problem, self.tools,
-                              scorer=self.scorer, verifier=self.verifier, generator=self.generator,
-                              max_depth=self.max_depth)
+        children = await grow(self.tree, ask.node, generation, self.problem, self.deps,
+                              max_depth=self.settings.max_depth)
         self._new.extend(children)
 
     async def _score_rollout(self, node_id: int, text: str) -> None:
         rollout = [step + STEP_DELIMITER for step in text.split(STEP_DELIMITER) if step.strip()][: self.lookahead]
-        if not rollout or self.scorer is None or self.generator is None:
+        scorer, generator = self.deps.scorer, self.deps.generator
+        if not rollout or scorer is None or generator is None:
             return
         steps = [n.text for n in self.tree.path(node_id)] + rollout
         try:
-            self.ahead[node_id] = await self.scorer.score(self.problem.messages, steps, self.generator)
+            self.ahead[node_id] = await scorer.score(self.problem.messages, steps, generator)
         except BudgetExhausted:
             return  # ranked by its own score; the search is ending anyway
 
@@ -116,10 +113,10 @@ class Beam:
 
     def _solved(self) -> bool:
         # Terminal nodes are scored by the verifier when there is one: 1.0 is a pass.
-        return self.verifier is not None and any((self.tree.nodes[i].prm_score or 0) >= 1.0 for i in self.finished)
+        return self.deps.verifier is not None and any((self.tree.nodes[i].prm_score or 0) >= 1.0 for i in self.finished)
 
     def best(self) -> Outcome | None:
         done = self.finished + [n.id for n in self._new if n.terminal]
         pool = done or self.beams + [n.id for n in self._new]
-        return tree_outcome(self.tree, pool, lambda i: path_score(self.tree, i, self.how), verifier=self.verifier,
+        return tree_outcome(self.tree, pool, lambda i: path_score(self.tree, i, self.how), verifier=self.deps.verifier,
                             details={"paths": len(pool), "finished": len(done)})

@@ -16,12 +16,25 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+
+from pydantic import Field
 
 from search.charged import BudgetExhausted
 from search.programs import PROGRAM_OPENING, program_asks, program_content
-from search.protocols import AnswerTools, Check, CheckLike, Generation, Generator, StepScorer, Verifier
-from search.strategy import Ask, Candidate, Outcome, Problem
+from search.protocols import Check, CheckLike, Generation
+from search.schedule import Schedule
+from search.strategy import Ask, AskKind, Candidate, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy
+
+
+class BestOfNSettings(HotSampling):
+    n: int = Field(8, ge=1)
+    batch: int = Field(4, ge=1)
+    greedy_first: bool = True  # a small model's greedy pass is its single best guess
+    weighted: bool = False
+    programs: int = Field(0, ge=0)
+
+    def wants_programs(self) -> bool:
+        return self.programs > 0
 
 
 @dataclass(frozen=True)
@@ -33,63 +46,35 @@ class Scored:
     truncated: bool = False
 
 
-class BestOfN:
+class BestOfN(SearchStrategy[BestOfNSettings]):
     name = "best_of_n"
+    Settings = BestOfNSettings
 
-    def __init__(
-        self, problem: Problem, tools: AnswerTools, *, verifier: Verifier | None = None,
-        scorer: StepScorer | None = None, generator: Generator | None = None, n: int = 8, batch: int = 4,
-        temperature: float = 0.7, top_p: float = 0.95, min_p: float = 0.0, greedy_first: bool = True,
-        weighted: bool = False, programs: int = 0, **_: Any,
-    ) -> None:
-        self.problem = problem
-        self.tools = tools
-        self.verifier = verifier
-        self.scorer, self.generator = scorer, generator
-        self.weighted = bool(weighted)
-        self.n = max(1, int(n))
-        self.batch = max(1, int(batch))
-        self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
-        self.top_p = float(top_p)
-        self.min_p = float(min_p)
-        self.greedy_first = greedy_first  # a small model's greedy pass is its single best guess
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: BestOfNSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        self.tools, self.verifier = deps.tools, deps.verifier
+        s = self.settings
+        self.candidates = Schedule(s.n, s.batch, greedy_first=s.greedy_first)
         # Programs only where a verifier checks what they print (an ORM would judge code, not the answer).
-        self.programs = max(0, int(programs)) if problem.program_prompt and verifier is not None else 0
+        wanted = s.programs if problem.program_prompt and self.verifier is not None else 0
+        self.programs = Schedule(wanted, s.batch, greedy_first=s.greedy_first)
         self.scored: list[Scored] = []
-        self._requested = 0
-        self._programs_requested = 0
 
     def ask(self) -> list[Ask]:
         if any(s.check.passed for s in self.scored):
             return []
-        asks = self._program_asks()
-        if self._requested >= self.n:
-            return asks
-        p = self.problem
-        if self._requested == 0 and self.greedy_first:
-            self._requested = 1
-            return [*asks, Ask(prompt=p.prompt, n=1, max_tokens=p.max_tokens, temperature=0.0, seed=p.seed,
-                               stop=p.stop, tag="greedy candidate")]
-        size = min(self.batch, self.n - self._requested)
-        seed = None if p.seed is None else p.seed + self._requested
-        self._requested += size
-        return [*asks, Ask(prompt=p.prompt, n=size, max_tokens=p.max_tokens, temperature=self.temperature,
-                           top_p=self.top_p, min_p=self.min_p, seed=seed, stop=p.stop,
-                           tag=f"candidates {self._requested - size + 1}-{self._requested}")]
-
-    def _program_asks(self) -> list[Ask]:
-        asks, self._programs_requested = program_asks(
-            self.problem, self._programs_requested, self.programs, greedy_first=self.greedy_first, batch=self.batch,
-            temperature=self.temperature, top_p=self.top_p, min_p=self.min_p)
+        asks = program_asks(self.problem, self.programs, self.settings)
+        for d in self.candidates.draws():
+            asks.append(Ask(
+                prompt=self.problem.prompt, n=d.n,
+                sampling=self.problem.sampling if d.greedy else self.settings.hot(self.problem, d.first),
+                tag="greedy candidate" if d.greedy else f"candidates {d.first + 1}-{d.first + d.n}"))
         return asks
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
-        program = ask.tag.startswith("program")
+        program = ask.kind is AskKind.PROGRAM
         granted = len(generation.samples) if generation is not None else 0
-        if program:
-            self._programs_requested -= ask.n - granted
-        else:
-            self._requested -= ask.n - granted
+        (self.programs if program else self.candidates).refund(ask.n - granted)
         if generation is None:
             return
         if program:
@@ -102,7 +87,8 @@ class BestOfN:
             texts = [s.text for s in generation.samples]
             answers = [self.tools.extract(t) for t in texts]
         checks = await asyncio.gather(*(
-            _printed_nothing() if program and a is None else self._check(t) for t, a in zip(texts, answers, strict=True)))
+            _printed_nothing() if program and a is None else self._check(t)
+            for t, a in zip(texts, answers, strict=True)))
         start = len(self.scored)
         for i, (sample, text, answer, check) in enumerate(zip(generation.samples, texts, answers, checks, strict=True)):
             self.scored.append(Scored(start + i, text, answer, check, truncated=sample.finish_reason == "length"))
@@ -113,9 +99,10 @@ class BestOfN:
                 return await self.verifier.check(text)
             except Exception as exc:  # a verifier that crashes fails this candidate, not the search
                 return Check(passed=False, score=0.0, feedback=f"the verifier failed: {type(exc).__name__}: {exc}")
-        if self.scorer is not None and self.generator is not None:
+        scorer, generator = self.deps.scorer, self.deps.generator
+        if scorer is not None and generator is not None:
             try:
-                score = await self.scorer.score(self.problem.messages, [text], self.generator)
+                score = await scorer.score(self.problem.messages, [text], generator)
             except BudgetExhausted:
                 score = 0.5  # unscored: neither favoured nor dropped
             return Check(passed=False, score=score, feedback=f"ORM p(correct) = {score:.2f}")
@@ -126,8 +113,8 @@ class BestOfN:
             return None
         votes: dict[str | None, float] = {}
         for s in self.scored:
-            votes[s.answer] = votes.get(s.answer, 0.0) + (s.check.score if self.weighted else 1.0)
-        if self.weighted and not any(s.check.passed for s in self.scored):
+            votes[s.answer] = votes.get(s.answer, 0.0) + (s.check.score if self.settings.weighted else 1.0)
+        if self.settings.weighted and not any(s.check.passed for s in self.scored):
             top = max(self.scored, key=lambda s: (votes[s.answer] if s.answer else 0.0, s.check.score, -s.index))
         else:
             top = max(self.scored, key=lambda s: (s.check.score, votes[s.answer] if s.answer else 0.0, -s.index))
@@ -141,7 +128,8 @@ class BestOfN:
         return Outcome(
             content=top.text.strip(), answer=top.answer, confidence=confidence, candidates=tuple(ranked.values()),
             details={"samples": len(self.scored), "passed": sum(s.check.passed for s in self.scored),
-                     "verdict": top.check.feedback, **({"programs": self._programs_requested} if self.programs else {})},
+                     "verdict": top.check.feedback,
+                     **({"programs": self.programs.requested} if self.programs.total else {})},
             truncated=top.truncated,
         )
 

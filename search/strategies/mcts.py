@@ -10,32 +10,30 @@ run per round; a virtual loss on the paths in flight spreads them over the tree.
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import branch_seed, grow, tree_outcome
-from search.strategy import Ask, Outcome, Problem
-from search.tree import STEP_DELIMITER, Tree
+from pydantic import Field
+
+from search.protocols import Generation
+from search.strategies.stepwise import StepSettings, TreeStrategy, grow, step_ask, tree_outcome
+from search.strategy import Ask, Outcome, Problem, SearchDeps
 
 
-class MCTS:
+class MCTSSettings(StepSettings):
+    simulations: int = Field(8, ge=1)
+    expansions: int = Field(2, ge=1)
+    parallel: int = Field(2, ge=1)  # simulations per round, spread by virtual loss
+    c_puct: float = Field(1.0, ge=0)
+
+
+class MCTS(TreeStrategy[MCTSSettings]):
     name = "mcts"
+    Settings = MCTSSettings
 
-    def __init__(
-        self, problem: Problem, tools: AnswerTools, *, scorer: StepScorer | None = None,
-        verifier: Verifier | None = None, generator: Generator | None = None, simulations: int = 8,
-        expansions: int = 2, parallel: int = 2, c_puct: float = 1.0, max_depth: int = 8, step_tokens: int = 160,
-        temperature: float = 0.7, **_: Any,
-    ) -> None:
-        self.problem, self.tools = problem, tools
-        self.scorer, self.verifier, self.generator = scorer, verifier, generator
-        self.simulations, self.expansions = int(simulations), int(expansions)
-        self.parallel, self.c_puct, self.max_depth = int(parallel), float(c_puct), int(max_depth)
-        self.step_tokens = min(int(step_tokens), problem.max_tokens)
-        self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
-        self.tree = Tree()
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: MCTSSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        self.c_puct = self.settings.c_puct
         self.done_simulations = 0
-        self._in_flight: dict[str, int] = {}
+        self._in_flight: set[int] = set()
         self._virtual: dict[int, int] = {}
 
     def _puct(self, parent: int, child: int) -> float:
@@ -56,36 +54,33 @@ class MCTS:
             self.tree.update(node.id, visits=node.visits + 1, value=node.value + value)
 
     def _solved(self) -> bool:
-        return self.verifier is not None and any(n.terminal and (n.prm_score or 0) >= 1.0 for n in self.tree.leaves())
+        leaves = self.tree.leaves()
+        return self.deps.verifier is not None and any(n.terminal and (n.prm_score or 0) >= 1.0 for n in leaves)
 
     def ask(self) -> list[Ask]:
-        self._in_flight, self._virtual = {}, {}
+        self._in_flight, self._virtual = set(), {}
         asks: list[Ask] = []
-        while len(asks) < self.parallel and self.done_simulations < self.simulations and not self._solved():
+        s = self.settings
+        while len(asks) < s.parallel and self.done_simulations < s.simulations and not self._solved():
             leaf = self._select()
             node = self.tree.nodes[leaf]
             self.done_simulations += 1
             if node.terminal:  # a finished solution: revisiting it re-counts its value
                 self._backup(leaf, node.prm_score if node.prm_score is not None else 0.5)
                 continue
-            if leaf in self._in_flight.values():
+            if leaf in self._in_flight:
                 break  # every open path is already being expanded this round
             for n in [*self.tree.path(leaf), self.tree.root]:
                 self._virtual[n.id] = self._virtual.get(n.id, 0) + 1
-            tag = f"expand node {leaf}"
-            self._in_flight[tag] = leaf
-            asks.append(Ask(prompt=self.problem.prompt + self.tree.path_text(leaf), n=self.expansions,
-                            max_tokens=self.step_tokens, temperature=self.temperature,
-                            seed=branch_seed(self.problem, leaf),
-                            stop=(STEP_DELIMITER, *self.problem.stop), tag=tag))
+            self._in_flight.add(leaf)
+            asks.append(step_ask(self.problem, self.tree, leaf, s.expansions, s, f"expand node {leaf}"))
         return asks
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
-        if generation is None:
+        if generation is None or ask.node is None:
             return
-        children = await grow(self.tree, self._in_flight[ask.tag], generation, self.problem, self.tools,
-                              scorer=self.scorer, verifier=self.verifier, generator=self.generator,
-                              max_depth=self.max_depth)
+        children = await grow(self.tree, ask.node, generation, self.problem, self.deps,
+                              max_depth=self.settings.max_depth)
         for child in children:
             scored = self.tree.nodes[child.id]
             self._backup(child.id, scored.prm_score if scored.prm_score is not None else 0.5)
@@ -93,5 +88,5 @@ class MCTS:
     def best(self) -> Outcome | None:
         finished = [n.id for n in self.tree.leaves() if n.terminal]
         pool = finished or [n.id for n in self.tree.leaves()]
-        return tree_outcome(self.tree, pool, lambda i: self.tree.nodes[i].mean_value, verifier=self.verifier,
+        return tree_outcome(self.tree, pool, lambda i: self.tree.nodes[i].mean_value, verifier=self.deps.verifier,
                             details={"simulations": self.done_simulations, "finished": len(finished)})

@@ -12,35 +12,31 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
 
-from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import branch_seed, grow, tree_outcome
-from search.strategy import Ask, Outcome, Problem
-from search.tree import STEP_DELIMITER, Node, Tree
+from pydantic import Field
+
+from search.protocols import Generation
+from search.strategies.stepwise import StepSettings, TreeStrategy, grow, step_ask, tree_outcome
+from search.strategy import Ask, Outcome, Problem, SearchDeps
+from search.tree import Node
 
 
-class ParticleFilter:
+class ParticleFilterSettings(StepSettings):
+    particles: int = Field(4, ge=1)
+    softmax_temperature: float = Field(0.5, gt=0)
+
+
+class ParticleFilter(TreeStrategy[ParticleFilterSettings]):
     name = "particle_filter"
+    Settings = ParticleFilterSettings
 
-    def __init__(
-        self, problem: Problem, tools: AnswerTools, *, scorer: StepScorer | None = None,
-        verifier: Verifier | None = None, generator: Generator | None = None, particles: int = 4,
-        max_depth: int = 8, step_tokens: int = 160, temperature: float = 0.7, softmax_temperature: float = 0.5,
-        **_: Any,
-    ) -> None:
-        self.problem, self.tools = problem, tools
-        self.scorer, self.verifier, self.generator = scorer, verifier, generator
-        self.n_particles, self.max_depth = int(particles), int(max_depth)
-        self.step_tokens = min(int(step_tokens), problem.max_tokens)
-        self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
-        self.softmax_temperature = float(softmax_temperature)
-        self.rng = random.Random(problem.seed if problem.seed is not None else 0)
-        self.tree = Tree()
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: ParticleFilterSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        self.n_particles = self.settings.particles
+        self.rng = random.Random(problem.sampling.seed if problem.sampling.seed is not None else 0)
         self.live: list[int] = [0] * self.n_particles  # node ids; duplicates are copies of one path
         self.finished: list[int] = []
         self._stepped: list[Node] = []
-        self._asked: dict[str, int] = {}
 
     def ask(self) -> list[Ask]:
         if self._stepped:
@@ -51,24 +47,19 @@ class ParticleFilter:
         counts: dict[int, int] = {}
         for node in self.live:
             counts[node] = counts.get(node, 0) + 1
-        self._asked = {f"advance node {node}": node for node in counts}
-        return [
-            Ask(prompt=self.problem.prompt + self.tree.path_text(node), n=count, max_tokens=self.step_tokens,
-                temperature=self.temperature, seed=branch_seed(self.problem, node), stop=(STEP_DELIMITER, *self.problem.stop), tag=f"advance node {node}")
-            for node, count in counts.items()
-        ]
+        return [step_ask(self.problem, self.tree, node, count, self.settings, f"advance node {node}")
+                for node, count in counts.items()]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
-        if generation is None:
+        if generation is None or ask.node is None:
             return
-        children = await grow(self.tree, self._asked[ask.tag], generation, self.problem, self.tools,
-                              scorer=self.scorer, verifier=self.verifier, generator=self.generator,
-                              max_depth=self.max_depth)
+        children = await grow(self.tree, ask.node, generation, self.problem, self.deps,
+                              max_depth=self.settings.max_depth)
         self._stepped.extend(children)
 
     def _weight(self, node: Node) -> float:
         score = 0.5 if node.prm_score is None else node.prm_score
-        return math.exp(score / self.softmax_temperature)
+        return math.exp(score / self.settings.softmax_temperature)
 
     def _resample(self) -> None:
         self.finished.extend(n.id for n in self._stepped if n.terminal)
@@ -82,11 +73,11 @@ class ParticleFilter:
         self.live = [n.id for n in self.rng.choices(open_, weights=weights, k=slots)]
 
     def _solved(self) -> bool:
-        return self.verifier is not None and any((self.tree.nodes[i].prm_score or 0) >= 1.0 for i in self.finished)
+        return self.deps.verifier is not None and any((self.tree.nodes[i].prm_score or 0) >= 1.0 for i in self.finished)
 
     def best(self) -> Outcome | None:
         pool = self.finished + [n.id for n in self._stepped if n.terminal]
         if not pool:
             pool = self.live + [n.id for n in self._stepped]
-        return tree_outcome(self.tree, pool, lambda i: self._weight(self.tree.nodes[i]), verifier=self.verifier,
+        return tree_outcome(self.tree, pool, lambda i: self._weight(self.tree.nodes[i]), verifier=self.deps.verifier,
                             details={"particles": self.n_particles, "finished": len(self.finished)})

@@ -8,15 +8,13 @@ The best-scored attempt is returned, not merely the last.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+
+from pydantic import Field
 
 from search.charged import BudgetExhausted
-from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategy import Ask, Candidate, Outcome, Problem
-
-Render = Callable[[list[dict[str, Any]]], Awaitable[str]]
+from search.protocols import Generation
+from search.strategy import Ask, Candidate, Outcome, Problem, SearchDeps, SearchStrategy, StrategySettings
 
 REVISE_REQUEST = (
     "Your solution was checked: {feedback}\n"
@@ -34,18 +32,21 @@ class Attempt:
     truncated: bool = False
 
 
-class Revise:
-    name = "revise"
+class ReviseSettings(StrategySettings):
+    max_revisions: int = Field(3, ge=0)
+    accept_score: float = Field(0.8, ge=0, le=1)  # without a verifier, a judge this sure ends the loop
+    revision_temperature: float = Field(0.3, ge=0, le=2)  # the first attempt is greedy
 
-    def __init__(
-        self, problem: Problem, tools: AnswerTools, *, render: Render | None = None, verifier: Verifier | None = None,
-        scorer: StepScorer | None = None, generator: Generator | None = None, max_revisions: int = 3,
-        accept_score: float = 0.8, **_: Any,
-    ) -> None:
-        self.problem, self.tools = problem, tools
-        self.render, self.verifier, self.scorer, self.generator = render, verifier, scorer, generator
-        self.max_attempts = 1 + int(max_revisions)
-        self.accept_score = float(accept_score)  # without a verifier, a judge this sure ends the loop
+
+class Revise(SearchStrategy[ReviseSettings]):
+    name = "revise"
+    Settings = ReviseSettings
+
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: ReviseSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        self.verifier = deps.verifier
+        self.max_attempts = 1 + self.settings.max_revisions
+        self.accept_score = self.settings.accept_score
         self.attempts: list[Attempt] = []
         self._next_prompt: str | None = problem.prompt
 
@@ -53,8 +54,9 @@ class Revise:
         if self._next_prompt is None or len(self.attempts) >= self.max_attempts or self._accepted():
             return []
         prompt, self._next_prompt = self._next_prompt, None
-        return [Ask(prompt=prompt, n=1, max_tokens=self.problem.max_tokens, temperature=0.0 if not self.attempts else 0.3,
-                    seed=self.problem.seed, stop=self.problem.stop, tag=f"attempt {len(self.attempts) + 1}")]
+        temperature = self.settings.revision_temperature if self.attempts else 0.0
+        return [Ask(prompt=prompt, n=1, sampling=replace(self.problem.sampling, temperature=temperature),
+                    tag=f"attempt {len(self.attempts) + 1}")]
 
     def _accepted(self) -> bool:
         last = self.attempts[-1] if self.attempts else None
@@ -67,10 +69,11 @@ class Revise:
             except Exception as exc:  # a crashing verifier fails this attempt, not the search
                 return 0.0, False, f"the verifier failed: {type(exc).__name__}: {exc}"
             return verdict.score, verdict.passed, verdict.feedback
-        if self.scorer is None or self.generator is None:
+        scorer, generator = self.deps.scorer, self.deps.generator
+        if scorer is None or generator is None:
             return 0.5, False, "no checker is available"
         try:
-            p = await self.scorer.score(self.problem.messages, [text], self.generator)
+            p = await scorer.score(self.problem.messages, [text], generator)
         except BudgetExhausted:
             return 0.5, False, "not checked (budget spent)"
         return p, False, f"a checker thinks it is correct with probability {p:.2f}; re-check every step."
@@ -80,10 +83,10 @@ class Revise:
             return
         text = generation.samples[0].text
         score, passed, feedback = await self._check(text)
-        self.attempts.append(Attempt(text, self.tools.extract(text), score, passed, feedback,
+        self.attempts.append(Attempt(text, self.deps.tools.extract(text), score, passed, feedback,
                                      truncated=generation.samples[0].finish_reason == "length"))
-        if not self._accepted() and self.render is not None and self.problem.messages:
-            self._next_prompt = await self.render([
+        if not self._accepted() and self.deps.render is not None and self.problem.messages:
+            self._next_prompt = await self.deps.render([
                 *self.problem.messages, {"role": "assistant", "content": text},
                 {"role": "user", "content": REVISE_REQUEST.format(feedback=feedback)},
             ])

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
-from search.protocols import AnswerTools, Generation
-from search.strategy import Ask, Candidate, Outcome, Problem
+from pydantic import Field
+
+from search.protocols import Generation
+from search.strategy import Ask, Candidate, Outcome, Problem, SearchDeps, SearchStrategy, StrategySettings
 
 
-class Single:
+class SingleSettings(StrategySettings):
+    temperature: float = Field(0.0, ge=0, le=2)  # greedy unless the request sets a temperature
+
+
+class Single(SearchStrategy[SingleSettings]):
     name = "single"
+    Settings = SingleSettings
 
-    def __init__(self, problem: Problem, tools: AnswerTools, *, temperature: float = 0.0, **_: Any) -> None:
-        self.problem = problem
-        self.tools = tools
-        self.temperature = problem.temperature if problem.temperature is not None else temperature
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: SingleSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
         self._asked = False
         self._outcome: Outcome | None = None
 
@@ -22,15 +27,14 @@ class Single:
         if self._asked:
             return []
         self._asked = True
-        p = self.problem
-        return [Ask(prompt=p.prompt, n=1, max_tokens=p.max_tokens, temperature=self.temperature,
-                    seed=p.seed, stop=p.stop, tag="single")]
+        sampling = replace(self.problem.sampling, temperature=self.settings.temperature)
+        return [Ask(prompt=self.problem.prompt, n=1, sampling=sampling, tag="single")]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         if generation is None or not generation.samples:
             return
         sample = generation.samples[0]
-        answer = self.tools.extract(sample.text)
+        answer = self.deps.tools.extract(sample.text)
         self._outcome = Outcome(
             content=sample.text.strip(), answer=answer, confidence=1.0 if answer is not None else 0.0,
             candidates=(Candidate(answer=answer, votes=1.0),) if answer is not None else (),

@@ -4,18 +4,48 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from pydantic import Field
 
 from search.charged import BudgetExhausted
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategy import Candidate, Outcome, Problem
+from search.strategy import Ask, AskKind, Candidate, Outcome, Problem, SearchDeps, SearchStrategy, StrategySettings
 from search.tree import STEP_DELIMITER, Node, Tree
 
 
-def branch_seed(problem: Problem, node_id: int) -> int | None:
-    """The seed for sampling onward from `node_id` in a seeded search (None when unseeded): fixed
-    by the node, not by call order, so a seeded tree search repeats itself."""
-    return None if problem.seed is None else problem.seed + 1 + 1009 * node_id
+class StepSettings(StrategySettings):
+    """What every step-level search shares."""
+
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_depth: int = Field(8, ge=1)
+    step_tokens: int = Field(160, ge=1)  # per step; never above the problem's per-sample cap
+
+
+StepSettingsT = TypeVar("StepSettingsT", bound=StepSettings)
+
+
+class TreeStrategy(SearchStrategy[StepSettingsT]):
+    """A step-level search: it grows a tree of steps from the root (search.strategy.TreeSearch)."""
+
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: StepSettingsT | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        self.tree = Tree()
+
+    def search_tree(self) -> Tree:
+        return self.tree
+
+
+def step_ask(problem: Problem, tree: Tree, node_id: int, n: int, settings: StepSettings, tag: str) -> Ask:
+    """`n` next steps continuing the path that ends at `node_id`: each stops at the step delimiter.
+
+    A seeded search draws a seed fixed by the node, not by call order, so it repeats itself."""
+    sampling = replace(problem.sampling, temperature=settings.temperature,
+                       stop=(STEP_DELIMITER, *problem.sampling.stop),
+                       max_tokens=min(settings.step_tokens, problem.max_tokens)).seeded(1 + 1009 * node_id)
+    return Ask(prompt=problem.prompt + tree.path_text(node_id), n=n, sampling=sampling, kind=AskKind.STEP,
+               node=node_id, tag=tag)
 
 
 def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerTools, *, max_depth: int,
@@ -24,7 +54,7 @@ def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerT
     solution (end of turn or length), and so did one that states a boxed answer."""
     children = []
     for sample in generation.samples:
-        at_delimiter = getattr(sample, "stop_reason", None) == delimiter
+        at_delimiter = sample.stop_reason == delimiter
         text = sample.text + (delimiter if at_delimiter else "")
         answer = tools.extract(tree.path_text(parent) + text)
         terminal = (not at_delimiter) or "\\boxed" in sample.text or tree.nodes[parent].depth + 1 >= max_depth
@@ -58,12 +88,13 @@ async def score_nodes(tree: Tree, nodes: Sequence[Node], problem: Problem, *, sc
     await asyncio.gather(*(one(n) for n in nodes))
 
 
-async def grow(tree: Tree, parent: int, generation: Generation, problem: Problem, tools: AnswerTools, *,
-               scorer: StepScorer | None, verifier: Verifier | None, generator: Generator | None,
-               max_depth: int) -> list[Node]:
-    """Add one child per sample under `parent` and score them: one expansion of a tree search."""
-    children = add_children(tree, parent, generation, tools, max_depth=max_depth)
-    await score_nodes(tree, children, problem, scorer=scorer, verifier=verifier, generator=generator)
+async def grow(tree: Tree, parent: int, generation: Generation, problem: Problem, deps: SearchDeps, *,
+               max_depth: int, scorer: StepScorer | None = None) -> list[Node]:
+    """Add one child per sample under `parent` and score them (with `scorer`, else the PRM): one
+    expansion of a tree search."""
+    children = add_children(tree, parent, generation, deps.tools, max_depth=max_depth)
+    await score_nodes(tree, children, problem, scorer=scorer or deps.scorer, verifier=deps.verifier,
+                      generator=deps.generator)
     return children
 
 
@@ -100,7 +131,8 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
         answer = tree.nodes[node_id].answer
         if answer is not None:
             votes[answer] = votes.get(answer, 0.0) + weight(node_id)
-    passed = [i for i in pool if verifier is not None and tree.nodes[i].terminal and (tree.nodes[i].prm_score or 0) >= 1]
+    passed = [i for i in pool
+              if verifier is not None and tree.nodes[i].terminal and (tree.nodes[i].prm_score or 0) >= 1]
     if passed:
         top = passed[0]
         winner = tree.nodes[top].answer
@@ -111,6 +143,7 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
     confidence = 1.0 if passed else (votes.get(winner, 0.0) / total if winner is not None else 0.0)
     return Outcome(
         content=tree.path_text(top).strip(), answer=winner, confidence=confidence,
-        candidates=tuple(Candidate(answer=a, votes=round(v, 3)) for a, v in sorted(votes.items(), key=lambda kv: -kv[1])),
+        candidates=tuple(Candidate(answer=a, votes=round(v, 3))
+                         for a, v in sorted(votes.items(), key=lambda kv: -kv[1])),
         details={**details, "nodes": len(tree.nodes) - 1, "score": round(weight(top), 3)},
     )

@@ -9,35 +9,35 @@ correct); a ground-truth verifier values finished solutions and ends the search 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
-from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.strategies.stepwise import branch_seed, grow, tree_outcome
-from search.strategy import Ask, Outcome, Problem
-from search.tree import STEP_DELIMITER, Node, Tree
+from pydantic import Field
+
+from search.protocols import Generation
+from search.strategies.stepwise import StepSettings, TreeStrategy, grow, step_ask, tree_outcome
+from search.strategy import Ask, Outcome, Problem, SearchDeps
+from search.tree import Node
 
 
-class TreeOfThoughts:
+class TreeOfThoughtsSettings(StepSettings):
+    mode: Literal["bfs", "dfs"] = "bfs"
+    thoughts: int = Field(3, ge=1)
+    breadth: int = Field(2, ge=1)
+    threshold: float = Field(0.3, ge=0, le=1)
+    max_depth: int = Field(6, ge=1)
+
+
+class TreeOfThoughts(TreeStrategy[TreeOfThoughtsSettings]):
     name = "tot"
+    Settings = TreeOfThoughtsSettings
 
-    def __init__(
-        self, problem: Problem, tools: AnswerTools, *, scorer: StepScorer | None = None,
-        valuer: StepScorer | None = None, verifier: Verifier | None = None, generator: Generator | None = None, mode: str = "bfs", thoughts: int = 3,
-        breadth: int = 2, threshold: float = 0.3, max_depth: int = 6, step_tokens: int = 160,
-        temperature: float = 0.7, **_: Any,
-    ) -> None:
-        self.problem, self.tools = problem, tools
-        self.scorer, self.verifier, self.generator = valuer or scorer, verifier, generator
-        self.dfs = mode == "dfs"
-        self.thoughts, self.breadth, self.threshold = int(thoughts), int(breadth), float(threshold)
-        self.max_depth = int(max_depth)
-        self.step_tokens = min(int(step_tokens), problem.max_tokens)
-        self.temperature = problem.temperature if problem.temperature is not None else float(temperature)
-        self.tree = Tree()
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: TreeOfThoughtsSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        self.value_scorer = deps.valuer or deps.scorer
+        self.dfs = self.settings.mode == "dfs"
         self.frontier: list[int] = [0]  # BFS: states to expand next round; DFS: a stack (top = last)
         self.finished: list[int] = []
         self._new: list[Node] = []
-        self._asked: dict[str, int] = {}
 
     def _value(self, node_id: int) -> float:
         score = self.tree.nodes[node_id].prm_score
@@ -48,39 +48,34 @@ class TreeOfThoughts:
         open_ = sorted((n for n in self._new if not n.terminal), key=lambda n: self._value(n.id), reverse=True)
         self._new = []
         if self.dfs:
-            kept = [n.id for n in open_ if self._value(n.id) >= self.threshold]  # prune weak thoughts
+            kept = [n.id for n in open_ if self._value(n.id) >= self.settings.threshold]  # prune weak thoughts
             self.frontier.extend(reversed(kept))  # the best child on top of the stack
         else:
-            self.frontier = [n.id for n in open_[: self.breadth]]
+            self.frontier = [n.id for n in open_[: self.settings.breadth]]
 
     def _solved(self) -> bool:
-        return self.verifier is not None and any(self._value(i) >= 1.0 for i in self.finished)
+        return self.deps.verifier is not None and any(self._value(i) >= 1.0 for i in self.finished)
 
     def ask(self) -> list[Ask]:
         if self._new:
             self._absorb()
-        if self._solved() or not self.frontier or len(self.finished) >= self.breadth * self.thoughts:
+        if self._solved() or not self.frontier or len(self.finished) >= self.settings.breadth * self.settings.thoughts:
             return []
         expand = [self.frontier.pop()] if self.dfs else self.frontier
         if not self.dfs:
             self.frontier = []
-        self._asked = {f"propose from node {s}": s for s in expand}
-        return [
-            Ask(prompt=self.problem.prompt + self.tree.path_text(s), n=self.thoughts, max_tokens=self.step_tokens,
-                temperature=self.temperature, seed=branch_seed(self.problem, s), stop=(STEP_DELIMITER, *self.problem.stop), tag=tag)
-            for tag, s in self._asked.items()
-        ]
+        return [step_ask(self.problem, self.tree, s, self.settings.thoughts, self.settings, f"propose from node {s}")
+                for s in expand]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
-        if generation is None:
+        if generation is None or ask.node is None:
             return
-        children = await grow(self.tree, self._asked[ask.tag], generation, self.problem, self.tools,
-                              scorer=self.scorer, verifier=self.verifier, generator=self.generator,
-                              max_depth=self.max_depth)
+        children = await grow(self.tree, ask.node, generation, self.problem, self.deps,
+                              max_depth=self.settings.max_depth, scorer=self.value_scorer)
         self._new.extend(children)
 
     def best(self) -> Outcome | None:
         done = self.finished + [n.id for n in self._new if n.terminal]
         pool = done or self.frontier + [n.id for n in self._new]
-        return tree_outcome(self.tree, pool, self._value, verifier=self.verifier,
+        return tree_outcome(self.tree, pool, self._value, verifier=self.deps.verifier,
                             details={"mode": "dfs" if self.dfs else "bfs", "finished": len(done)})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from backends.types import Completion, Sample, SamplingParams
+from backends.types import Completion, Sample
+from sampling import Sampling
 
 
 class ScriptedBackend:
@@ -21,7 +22,7 @@ class ScriptedBackend:
         text = "".join(f"<{m['role']}>{m['content']}" for m in messages)
         return text + "<assistant>" if add_generation_prompt else text  # else the last message continues
 
-    async def complete(self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None) -> Completion:
+    async def complete(self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None) -> Completion:
         self.calls += 1
         self.prompts.append(prompt)
         if self.delay_s:

@@ -78,13 +78,14 @@ async def test_verifier_crash_marks_the_candidate_failed():
         async def check(self, text):
             raise RuntimeError("checker exploded")
 
+    from sampling import Sampling
     from search.budget import Budget
     from search.driver import run_search
-    from search.registry import STRATEGIES
     from search.strategy import Problem
-    from tests.search.scripted import LastNumberTools, ScriptedGenerator
+    from tests.search.scripted import LastNumberTools, ScriptedGenerator, make_strategy
 
-    strategy = STRATEGIES["best_of_n"](Problem(prompt="p", max_tokens=32), LastNumberTools(), verifier=Crashing(), n=3)
+    strategy = make_strategy("best_of_n", Problem(prompt="p", sampling=Sampling(max_tokens=32)), LastNumberTools(),
+                             verifier=Crashing(), n=3)
     result = await run_search(strategy, generator=ScriptedGenerator(["so 4"]),
                               budget=Budget.create(max_tokens=1000, max_calls=None, deadline_s=None))
     assert result.outcome.answer == "4" and "checker exploded" in result.outcome.details["verdict"]

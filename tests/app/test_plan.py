@@ -4,6 +4,8 @@ from app.errors import ApiError
 from app.protocol import ChatCompletionRequest
 from app.service import plan_request
 from app.settings import DEFAULT_SYSTEM_PROMPT, load_settings
+from search.strategies.beam import BeamSettings
+from search.strategies.single import SingleSettings
 
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -15,8 +17,8 @@ def req(**body):
 def test_effort_picks_tier_and_caps_budget_by_max_completion_tokens():
     settings = load_settings()
     plan = plan_request(req(reasoning_effort="high", max_completion_tokens=500), settings)
-    assert plan.strategy == "auto" and plan.config["n"] == 12
-    assert plan.budget_tokens == 500 and plan.max_tokens_per_sample <= 500
+    assert plan.strategy == "auto" and plan.settings.n == 12
+    assert plan.budget_tokens == 500 and plan.sampling.max_tokens <= 500
     assert plan_request(req(reasoning_effort="none"), settings).strategy == "single"
 
 
@@ -24,7 +26,7 @@ def test_reasoning_object_overrides_tier():
     plan = plan_request(req(reasoning_effort="low", reasoning={"strategy": "single", "budget_tokens": 64,
                                                                "max_calls": 2, "deadline_s": 5}), load_settings())
     assert (plan.strategy, plan.budget_tokens, plan.max_calls, plan.deadline_s) == ("single", 64, 2, 5)
-    assert plan.config == {}  # the tier's self-consistency config does not leak into another strategy
+    assert plan.settings == SingleSettings()  # the tier's auto settings do not leak into another strategy
 
 
 def test_system_prompt_added_only_when_client_sent_none():
@@ -48,3 +50,52 @@ def test_limits_are_4xx_naming_the_parameter(body, param):
     with pytest.raises(ApiError) as info:
         plan_request(req(**body), load_settings())
     assert info.value.status == 400 and info.value.param == param
+
+
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({"reasoning": {"strategy": "beam", "n": 4}}, "reasoning.n"),  # beam has no n
+        ({"reasoning": {"strategy": "beam", "settings": {"widht": 4}}}, "reasoning.settings.widht"),
+        ({"reasoning": {"strategy": "beam", "settings": {"width": 0}}}, "reasoning.settings.width"),
+        ({"reasoning": {"strategy": "beam", "settings": {"mode": "bogus"}}}, "reasoning.settings.mode"),
+    ],
+)
+def test_strategy_settings_from_the_request_are_checked_by_the_strategys_model(body, param):
+    with pytest.raises(ApiError) as info:
+        plan_request(req(**body), load_settings())
+    assert info.value.status == 400 and info.value.param == param
+    assert param.rsplit(".", 1)[-1] in info.value.message
+
+
+def test_request_settings_reach_the_strategy_and_sampling_fields_reach_the_plan():
+    plan = plan_request(req(reasoning={"strategy": "beam", "settings": {"width": 3, "mode": "dvts"}},
+                            temperature=0.4, top_p=0.8, seed=9, stop=["END"]), load_settings())
+    assert plan.settings == BeamSettings(width=3, mode="dvts", temperature=0.4)
+    assert (plan.sampling.top_p, plan.sampling.seed, plan.sampling.stop, plan.sampling.temperature) == (
+        0.8, 9, ("END",), 0.0)  # the base of every call is greedy; the strategy heats its samples
+    voted = plan_request(req(reasoning_effort="low", temperature=1.1, top_p=0.5), load_settings())
+    assert (voted.settings.temperature, voted.settings.top_p) == (1.1, 0.5)
+
+
+def test_a_misspelled_tier_setting_stops_the_settings_naming_tier_and_field():
+    from pydantic import ValidationError
+
+    tiers = {"low": {"strategy": "auto", "budget_tokens": 100, "max_calls": 2, "settings": {"progams": 5}}}
+    with pytest.raises(ValidationError) as info:
+        load_settings(tiers=tiers)
+    assert "tier 'low'" in str(info.value) and "progams" in str(info.value)
+    with pytest.raises(ValidationError, match="unknown strategy 'bean'"):
+        load_settings(tiers={"low": {"strategy": "bean", "budget_tokens": 100, "max_calls": 2}})
+
+
+def test_tiers_from_the_environment_are_checked_at_startup(monkeypatch):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("PONDER_TIERS", '{"high": {"strategy": "beam", "budget_tokens": 9, "max_calls": 2, '
+                                       '"config": {"width": 2, "expansion": 3}}}')
+    with pytest.raises(ValidationError, match="tier 'high' \\(beam\\): expansion: Extra inputs"):
+        load_settings()
+    monkeypatch.setenv("PONDER_TIERS", '{"high": {"strategy": "beam", "budget_tokens": 9, "max_calls": 2, '
+                                       '"config": {"width": 2}}}')  # `config`, the field's former name
+    assert load_settings().tiers["high"].settings == {"width": 2}

@@ -1,5 +1,5 @@
-from .test_ops import client_for
 from .fake_backend import ScriptedBackend
+from .test_ops import client_for
 
 
 async def test_reason_endpoint_returns_answer_candidates_usage_and_a_retrievable_trace():

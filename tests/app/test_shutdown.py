@@ -7,13 +7,11 @@ import threading
 import time
 
 import httpx
-import uvicorn
-
-from backends.types import Completion
 
 from app.main import create_app
 from app.settings import load_settings
 from app.shutdown import graceful_server
+from backends.types import Completion
 from bench.local_server import free_port
 
 from .fake_backend import ScriptedBackend

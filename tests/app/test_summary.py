@@ -9,8 +9,10 @@ from app.service import Plan
 from app.summarize import summarize
 from backends.errors import BackendUnavailable
 from backends.types import Completion, Sample
+from sampling import Sampling
 from search.charged import Usage
 from search.driver import SearchResult
+from search.strategies.single import SingleSettings
 from search.strategy import Outcome
 
 from .fake_backend import ScriptedBackend
@@ -146,9 +148,9 @@ def finished(*, tokens: int, calls: int, elapsed_s: float) -> SearchResult:
 
 
 def plan(*, budget_tokens: int = 1000, max_calls: int = 8, deadline_s: float | None = None) -> Plan:
-    return Plan(strategy="single", effort="none", config={}, messages=[{"role": "user", "content": "2+2?"}],
-                budget_tokens=budget_tokens, max_calls=max_calls, deadline_s=deadline_s, max_tokens_per_sample=512,
-                temperature=None, seed=None)
+    return Plan(strategy="single", effort="none", settings=SingleSettings(),
+                messages=[{"role": "user", "content": "2+2?"}], budget_tokens=budget_tokens, max_calls=max_calls,
+                deadline_s=deadline_s, sampling=Sampling(max_tokens=512))
 
 
 async def test_no_summary_call_once_the_calls_or_the_deadline_are_spent():

@@ -11,11 +11,11 @@ from backends.batched import BatchedBackend
 from backends.embedded import EmbeddedBackend
 from backends.errors import PromptTooLong
 from backends.model_files import resolve_model
-from backends.types import SamplingParams
+from sampling import Sampling
 
 pytestmark = pytest.mark.e2e
 
-GREEDY = SamplingParams(max_tokens=24, temperature=0.0)
+GREEDY = Sampling(max_tokens=24, temperature=0.0)
 
 
 async def engine(slots: int = 4, n_ctx: int = 2048) -> BatchedBackend:
@@ -52,7 +52,7 @@ async def test_seeded_samples_are_reproducible_and_siblings_share_the_prompt():
     backend = await engine()
     try:
         prompt = await chat(backend, "Write a word.")
-        params = SamplingParams(max_tokens=16, temperature=0.9, seed=7)
+        params = Sampling(max_tokens=16, temperature=0.9, seed=7)
         first = await backend.complete(prompt, n=4, params=params)
         second = await backend.complete(prompt, n=4, params=params)
         assert [s.text for s in first.samples] == [s.text for s in second.samples]
@@ -73,11 +73,11 @@ async def test_min_p_of_one_leaves_only_the_likeliest_token_so_hot_samples_are_g
         await backend.start()
     try:
         prompt = await backend.render_chat([{"role": "user", "content": "Write a word."}])
-        greedy = (await backend.complete(prompt, n=1, params=SamplingParams(max_tokens=16))).samples[0].text
-        hot = SamplingParams(max_tokens=16, temperature=1.5, seed=7)
+        greedy = (await backend.complete(prompt, n=1, params=Sampling(max_tokens=16))).samples[0].text
+        hot = Sampling(max_tokens=16, temperature=1.5, seed=7)
         wild = await backend.complete(prompt, n=3, params=hot)
         assert {s.text for s in wild.samples} != {greedy}  # without min_p, temperature 1.5 wanders
-        tamed = await backend.complete(prompt, n=3, params=SamplingParams(max_tokens=16, temperature=1.5, seed=7,
+        tamed = await backend.complete(prompt, n=3, params=Sampling(max_tokens=16, temperature=1.5, seed=7,
                                                                           min_p=1.0))
         assert [s.text for s in tamed.samples] == [greedy] * 3
     finally:
@@ -88,10 +88,11 @@ async def test_sixteen_concurrent_requests_with_their_own_parameters():
     backend = await engine(slots=4)
     try:
         prompts = [await chat(backend, f"Count to {i}.") for i in range(16)]
-        params = [SamplingParams(max_tokens=4 + i, temperature=0.0 if i % 2 else 0.8, seed=i, stop=("\n\n",))
+        params = [Sampling(max_tokens=4 + i, temperature=0.0 if i % 2 else 0.8, seed=i, stop=("\n\n",))
                   for i in range(16)]
-        results = await asyncio.gather(*(backend.complete(p, n=1, params=q) for p, q in zip(prompts, params)))
-        for result, p in zip(results, params):
+        results = await asyncio.gather(*(backend.complete(p, n=1, params=q)
+                                         for p, q in zip(prompts, params, strict=True)))
+        for result, p in zip(results, params, strict=True):
             sample = result.samples[0]
             assert 0 < sample.completion_tokens <= p.max_tokens
             assert sample.finish_reason in {"stop", "length"} and "\n\n" not in sample.text
@@ -104,7 +105,7 @@ async def test_cancellation_frees_the_slot():
     backend = await engine(slots=1)
     try:
         prompt = await chat(backend, "Tell a long story.")
-        task = asyncio.create_task(backend.complete(prompt, n=1, params=SamplingParams(max_tokens=1500)))
+        task = asyncio.create_task(backend.complete(prompt, n=1, params=Sampling(max_tokens=1500)))
         await asyncio.sleep(0.5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

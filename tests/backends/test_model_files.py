@@ -14,7 +14,7 @@ def test_a_gguf_path_is_accepted_and_unknown_names_are_explained(tmp_path):
     fake = tmp_path / "tiny.gguf"
     fake.write_bytes(b"GGUF")
     assert resolve_model(str(fake), tmp_path).path == fake
-    with pytest.raises(ModelNotFound, match="smollm2, qwen-1.5b"):
+    with pytest.raises(ModelNotFound, match=r"smollm2, qwen-1\.5b"):
         resolve_model("gpt-7", tmp_path)
 
 

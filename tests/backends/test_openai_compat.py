@@ -12,8 +12,8 @@ import pytest
 
 from backends.errors import BackendBadResponse, BackendTimeout, BackendUnavailable, PromptTooLong
 from backends.openai_compat import OpenAICompatBackend
-from backends.types import Backend, SamplingParams
-
+from backends.types import Backend
+from sampling import Sampling
 from tests.backends.wire import Wire
 
 BASE = "http://vllm.test:8000"
@@ -77,7 +77,7 @@ def test_satisfies_the_backend_protocol():
 async def test_request_body_carries_every_sampling_parameter():
     wire = Wire(answer(vllm_completion(["a", "b"])))
     backend = backend_on(wire, api_key="sk-test")
-    params = SamplingParams(max_tokens=64, temperature=0.7, top_p=0.9, min_p=0.05, seed=11, stop=("\n\n", "Step"),
+    params = Sampling(max_tokens=64, temperature=0.7, top_p=0.9, min_p=0.05, seed=11, stop=("\n\n", "Step"),
                             logprobs=3)
     await backend.complete("Q: 2+2?\nA:", n=2, params=params)
     [request] = wire.requests
@@ -91,7 +91,7 @@ async def test_request_body_carries_every_sampling_parameter():
 
 async def test_unset_options_are_left_out_of_the_body():
     wire = Wire(answer(vllm_completion(["x"])))
-    await backend_on(wire).complete("p", n=1, params=SamplingParams(max_tokens=8))
+    await backend_on(wire).complete("p", n=1, params=Sampling(max_tokens=8))
     [body] = wire.bodies()
     assert not {"min_p", "seed", "stop", "logprobs"} & body.keys()
     assert "authorization" not in wire.requests[0].headers
@@ -101,14 +101,14 @@ async def test_base_url_given_with_v1_suffix_is_not_doubled():
     wire = Wire(answer(vllm_completion(["x"])))
     backend = OpenAICompatBackend(f"{BASE}/v1/", model=MODEL, backoff_s=0,
                                   client=httpx.AsyncClient(transport=httpx.MockTransport(wire)))
-    await backend.complete("p", n=1, params=SamplingParams())
+    await backend.complete("p", n=1, params=Sampling())
     assert str(wire.requests[0].url) == f"{BASE}/v1/completions"
 
 
 async def test_n_samples_come_back_in_index_order_with_tokens_summing_to_usage():
     texts = [" 4", " The answer is 4.", " Two plus two: 2 + 2 = 4, so the answer is 4."]
     wire = Wire(answer(vllm_completion(texts, completion_tokens=17, order=[2, 0, 1], finish="length")))
-    done = await backend_on(wire).complete("p", n=3, params=SamplingParams())
+    done = await backend_on(wire).complete("p", n=3, params=Sampling())
     assert [s.text for s in done.samples] == texts
     counts = [s.completion_tokens for s in done.samples]
     assert sum(counts) == done.completion_tokens == 17
@@ -119,7 +119,7 @@ async def test_n_samples_come_back_in_index_order_with_tokens_summing_to_usage()
 @pytest.mark.parametrize("total", [0, 1, 2, 7, 100, 1001])
 async def test_token_split_is_exact_for_any_total(total):
     wire = Wire(answer(vllm_completion(["a", "bb", "", "dddd"], completion_tokens=total)))
-    done = await backend_on(wire).complete("p", n=4, params=SamplingParams())
+    done = await backend_on(wire).complete("p", n=4, params=Sampling())
     assert sum(s.completion_tokens for s in done.samples) == total
     assert all(s.completion_tokens >= 0 for s in done.samples)
 
@@ -129,7 +129,7 @@ async def test_logprobs_are_parsed_per_token_and_count_the_tokens():
     lp1 = vllm_logprobs([" five"], [-3.2], [{" 4": -0.05, " five": -3.2}])
     # The longer text is the shorter in tokens: counts must follow the tokens, not the characters.
     wire = Wire(answer(vllm_completion([" 4.", " five"], completion_tokens=3, logprobs=[lp0, lp1])))
-    done = await backend_on(wire).complete("p", n=2, params=SamplingParams(logprobs=2))
+    done = await backend_on(wire).complete("p", n=2, params=Sampling(logprobs=2))
     first, second = done.samples
     assert [s.completion_tokens for s in done.samples] == [2, 1]
     assert first.logprobs is not None and second.logprobs is not None
@@ -140,13 +140,13 @@ async def test_logprobs_are_parsed_per_token_and_count_the_tokens():
 
 async def test_logprobs_stay_none_when_not_asked():
     wire = Wire(answer(vllm_completion(["x"])))
-    done = await backend_on(wire).complete("p", n=1, params=SamplingParams())
+    done = await backend_on(wire).complete("p", n=1, params=Sampling())
     assert done.samples[0].logprobs is None
 
 
 async def test_prompt_and_cached_tokens_count_once_per_sample():
     wire = Wire(answer(vllm_completion(["a", "b", "c"], prompt_tokens=200, cached=128)))
-    done = await backend_on(wire).complete("p", n=3, params=SamplingParams())
+    done = await backend_on(wire).complete("p", n=3, params=Sampling())
     assert done.prompt_tokens == 600
     assert done.cached_tokens == 384
     assert done.backend == "openai"
@@ -154,15 +154,15 @@ async def test_prompt_and_cached_tokens_count_once_per_sample():
 
 async def test_cached_tokens_default_to_zero_and_never_exceed_the_prompt():
     wire = Wire(answer(vllm_completion(["a"], prompt_tokens=50)))
-    assert (await backend_on(wire).complete("p", n=1, params=SamplingParams())).cached_tokens == 0
+    assert (await backend_on(wire).complete("p", n=1, params=Sampling())).cached_tokens == 0
     wire = Wire(answer(vllm_completion(["a"], prompt_tokens=50, cached=80)))
-    assert (await backend_on(wire).complete("p", n=1, params=SamplingParams())).cached_tokens == 50
+    assert (await backend_on(wire).complete("p", n=1, params=Sampling())).cached_tokens == 50
 
 
 async def test_stop_reason_keeps_the_matched_stop_string():
     body = vllm_completion(["Step 1: add"])
     body["choices"][0]["stop_reason"] = "\n\n"
-    done = await backend_on(Wire(answer(body))).complete("p", n=1, params=SamplingParams(stop=("\n\n",)))
+    done = await backend_on(Wire(answer(body))).complete("p", n=1, params=Sampling(stop=("\n\n",)))
     assert done.samples[0].stop_reason == "\n\n"
 
 
@@ -171,10 +171,10 @@ async def test_a_server_that_ignores_n_is_asked_once_per_missing_sample():
     wire = Wire(lambda request: httpx.Response(200, json=vllm_completion(
         [f"seed {json.loads(request.content)['seed']}"], prompt_tokens=10, completion_tokens=4)))
     backend = backend_on(wire)
-    done = await backend.complete("p", n=3, params=SamplingParams(seed=7))
+    done = await backend.complete("p", n=3, params=Sampling(seed=7))
     assert [s.text for s in done.samples] == ["seed 7", "seed 8", "seed 9"]
     assert done.prompt_tokens == 30 and done.completion_tokens == 12
-    done = await backend.complete("p", n=2, params=SamplingParams(seed=1))
+    done = await backend.complete("p", n=2, params=Sampling(seed=1))
     assert [b["n"] for b in wire.bodies()][3:] == [1, 1]  # learnt: no second n=2 try
     assert len(done.samples) == 2
 
@@ -188,7 +188,7 @@ async def test_503_is_retried_until_it_succeeds():
             return httpx.Response(503, json={"error": {"message": "engine is starting", "code": 503}})
         return httpx.Response(200, json=vllm_completion(["ok"]))
 
-    done = await backend_on(Wire(flaky), max_retries=2).complete("p", n=1, params=SamplingParams())
+    done = await backend_on(Wire(flaky), max_retries=2).complete("p", n=1, params=Sampling())
     assert len(calls) == 3
     assert done.samples[0].text == "ok"
 
@@ -196,7 +196,7 @@ async def test_503_is_retried_until_it_succeeds():
 async def test_5xx_after_every_retry_is_raised_with_the_server_message():
     wire = Wire(answer({"error": {"message": "CUDA out of memory"}}, status=500))
     with pytest.raises(BackendBadResponse, match="CUDA out of memory"):
-        await backend_on(wire, max_retries=3).complete("p", n=1, params=SamplingParams())
+        await backend_on(wire, max_retries=3).complete("p", n=1, params=Sampling())
     assert len(wire.requests) == 4
 
 
@@ -204,7 +204,7 @@ async def test_400_is_not_retried_and_carries_the_server_message():
     wire = Wire(answer({"object": "error", "message": "temperature must be non-negative, got -1.0.",
                         "type": "BadRequestError", "param": None, "code": 400}, status=400))
     with pytest.raises(BackendBadResponse, match="temperature must be non-negative") as caught:
-        await backend_on(wire).complete("p", n=1, params=SamplingParams(temperature=-1.0))
+        await backend_on(wire).complete("p", n=1, params=Sampling(temperature=-1.0))
     assert len(wire.requests) == 1
     assert not isinstance(caught.value, PromptTooLong)
 
@@ -212,7 +212,7 @@ async def test_400_is_not_retried_and_carries_the_server_message():
 async def test_context_length_400_is_prompt_too_long():
     wire = Wire(answer(VLLM_CONTEXT_ERROR, status=400))
     with pytest.raises(PromptTooLong, match="maximum context length is 2048") as caught:
-        await backend_on(wire).complete("long " * 2000, n=1, params=SamplingParams())
+        await backend_on(wire).complete("long " * 2000, n=1, params=Sampling())
     assert caught.value.status == 400 and len(wire.requests) == 1
 
 
@@ -221,8 +221,8 @@ async def test_connect_error_gives_unavailable_after_every_retry():
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
     wire = Wire(refused)
-    with pytest.raises(BackendUnavailable, match="vllm.test:8000") as caught:
-        await backend_on(wire, max_retries=2).complete("p", n=1, params=SamplingParams())
+    with pytest.raises(BackendUnavailable, match=r"vllm\.test:8000") as caught:
+        await backend_on(wire, max_retries=2).complete("p", n=1, params=Sampling())
     assert len(wire.requests) == 3
     assert caught.value.status == 503 and caught.value.backend == "openai"
 
@@ -233,14 +233,14 @@ async def test_read_timeout_is_backend_timeout_without_retry():
 
     wire = Wire(slow)
     with pytest.raises(BackendTimeout):
-        await backend_on(wire).complete("p", n=1, params=SamplingParams())
+        await backend_on(wire).complete("p", n=1, params=Sampling())
     assert len(wire.requests) == 1
 
 
 async def test_a_passed_deadline_fails_before_sending():
     wire = Wire(answer(vllm_completion(["x"])))
     with pytest.raises(BackendTimeout, match="deadline"):
-        await backend_on(wire).complete("p", n=1, params=SamplingParams(), deadline=time.monotonic() - 1)
+        await backend_on(wire).complete("p", n=1, params=Sampling(), deadline=time.monotonic() - 1)
     assert wire.requests == []
 
 
@@ -248,7 +248,7 @@ async def test_malformed_json_is_a_bad_response():
     wire = Wire(lambda request: httpx.Response(200, text='{"id": "cmpl-1", "choices": [',
                                                headers={"content-type": "application/json"}))
     with pytest.raises(BackendBadResponse, match="no JSON object"):
-        await backend_on(wire).complete("p", n=1, params=SamplingParams())
+        await backend_on(wire).complete("p", n=1, params=Sampling())
 
 
 @pytest.mark.parametrize("choices", [[], None, [{"index": 0, "finish_reason": "stop"}]])
@@ -256,7 +256,7 @@ async def test_missing_or_empty_choices_are_a_bad_response(choices):
     body = vllm_completion(["x"])
     body["choices"] = choices
     with pytest.raises(BackendBadResponse, match="without choices"):
-        await backend_on(Wire(answer(body))).complete("p", n=1, params=SamplingParams())
+        await backend_on(Wire(answer(body))).complete("p", n=1, params=Sampling())
 
 
 async def test_model_is_discovered_once_from_v1_models():
@@ -271,8 +271,8 @@ async def test_model_is_discovered_once_from_v1_models():
     wire = Wire(server)
     backend = backend_on(wire, model=None)
     assert backend.model == ""
-    await backend.complete("p", n=1, params=SamplingParams())
-    await backend.complete("p", n=1, params=SamplingParams())
+    await backend.complete("p", n=1, params=Sampling())
+    await backend.complete("p", n=1, params=Sampling())
     assert backend.model == "Qwen/Qwen2.5-Math-1.5B-Instruct"
     assert [r.url.path for r in wire.requests].count("/v1/models") == 1
     assert all(b["model"] == "Qwen/Qwen2.5-Math-1.5B-Instruct" for b in wire.bodies())
@@ -281,7 +281,7 @@ async def test_model_is_discovered_once_from_v1_models():
 async def test_an_empty_model_list_is_a_bad_response():
     wire = Wire(answer({"object": "list", "data": []}))
     with pytest.raises(BackendBadResponse, match="no model"):
-        await backend_on(wire, model=None).complete("p", n=1, params=SamplingParams())
+        await backend_on(wire, model=None).complete("p", n=1, params=Sampling())
 
 
 async def test_health_is_true_on_200_from_health():
@@ -341,7 +341,7 @@ async def test_requests_in_flight_are_bounded_across_callers_and_queued_ones_res
 
     backend = OpenAICompatBackend(BASE, model=MODEL, timeout_s=5.0, max_in_flight=3,
                                   client=httpx.AsyncClient(transport=httpx.MockTransport(slow)))
-    params = SamplingParams(max_tokens=4)
+    params = Sampling(max_tokens=4)
     done = await asyncio.gather(*(backend.complete(f"p{i}", n=1, params=params) for i in range(10)))
     assert state["max"] == 3 and all(d.samples[0].text == "ok" for d in done)
 

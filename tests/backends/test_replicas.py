@@ -13,7 +13,8 @@ import pytest
 from backends.errors import BackendUnavailable, PromptTooLong
 from backends.replicas import BLOCK, Replicas, prefix_keys
 from backends.sglang import SGLangBackend
-from backends.types import Backend, SamplingParams
+from backends.types import Backend
+from sampling import Sampling
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
 SYSTEM = "<|im_start|>system\nSolve the problem step by step, briefly. End with \\boxed{ANSWER}.<|im_end|>\n"
@@ -93,7 +94,7 @@ def replicas_on(cluster: Cluster, clock: Clock | None = None, cooldown_s: float 
 
 
 async def ask(backend: Replicas, prompt: str, n: int = 1) -> str:
-    done = await backend.complete(prompt, n=n, params=SamplingParams(temperature=0.7))
+    done = await backend.complete(prompt, n=n, params=Sampling(temperature=0.7))
     assert {s.text for s in done.samples} == {f" from {done.extra['replica'][7:].split(':')[0]}"}
     return done.samples[0].text.removeprefix(" from ")
 
@@ -256,7 +257,7 @@ async def test_client_errors_are_not_failed_over():
     home = await ask(backend, A)
     cluster.state = {"a": "reject", "b": "reject"}
     with pytest.raises(PromptTooLong):
-        await backend.complete(A + STEP1, n=1, params=SamplingParams())
+        await backend.complete(A + STEP1, n=1, params=Sampling())
     assert cluster.generate_hosts() == [home, home]  # no second replica asked
     cluster.state = {"a": "up", "b": "up"}
     assert await ask(backend, A + STEP1 + STEP2) == home  # and the replica was not marked down

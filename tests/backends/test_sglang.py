@@ -14,8 +14,8 @@ import pytest
 
 from backends.errors import BackendBadResponse, BackendTimeout, BackendUnavailable, PromptTooLong
 from backends.sglang import SGLangBackend
-from backends.types import Backend, SamplingParams
-
+from backends.types import Backend
+from sampling import Sampling
 from tests.backends.wire import Wire as RecordingWire
 
 BASE = "http://sglang.test:30000"
@@ -89,7 +89,7 @@ def test_satisfies_the_backend_protocol():
 async def test_one_sample_is_one_generate_with_every_sampling_parameter():
     wire = Wire(answer(sglang_output(" 4")))
     backend = backend_on(wire, api_key="sk-test")
-    params = SamplingParams(max_tokens=64, temperature=0.7, top_p=0.9, min_p=0.05, seed=11, stop=("\n\n", "Step"),
+    params = Sampling(max_tokens=64, temperature=0.7, top_p=0.9, min_p=0.05, seed=11, stop=("\n\n", "Step"),
                             logprobs=3)
     await backend.complete(PROMPT, n=1, params=params)
     [request] = wire.requests
@@ -105,7 +105,7 @@ async def test_one_sample_is_one_generate_with_every_sampling_parameter():
 
 async def test_unset_options_are_left_out_of_the_body():
     wire = Wire(answer(sglang_output("x")))
-    await backend_on(wire).complete(PROMPT, n=1, params=SamplingParams(max_tokens=8))
+    await backend_on(wire).complete(PROMPT, n=1, params=Sampling(max_tokens=8))
     [body] = wire.bodies()
     assert body == {"text": PROMPT, "sampling_params": {"max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0}}
     assert "authorization" not in wire.requests[0].headers
@@ -113,7 +113,7 @@ async def test_unset_options_are_left_out_of_the_body():
 
 async def test_usage_and_cached_tokens_come_from_meta_info():
     wire = Wire(answer(sglang_output(" The answer is 4.", prompt_tokens=1843, completion_tokens=7, cached=1792)))
-    done = await backend_on(wire).complete(PROMPT, n=1, params=SamplingParams())
+    done = await backend_on(wire).complete(PROMPT, n=1, params=Sampling())
     assert (done.prompt_tokens, done.cached_tokens, done.completion_tokens) == (1843, 1792, 7)
     assert done.samples[0].text == " The answer is 4."
     assert done.samples[0].finish_reason == "stop" and done.samples[0].stop_reason is None  # EOS, not a string
@@ -125,7 +125,7 @@ async def test_n_samples_warm_the_prefix_then_fan_out_in_one_batch():
     wire = Wire(generate_server(
         lambda body, i: sglang_output(texts[i], prompt_tokens=31, completion_tokens=3 + i, cached=30),
         warm=warm_output(prompt_tokens=31, cached=12)))
-    done = await backend_on(wire).complete(PROMPT, n=3, params=SamplingParams(temperature=0.8, seed=7))
+    done = await backend_on(wire).complete(PROMPT, n=3, params=Sampling(temperature=0.8, seed=7))
     warm_call, fan_out = wire.bodies()
     # The warm call comes first: the prompt alone, nothing generated (SGLang's `fork`).
     assert warm_call == {"text": PROMPT, "sampling_params": {"max_new_tokens": 0, "temperature": 0.0}}
@@ -142,7 +142,7 @@ async def test_n_samples_warm_the_prefix_then_fan_out_in_one_batch():
 
 async def test_unseeded_samples_carry_no_seed():
     wire = Wire(generate_server(lambda body, i: sglang_output(f"s{i}")))
-    done = await backend_on(wire).complete(PROMPT, n=2, params=SamplingParams(temperature=1.0))
+    done = await backend_on(wire).complete(PROMPT, n=2, params=Sampling(temperature=1.0))
     assert all("sampling_seed" not in p for p in wire.bodies()[1]["sampling_params"])
     assert len(done.samples) == 2
 
@@ -150,13 +150,13 @@ async def test_unseeded_samples_carry_no_seed():
 async def test_a_failed_warm_call_sends_no_fan_out():
     wire = Wire(answer(SGLANG_CONTEXT_ERROR, status=400))
     with pytest.raises(PromptTooLong):
-        await backend_on(wire).complete("long " * 2000, n=4, params=SamplingParams())
+        await backend_on(wire).complete("long " * 2000, n=4, params=Sampling())
     assert len(wire.requests) == 1
 
 
 async def test_a_matched_stop_string_is_the_stop_reason_and_not_in_the_text():
     body = sglang_output("Step 1: 2 + 2 = 4.", finish={"type": "stop", "matched": "\n\n"})
-    done = await backend_on(Wire(answer(body))).complete(PROMPT, n=1, params=SamplingParams(stop=("\n\n",)))
+    done = await backend_on(Wire(answer(body))).complete(PROMPT, n=1, params=Sampling(stop=("\n\n",)))
     assert done.samples[0].text == "Step 1: 2 + 2 = 4."
     assert (done.samples[0].finish_reason, done.samples[0].stop_reason) == ("stop", "\n\n")
 
@@ -164,7 +164,7 @@ async def test_a_matched_stop_string_is_the_stop_reason_and_not_in_the_text():
 async def test_a_stop_string_left_in_the_text_is_trimmed():
     # A stop string that spans tokens could be left untrimmed by older servers.
     body = sglang_output("Step 1: add.\n\n", finish={"type": "stop", "matched": "\n\n"})
-    done = await backend_on(Wire(answer(body))).complete(PROMPT, n=1, params=SamplingParams(stop=("\n\n",)))
+    done = await backend_on(Wire(answer(body))).complete(PROMPT, n=1, params=Sampling(stop=("\n\n",)))
     assert done.samples[0].text == "Step 1: add."
 
 
@@ -175,7 +175,7 @@ async def test_a_stop_string_left_in_the_text_is_trimmed():
 ])
 async def test_finish_reasons_map_to_ponder_words(reason, expected):
     done = await backend_on(Wire(answer(sglang_output("x", finish=reason)))).complete(
-        PROMPT, n=1, params=SamplingParams())
+        PROMPT, n=1, params=Sampling())
     assert done.samples[0].finish_reason == expected
     assert done.samples[0].stop_reason is None
 
@@ -185,7 +185,7 @@ async def test_logprobs_are_parsed_per_token_with_ranked_alternatives():
         (-0.05, 220, " 4", [(-3.2, 20, " 5"), (-0.05, 220, " 4")]),
         (-0.7, 13, ".", [(-0.7, 13, "."), (-0.9, 198, "\n")]),
     ])
-    done = await backend_on(Wire(answer(body))).complete(PROMPT, n=1, params=SamplingParams(logprobs=2))
+    done = await backend_on(Wire(answer(body))).complete(PROMPT, n=1, params=Sampling(logprobs=2))
     [sample] = done.samples
     assert sample.logprobs is not None
     assert [(t.token, t.logprob) for t in sample.logprobs] == [(" 4", -0.05), (".", -0.7)]
@@ -195,7 +195,7 @@ async def test_logprobs_are_parsed_per_token_with_ranked_alternatives():
 
 
 async def test_logprobs_stay_none_when_not_asked():
-    done = await backend_on(Wire(answer(sglang_output("x")))).complete(PROMPT, n=1, params=SamplingParams())
+    done = await backend_on(Wire(answer(sglang_output("x")))).complete(PROMPT, n=1, params=Sampling())
     assert done.samples[0].logprobs is None
 
 
@@ -207,7 +207,7 @@ async def test_a_batch_answer_of_the_wrong_size_is_a_bad_response():
 
     wire = Wire(short)
     with pytest.raises(BackendBadResponse, match="1 outputs for n=3"):
-        await backend_on(wire).complete(PROMPT, n=3, params=SamplingParams())
+        await backend_on(wire).complete(PROMPT, n=3, params=Sampling())
 
 
 async def test_503_is_retried_until_it_succeeds():
@@ -219,28 +219,28 @@ async def test_503_is_retried_until_it_succeeds():
             return httpx.Response(503)  # SGLang while it is still starting
         return httpx.Response(200, json=sglang_output("ok"))
 
-    done = await backend_on(Wire(flaky), max_retries=2).complete(PROMPT, n=1, params=SamplingParams())
+    done = await backend_on(Wire(flaky), max_retries=2).complete(PROMPT, n=1, params=Sampling())
     assert len(calls) == 3 and done.samples[0].text == "ok"
 
 
 async def test_5xx_after_every_retry_is_raised_with_the_server_message():
     wire = Wire(answer({"error": {"message": "CUDA out of memory"}}, status=500))
     with pytest.raises(BackendBadResponse, match="CUDA out of memory"):
-        await backend_on(wire, max_retries=3).complete(PROMPT, n=1, params=SamplingParams())
+        await backend_on(wire, max_retries=3).complete(PROMPT, n=1, params=Sampling())
     assert len(wire.requests) == 4
 
 
 async def test_400_is_not_retried_and_carries_the_server_message():
     wire = Wire(answer({"error": {"message": "temperature must be non-negative, got -1.0."}}, status=400))
     with pytest.raises(BackendBadResponse, match="temperature must be non-negative") as caught:
-        await backend_on(wire).complete(PROMPT, n=1, params=SamplingParams(temperature=-1.0))
+        await backend_on(wire).complete(PROMPT, n=1, params=Sampling(temperature=-1.0))
     assert len(wire.requests) == 1 and not isinstance(caught.value, PromptTooLong)
 
 
 async def test_context_length_400_is_prompt_too_long():
     wire = Wire(answer(SGLANG_CONTEXT_ERROR, status=400))
     with pytest.raises(PromptTooLong, match="longer than the model's context length") as caught:
-        await backend_on(wire).complete("long " * 2000, n=1, params=SamplingParams())
+        await backend_on(wire).complete("long " * 2000, n=1, params=Sampling())
     assert caught.value.status == 400 and caught.value.backend == "sglang"
 
 
@@ -249,8 +249,8 @@ async def test_connect_error_gives_unavailable_after_every_retry():
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
     wire = Wire(refused)
-    with pytest.raises(BackendUnavailable, match="sglang.test:30000") as caught:
-        await backend_on(wire, max_retries=2).complete(PROMPT, n=1, params=SamplingParams())
+    with pytest.raises(BackendUnavailable, match=r"sglang\.test:30000") as caught:
+        await backend_on(wire, max_retries=2).complete(PROMPT, n=1, params=Sampling())
     assert len(wire.requests) == 3 and caught.value.status == 503
 
 
@@ -260,7 +260,7 @@ async def test_a_connection_dropped_mid_request_is_unavailable_and_not_resent():
 
     wire = Wire(dropped)
     with pytest.raises(BackendUnavailable, match="broke off"):
-        await backend_on(wire, max_retries=2).complete(PROMPT, n=1, params=SamplingParams())
+        await backend_on(wire, max_retries=2).complete(PROMPT, n=1, params=Sampling())
     assert len(wire.requests) == 1
 
 
@@ -270,14 +270,14 @@ async def test_read_timeout_is_backend_timeout_without_retry():
 
     wire = Wire(slow)
     with pytest.raises(BackendTimeout):
-        await backend_on(wire).complete(PROMPT, n=1, params=SamplingParams())
+        await backend_on(wire).complete(PROMPT, n=1, params=Sampling())
     assert len(wire.requests) == 1
 
 
 async def test_a_passed_deadline_fails_before_sending():
     wire = Wire(answer(sglang_output("x")))
     with pytest.raises(BackendTimeout, match="deadline"):
-        await backend_on(wire).complete(PROMPT, n=2, params=SamplingParams(), deadline=time.monotonic() - 1)
+        await backend_on(wire).complete(PROMPT, n=2, params=Sampling(), deadline=time.monotonic() - 1)
     assert wire.requests == []
 
 
@@ -290,8 +290,8 @@ async def test_model_is_discovered_once_from_get_model_info():
 
     wire = Wire(server)
     backend = backend_on(wire, model=None)
-    await backend.complete(PROMPT, n=1, params=SamplingParams())
-    await backend.complete(PROMPT, n=1, params=SamplingParams())
+    await backend.complete(PROMPT, n=1, params=Sampling())
+    await backend.complete(PROMPT, n=1, params=Sampling())
     assert backend.model == MODEL
     assert [r.url.path for r in wire.requests] == ["/get_model_info", "/generate", "/generate"]
 

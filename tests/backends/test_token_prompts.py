@@ -6,12 +6,11 @@ import json
 
 import httpx
 
-from backends.types import SamplingParams
-
+from sampling import Sampling
 from tests.backends.test_openai_compat import backend_on, vllm_completion
 from tests.backends.wire import Wire
 
-PARAMS = SamplingParams(max_tokens=8)
+PARAMS = Sampling(max_tokens=8)
 BOS = 1
 
 

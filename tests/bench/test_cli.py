@@ -27,7 +27,8 @@ SUMMARY = {
 }
 
 
-@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib missing: pip install 'ponder[bench]'")
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
+                    reason="matplotlib missing: pip install 'ponder[bench]'")
 def test_bench_plot_writes_a_png(tmp_path):
     summary = tmp_path / "sweep.json"
     summary.write_text(json.dumps(SUMMARY))

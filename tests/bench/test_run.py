@@ -10,10 +10,12 @@ import pytest
 
 from app.main import create_app
 from app.settings import load_settings
-from backends.types import Completion, Sample, SamplingParams
+from backends.types import Completion, Sample
+from bench.config import Config
 from bench.datasets import Item
-from bench.run import Config, UnknownItems, request_body, run_configs
+from bench.run import UnknownItems, request_body, run_configs
 from bench.summary import markdown_table, percentile, summarise, wilson
+from sampling import Sampling
 from tests.app.fake_backend import ScriptedBackend
 
 # Three gsm8k-like items (the loader's own test covers the real file); the backend gets the
@@ -31,7 +33,7 @@ class AnswerByQuestion(ScriptedBackend):
     replies = {"apples": "3 + 15 = 18, so \\boxed{18}", "ship": "30 / 6 = 5 hours. \\boxed{5}",
                "Half": "I think \\boxed{250}"}
 
-    async def complete(self, prompt: str, *, n: int, params: SamplingParams, deadline: float | None = None) -> Completion:
+    async def complete(self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None) -> Completion:
         self.calls += 1
         text = next((reply for phrase, reply in self.replies.items() if phrase in prompt), "no idea")
         tokens = min(params.max_tokens, 7)

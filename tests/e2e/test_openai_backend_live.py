@@ -12,9 +12,8 @@ import pytest
 
 from backends.model_files import resolve_model
 from backends.openai_compat import OpenAICompatBackend
-from backends.types import SamplingParams
-
 from bench.local_server import free_port, wait_ready
+from sampling import Sampling
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +41,7 @@ async def test_completions_against_real_server(llama_server):
     try:
         assert await backend.health()
         prompt = await backend.render_chat([{"role": "user", "content": "Say hello."}])
-        done = await backend.complete(prompt, n=1, params=SamplingParams(max_tokens=16, temperature=0.0))
+        done = await backend.complete(prompt, n=1, params=Sampling(max_tokens=16, temperature=0.0))
         assert backend.model == "smollm2-remote"
         assert len(done.samples) == 1 and done.samples[0].text
         assert 0 < done.samples[0].completion_tokens <= 16

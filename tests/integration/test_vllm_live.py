@@ -15,9 +15,9 @@ import pytest
 from app.main import create_app
 from app.settings import load_settings
 from backends.openai_compat import OpenAICompatBackend
-from backends.types import SamplingParams
 from bench.vllm_beam import FEW_SHOT, QUESTION
 from bench.vllm_server import SERVED_MODEL
+from sampling import Sampling
 
 pytestmark = pytest.mark.vllm
 
@@ -39,7 +39,7 @@ async def test_health_and_model_discovery(backend):
 
 async def test_n_siblings_come_from_one_request(backend):
     prompt = await backend.render_chat(MESSAGES)
-    done = await backend.complete(prompt, n=3, params=SamplingParams(max_tokens=8, temperature=1.0, seed=3))
+    done = await backend.complete(prompt, n=3, params=Sampling(max_tokens=8, temperature=1.0, seed=3))
     assert len(done.samples) == 3
     assert all(0 < s.completion_tokens <= 8 for s in done.samples)
     # One request (vLLM counts its prompt once); ponder counts the prompt once per sample.
@@ -48,7 +48,7 @@ async def test_n_siblings_come_from_one_request(backend):
 
 async def test_logprobs_of_a_greedy_continuation(backend):
     prompt = await backend.render_chat([{"role": "user", "content": "What is 2 + 2?"}])
-    done = await backend.complete(prompt, n=1, params=SamplingParams(max_tokens=4, temperature=0.0, logprobs=5))
+    done = await backend.complete(prompt, n=1, params=Sampling(max_tokens=4, temperature=0.0, logprobs=5))
     sample = done.samples[0]
     assert sample.logprobs is not None and len(sample.logprobs) == sample.completion_tokens > 0
     for step in sample.logprobs:
@@ -60,7 +60,7 @@ async def test_logprobs_of_a_greedy_continuation(backend):
 
 async def test_a_seed_reproduces_the_samples(backend):
     prompt = await backend.render_chat([{"role": "user", "content": "Tell me a fact about the sea."}])
-    params = SamplingParams(max_tokens=12, temperature=1.0, seed=42)
+    params = Sampling(max_tokens=12, temperature=1.0, seed=42)
     first = await backend.complete(prompt, n=2, params=params)
     again = await backend.complete(prompt, n=2, params=params)
     assert [s.text for s in first.samples] == [s.text for s in again.samples]
@@ -69,18 +69,18 @@ async def test_a_seed_reproduces_the_samples(backend):
 
 async def test_min_p_of_one_leaves_only_the_likeliest_token(backend):
     prompt = await backend.render_chat([{"role": "user", "content": "Tell me a fact about the sea."}])
-    greedy = (await backend.complete(prompt, n=1, params=SamplingParams(max_tokens=12))).samples[0].text
-    wild = await backend.complete(prompt, n=3, params=SamplingParams(max_tokens=12, temperature=1.5, seed=9))
+    greedy = (await backend.complete(prompt, n=1, params=Sampling(max_tokens=12))).samples[0].text
+    wild = await backend.complete(prompt, n=3, params=Sampling(max_tokens=12, temperature=1.5, seed=9))
     assert {s.text for s in wild.samples} != {greedy}
     tamed = await backend.complete(prompt, n=3,
-                                   params=SamplingParams(max_tokens=12, temperature=1.5, seed=9, min_p=1.0))
+                                   params=Sampling(max_tokens=12, temperature=1.5, seed=9, min_p=1.0))
     assert [s.text for s in tamed.samples] == [greedy] * 3
 
 
 async def test_stop_at_the_step_delimiter_is_reported(backend):
     # Step-level searches (beam, MCTS) tell a finished step from a finished solution by this.
     prompt = await backend.render_chat(MESSAGES)
-    done = await backend.complete(prompt, n=4, params=SamplingParams(max_tokens=64, temperature=0.7, seed=5,
+    done = await backend.complete(prompt, n=4, params=Sampling(max_tokens=64, temperature=0.7, seed=5,
                                                                      stop=("\n\n",)))
     at_delimiter = [s for s in done.samples if s.stop_reason == "\n\n"]
     assert at_delimiter, [s.text for s in done.samples]
@@ -89,7 +89,7 @@ async def test_stop_at_the_step_delimiter_is_reported(backend):
 
 async def test_cached_prompt_tokens_are_read_from_usage(backend):
     prompt = await backend.render_chat([*MESSAGES[:1], {"role": "user", "content": "What is 40 + 2?"}])
-    params = SamplingParams(max_tokens=1, temperature=0.0)
+    params = Sampling(max_tokens=1, temperature=0.0)
     await backend.complete(prompt, n=1, params=params)  # computes the prefix (or finds it cached already)
     again = await backend.complete(prompt, n=1, params=params)
     assert again.prompt_tokens > 4 * BLOCK
@@ -101,7 +101,7 @@ async def test_token_id_prompts_answer_as_text_does_and_extend_each_other(vllm_u
     by_ids = OpenAICompatBackend(vllm_url, model=None, timeout_s=300, token_prompts=True)
     try:
         prompt = await by_ids.render_chat(MESSAGES)
-        params = SamplingParams(max_tokens=16, temperature=0.0)
+        params = Sampling(max_tokens=16, temperature=0.0)
         first = await by_ids.complete(prompt, n=1, params=params)
         as_text = await backend.complete(prompt, n=1, params=params)
         # /tokenize tokenises a whole prompt as the completions endpoint does a text prompt.

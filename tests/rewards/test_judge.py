@@ -35,9 +35,9 @@ class Judge:
     words: tuple[str, ...] = ()
     prompts: list[str] = field(default_factory=list)
 
-    async def generate(self, prompt, *, n, max_tokens, temperature=0.0, logprobs=None):
+    async def generate(self, prompt, *, n, sampling, deadline=None):
         self.prompts.append(prompt)
-        if logprobs and self.top is not None:
+        if sampling.logprobs and self.top is not None:
             first = TokenLogprob(self.top[0][0], self.top[0][1], self.top)
             return Generation((Sample(self.top[0][0], (first,)),))
         return Generation(tuple(Sample(w) for w in self.words[:n]))
@@ -74,7 +74,8 @@ async def test_value_judge_weights_sure_likely_impossible():
 async def test_without_logprobs_sampled_verdicts_are_counted_and_no_verdict_is_neutral():
     sampled = Judge(top=None, words=("Sure", "likely.", "impossible", "hmm"))
     assert await value_judge(render).score(MESSAGES, ["x\n\n"], sampled) == (1.0 + 0.5 + 0.0) / 3
-    assert await LLMJudgePRM(render).score(MESSAGES, ["x\n\n"], Judge(top=None, words=("Yes", "No", "No", "No"))) == 0.25
+    assert await LLMJudgePRM(render).score(MESSAGES, ["x\n\n"],
+                                           Judge(top=None, words=("Yes", "No", "No", "No"))) == 0.25
     assert await LLMJudgePRM(render).score(MESSAGES, ["x\n\n"], Judge(top=(("Perhaps", lp(0.9)),))) == 0.5
     assert await LLMJudgePRM(render).score(MESSAGES, [], Judge(top=None)) == 0.5
 

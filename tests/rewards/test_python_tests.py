@@ -20,7 +20,8 @@ def verifier(**kw) -> PythonTestsVerifier:
 
 
 def test_extract_code_takes_the_last_fenced_block():
-    text = "First try:\n```python\ndef add(a, b): return 0\n```\nFixed:\n```python\ndef add(a, b):\n    return a + b\n```\nDone."
+    text = ("First try:\n```python\ndef add(a, b): return 0\n```\n"
+            "Fixed:\n```python\ndef add(a, b):\n    return a + b\n```\nDone.")
     assert extract_code(text) == "def add(a, b):\n    return a + b\n"
     assert extract_code("```\nprint(1)\n```") == "print(1)\n"
     assert extract_code("def f():\n    return 1") == "def f():\n    return 1"

@@ -41,7 +41,8 @@ async def test_steps_go_as_the_assistant_turn_with_a_tag_after_each_and_the_last
     assert body["model"] == "Qwen/Qwen2.5-Math-PRM-7B"
     assert body["messages"][0] == {"role": "system", "content": QWEN_PRM_SYSTEM}
     assert body["messages"][1] == {"role": "user", "content": "What is 2 + 3 * 4?"}
-    assert body["messages"][2]["content"] == "3 * 4 = 12<extra_0>2 + 12 = 14<extra_0>So the answer is \\boxed{14}.<extra_0>"
+    assert body["messages"][2]["content"] == ("3 * 4 = 12<extra_0>2 + 12 = 14<extra_0>"
+                                              "So the answer is \\boxed{14}.<extra_0>")
 
 
 async def test_a_failing_or_inconsistent_server_gives_no_verdict_and_is_counted():
@@ -56,21 +57,13 @@ async def test_a_failing_or_inconsistent_server_gives_no_verdict_and_is_counted(
 
 
 async def test_the_service_scores_steps_with_the_remote_prm_when_one_is_configured():
-    from app.service import ReasoningService
+    from app.build import open_service
     from app.settings import load_settings
-    from app.wiring import RewardsAnswerTools
-    from rewards.equivalence import MathEquivalence
     from rewards.judge import LLMJudgePRM
-
     from tests.app.fake_backend import ScriptedBackend
 
-    equivalence = MathEquivalence()
-    try:
-        remote = ReasoningService(load_settings(prm_url="http://prm:8001", prm_model="prm"), ScriptedBackend(),
-                                  RewardsAnswerTools(equivalence))
+    async with open_service(load_settings(prm_url="http://prm:8001", prm_model="prm"),
+                            backend=ScriptedBackend()) as remote:
         assert isinstance(remote.judge, RemotePRM) and remote.judge.model == "prm"
-        await remote.aclose()
-        local = ReasoningService(load_settings(), ScriptedBackend(), RewardsAnswerTools(equivalence))
+    async with open_service(load_settings(), backend=ScriptedBackend()) as local:
         assert isinstance(local.judge, LLMJudgePRM)
-    finally:
-        await equivalence.aclose()

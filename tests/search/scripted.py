@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rewards.confidence import confident_weights, trace_confidence
+from sampling import Sampling
 from search.protocols import AnswerGroup
+from search.registry import build_strategy
+from search.strategy import Problem, SearchDeps, Strategy
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,7 @@ class FakeSample:
     completion_tokens: int
     finish_reason: str = "stop"
     stop_reason: str | None = None
+    logprobs: tuple[object, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,13 @@ class ScriptedGenerator:
     calls: list[dict[str, object]] = field(default_factory=list)
     _next: int = 0
 
-    async def generate(self, prompt: str, *, n: int, max_tokens: int, temperature: float, top_p: float,
-                       min_p: float, seed: int | None, stop: tuple[str, ...], logprobs: int | None,
-                       deadline: float | None) -> FakeGeneration:
+    async def generate(self, prompt: str, *, n: int, sampling: Sampling,
+                       deadline: float | None = None) -> FakeGeneration:
         index = len(self.calls)
-        self.calls.append({"prompt": prompt, "n": n, "max_tokens": max_tokens, "temperature": temperature,
-                           "min_p": min_p, "seed": seed})
+        max_tokens, stop = sampling.max_tokens, sampling.stop
+        self.calls.append({"prompt": prompt, "n": n, "max_tokens": max_tokens, "temperature": sampling.temperature,
+                           "top_p": sampling.top_p, "min_p": sampling.min_p, "seed": sampling.seed,
+                           "logprobs": sampling.logprobs})
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if index in self.fail_calls:
@@ -97,5 +102,14 @@ class KeywordScorer:
 
     async def score(self, question, steps, generator) -> float:
         self.calls += 1
-        await generator.generate("judge: " + steps[-1], n=1, max_tokens=1)
+        await generator.generate("judge: " + steps[-1], n=1, sampling=Sampling(max_tokens=1))
         return 0.9 if self.good in steps[-1] else 0.1
+
+
+def make_strategy(name: str, problem: Problem, tools: object = None, *, generator: object = None,
+                  scorer: object = None, valuer: object = None, verifier: object = None, render: object = None,
+                  **settings: object) -> Strategy:
+    """Strategy `name` with its settings validated, as the service builds it."""
+    deps = SearchDeps(tools=tools or LastNumberTools(), generator=generator, scorer=scorer,  # type: ignore[arg-type]
+                      valuer=valuer, verifier=verifier, render=render)  # type: ignore[arg-type]
+    return build_strategy(name, problem, deps, settings)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from sampling import Sampling
 from search.budget import Budget
 from search.charged import BudgetExhausted, ChargedGenerator
 from search.driver import run_search
-from search.registry import STRATEGIES
 from search.strategy import Problem
 
-from .scripted import KeywordScorer, LastNumberTools, ScriptedGenerator
+from .scripted import KeywordScorer, LastNumberTools, ScriptedGenerator, make_strategy
 from .test_programs import ByPrompt
 
-PROBLEM = Problem(prompt="Q: 2+2?", messages=({"role": "user", "content": "2+2?"},), max_tokens=64)
+PROBLEM = Problem(prompt="Q: 2+2?", messages=({"role": "user", "content": "2+2?"},), sampling=Sampling(max_tokens=64))
 TIED = ["so 5", "good so 4", "so 5", "good so 4"]  # 2 votes each; the judge likes the chains saying "good"
 
 
@@ -23,7 +23,7 @@ async def vote(script, *, judge_close=0.75, scorer=None, with_generator=True):
     gen = ScriptedGenerator(script)
     generator = charged(gen)
     scorer = scorer or KeywordScorer("good")
-    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=4, batch=2, judge_close=judge_close,
+    sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=4, batch=2, judge_close=judge_close,
                                         scorer=scorer, generator=generator if with_generator else None)
     return await run_search(sc, generator=generator), scorer, gen
 
@@ -57,11 +57,12 @@ async def test_a_judge_out_of_budget_leaves_the_vote_as_it_was():
 async def test_auto_judges_the_final_vote_not_the_probe_disagreement():
     # The probe's greedy chain says 5 and its greedy program 4 (tied at 1.5 each): the vote goes on,
     # unjudged. Then 2 chains (4, 5) and 2 programs (5, 7): 5 has 3.5 votes, 4 has 2.5, a close vote.
-    problem = Problem(prompt="Q: 2+2?", program_prompt="program: 2+2?", messages=PROBLEM.messages, max_tokens=64)
+    problem = Problem(prompt="Q: 2+2?", program_prompt="program: 2+2?", messages=PROBLEM.messages,
+                      sampling=Sampling(max_tokens=64))
     gen = ByPrompt(["so 5", "good so 4", "so 5"], ["print(4)", "print(5)", "print(7)"])
     generator = charged(gen)
     scorer = KeywordScorer("good")
-    auto = STRATEGIES["auto"](problem, LastNumberTools(), probe=2, probe_programs=1, programs=3,
+    auto = make_strategy("auto", problem, LastNumberTools(), probe=2, probe_programs=1, programs=3,
                               chains_with_programs=3, batch=2, judge_close=0.7, scorer=scorer, generator=generator)
     result = await run_search(auto, generator=generator)
     o = result.outcome

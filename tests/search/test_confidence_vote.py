@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backends.types import TokenLogprob
+from sampling import Sampling
 from search.budget import Budget
 from search.driver import run_search
-from search.registry import STRATEGIES
 from search.strategy import Problem
 
-from .scripted import LastNumberTools, ScriptedGenerator
+from .scripted import LastNumberTools, ScriptedGenerator, make_strategy
 
-PROBLEM = Problem(prompt="Q: 2+2?", max_tokens=64)
+PROBLEM = Problem(prompt="Q: 2+2?", sampling=Sampling(max_tokens=64))
 SURE = TokenLogprob(token="x", logprob=-0.01, top=(("a", -0.01), ("b", -7.0)))
 UNSURE = TokenLogprob(token="x", logprob=-0.7, top=(("a", -0.7), ("b", -0.8)))
 
@@ -35,10 +35,11 @@ class WithLogprobs(ScriptedGenerator):
         self.asked_logprobs: list[int | None] = []
 
     async def generate(self, prompt, **kw):
-        self.asked_logprobs.append(kw["logprobs"])
+        self.asked_logprobs.append(kw["sampling"].logprobs)
         gen = await super().generate(prompt, **kw)
         samples = tuple(LoggedSample(s.text, s.completion_tokens,
-                                     None if kw["logprobs"] is None else (UNSURE if s.text in self.unsure else SURE,) * 8)
+                                     None if kw["sampling"].logprobs is None
+                                     else (UNSURE if s.text in self.unsure else SURE,) * 8)
                         for s in gen.samples)
         return type(gen)(samples, gen.prompt_tokens, gen.cached_tokens)
 
@@ -49,11 +50,11 @@ def budget():
 
 async def test_confident_chains_outvote_a_hesitant_majority():
     script = ["so 5", "so 5", "so 5", "so 4", "so 4"]
-    plain = await run_search(STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=5, batch=5),
+    plain = await run_search(make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=5, batch=5),
                              generator=WithLogprobs(script, unsure={"so 5"}), budget=budget())
     assert plain.outcome.answer == "5"  # a plain majority
     gen = WithLogprobs(script, unsure={"so 5"})
-    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=5, batch=5, confidence=True,
+    sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=5, batch=5, confidence=True,
                                         confidence_keep=0.4, confidence_top_k=2)
     result = await run_search(sc, generator=gen, budget=budget())
     o = result.outcome
@@ -65,20 +66,20 @@ async def test_confident_chains_outvote_a_hesitant_majority():
 async def test_sampling_stops_once_the_confident_majority_is_settled():
     script = ["so 4", "so 4", "so 4", "so 4", "so 4", "so 3"]
     gen = WithLogprobs(script, unsure={"so 3"})
-    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=12, batch=3, confidence=True,
+    sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=12, batch=3, confidence=True,
                                         confidence_keep=0.7, settle=0.95, confidence_warmup=4)
     result = await run_search(sc, generator=gen, budget=budget())
     # 3 chains are below the warm-up; after 6 the sure "4"s hold 96% of the confidence-weighted vote.
     assert len(gen.calls) == 2 and result.outcome.answer == "4"
     plain_gen = WithLogprobs(script)
-    await run_search(STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=12, batch=3),
+    await run_search(make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=12, batch=3),
                      generator=plain_gen, budget=budget())
     assert len(plain_gen.calls) > 2 and plain_gen.asked_logprobs[0] is None
 
 
 async def test_a_small_keep_does_not_make_a_split_vote_look_settled():
     gen = WithLogprobs(["so 4", "so 5"])  # equally sure, evenly split
-    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=8, batch=2, confidence=True,
+    sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=8, batch=2, confidence=True,
                                         confidence_keep=0.1)
     result = await run_search(sc, generator=gen, budget=budget())
     assert len(gen.calls) == 4 and result.outcome.details["samples"] == 8  # sampled to n
@@ -87,7 +88,7 @@ async def test_a_small_keep_does_not_make_a_split_vote_look_settled():
 async def test_without_top_logprobs_chains_keep_plain_votes():
     gen = WithLogprobs(["so 5", "so 5", "so 4"])
     gen.generate = _without_top(gen.generate)
-    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=3, batch=3, confidence=True,
+    sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=3, batch=3, confidence=True,
                                         confidence_keep=0.4)
     o = (await run_search(sc, generator=gen, budget=budget())).outcome
     assert o.answer == "5" and o.details["confidence_dropped"] == 0 and o.details["trace_confidence"] == []
@@ -96,7 +97,8 @@ async def test_without_top_logprobs_chains_keep_plain_votes():
 def _without_top(generate):
     async def wrapped(prompt, **kw):
         gen = await generate(prompt, **kw)
-        bare = tuple(LoggedSample(s.text, s.completion_tokens, tuple(TokenLogprob(t.token, t.logprob) for t in s.logprobs))
+        bare = tuple(LoggedSample(s.text, s.completion_tokens,
+                                  tuple(TokenLogprob(t.token, t.logprob) for t in s.logprobs))
                      for s in gen.samples)
         return type(gen)(bare, gen.prompt_tokens, gen.cached_tokens)
     return wrapped

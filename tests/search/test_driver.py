@@ -2,18 +2,30 @@ import asyncio
 
 import pytest
 
+from sampling import Sampling
 from search.budget import Budget
 from search.driver import SearchFailed, run_search
 from search.registry import STRATEGIES
 from search.strategy import Problem
 
-from .scripted import LastNumberTools, ScriptedGenerator
+from .scripted import LastNumberTools, ScriptedGenerator, make_strategy
 
-PROBLEM = Problem(prompt="Q: 2+2?", max_tokens=64)
+PROBLEM = Problem(prompt="Q: 2+2?", sampling=Sampling(max_tokens=64))
 
 
 def make(name: str, **config):
-    return STRATEGIES[name](PROBLEM, LastNumberTools(), **config)
+    return make_strategy(name, PROBLEM, LastNumberTools(), **config)
+
+
+# Settings that make each strategy want more than the budget gives.
+GREEDY = {"self_consistency": {"n": 8, "batch": 2}, "best_of_n": {"n": 8, "batch": 2}, "auto": {"n": 8, "batch": 2},
+          "beam": {"width": 4, "expansions": 4}, "mcts": {"simulations": 16, "parallel": 4},
+          "tot": {"thoughts": 4, "breadth": 4}, "particle_filter": {"particles": 8}, "revise": {"max_revisions": 8},
+          "single": {}}
+
+
+def test_the_contract_covers_every_strategy():
+    assert sorted(GREEDY) == sorted(STRATEGIES)
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -21,7 +33,7 @@ async def test_contract_budget_never_exceeded_and_events_emitted(name):
     gen = ScriptedGenerator(["so 4", "so 5", "so 4"], tokens=30)
     budget = Budget.create(max_tokens=100, max_calls=10, deadline_s=None)
     seen = []
-    result = await run_search(make(name, n=8, batch=2), generator=gen, budget=budget, emit=seen.append)
+    result = await run_search(make(name, **GREEDY[name]), generator=gen, budget=budget, emit=seen.append)
     assert result.usage.completion_tokens <= 100
     assert budget.tokens_used == result.usage.completion_tokens
     assert result.outcome is not None and result.outcome.answer in {"4", "5"}
@@ -148,14 +160,16 @@ async def test_beam_keeps_the_best_scored_steps_and_charges_the_judge():
 
 
 async def test_revise_feeds_verifier_feedback_into_the_next_attempt():
-    problem = Problem(prompt="Q: 2+2?", max_tokens=64, messages=({"role": "user", "content": "2+2?"},))
+    problem = Problem(prompt="Q: 2+2?", sampling=Sampling(max_tokens=64),
+                      messages=({"role": "user", "content": "2+2?"},))
     gen = ScriptedGenerator(["so 5", "so 4", "so 9"], tokens=10)
 
     async def render(messages):
         return "R|" + messages[-1]["content"]
 
-    revise = STRATEGIES["revise"](problem, LastNumberTools(), render=render, verifier=PassesOn("4"), max_revisions=5)
-    result = await run_search(revise, generator=gen, budget=Budget.create(max_tokens=1000, max_calls=None, deadline_s=None))
+    revise = make_strategy("revise", problem, LastNumberTools(), render=render, verifier=PassesOn("4"), max_revisions=5)
+    result = await run_search(revise, generator=gen,
+                              budget=Budget.create(max_tokens=1000, max_calls=None, deadline_s=None))
     assert result.outcome.answer == "4" and result.outcome.confidence == 1.0
     assert len(gen.calls) == 2  # stopped as soon as the check passed
     assert str(gen.calls[1]["prompt"]).startswith("R|Your solution was checked: wrong")
@@ -221,7 +235,7 @@ async def test_dvts_keeps_one_path_per_subtree_and_rounds_report_scored_nodes():
     beam = make("beam", scorer=KeywordScorer("good"), generator=charged, mode="dvts", width=2, expansions=2)
     result = await run_search(beam, generator=charged, emit=events.append)
     first = next(e for e in events if e["type"] == "round.end")
-    assert [c["n"] for c in gen.calls if not str(c["prompt"]).startswith("judge")][0] == 2  # width first steps
+    assert next(c["n"] for c in gen.calls if not str(c["prompt"]).startswith("judge")) == 2  # width first steps
     assert {e["node"] for e in first["expanded"]} == {1, 2} and all(e["score"] is not None for e in first["expanded"])
     second_round_parents = {e["parent"] for e in events[3]["expanded"]}
     assert second_round_parents == {1, 2}  # each subtree grew from its own root step
@@ -242,7 +256,8 @@ async def test_beam_lookahead_ranks_a_step_by_where_its_greedy_rollout_leads():
 
         calls: list
 
-        async def generate(self, prompt, *, n, max_tokens, temperature, stop, **_):
+        async def generate(self, prompt, *, n, sampling, deadline=None):
+            temperature, stop = sampling.temperature, sampling.stop
             self.calls.append((prompt, n, temperature, stop))
             if prompt.startswith("judge: "):
                 return FakeGeneration((FakeSample("Yes", 1),), prompt_tokens=3)
@@ -260,8 +275,7 @@ async def test_beam_lookahead_ranks_a_step_by_where_its_greedy_rollout_leads():
         table = {"tempting": 0.8, "plain": 0.4, "good": 0.9, "dead": 0.1, "end": 0.5}
 
         async def score(self, messages, steps, generator):
-            await generator.generate("judge: " + steps[-1], n=1, max_tokens=1, temperature=0.0, top_p=1.0,
-                                     seed=None, stop=(), logprobs=None, deadline=None)
+            await generator.generate("judge: " + steps[-1], n=1, sampling=Sampling(max_tokens=1))
             return next(v for k, v in self.table.items() if k in steps[-1])
 
     results = {}
@@ -303,8 +317,8 @@ async def test_a_seeded_tree_search_seeds_each_branch_by_its_node(name):
     def seeds(seed):
         gen = ScriptedGenerator(["good step\n\n", "bad step\n\n", "good so 4", "bad so 5"], tokens=10)
         charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
-        strategy = STRATEGIES[name](replace(PROBLEM, seed=seed), LastNumberTools(), scorer=KeywordScorer("good"),
-                                    generator=charged)
+        strategy = make_strategy(name, replace(PROBLEM, sampling=Sampling(max_tokens=64, seed=seed)), LastNumberTools(),
+                                 scorer=KeywordScorer("good"), generator=charged)
         return gen, run_search(strategy, generator=charged)
 
     gen, run = seeds(7)

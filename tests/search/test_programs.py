@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from search.budget import Budget
-from search.driver import run_search
 from rewards.game24 import check_24
 from rewards.python_tests import program_answer
 from rewards.sandbox import SandboxLimits
-from search.programs import (PROGRAM_INSTRUCTION, PROGRAM_OPENING, SEARCH_PROGRAM_EXAMPLE, SEARCH_PROGRAM_INSTRUCTION,
-                             program_messages, wants_program)
-from search.registry import STRATEGIES
+from sampling import Sampling
+from search.budget import Budget
+from search.driver import run_search
+from search.programs import (
+    PROGRAM_INSTRUCTION,
+    PROGRAM_OPENING,
+    SEARCH_PROGRAM_EXAMPLE,
+    SEARCH_PROGRAM_INSTRUCTION,
+    program_messages,
+    wants_program,
+)
 from search.strategy import Problem
 
-from .scripted import LastNumberTools, ScriptedGenerator
+from .scripted import LastNumberTools, ScriptedGenerator, make_strategy
 
-PROBLEM = Problem(prompt="Q: 2+2?", program_prompt="program: 2+2?", max_tokens=64)
+PROBLEM = Problem(prompt="Q: 2+2?", program_prompt="program: 2+2?", sampling=Sampling(max_tokens=64))
 
 
 class ByPrompt(ScriptedGenerator):
@@ -28,7 +34,9 @@ class ByPrompt(ScriptedGenerator):
 
     async def generate(self, prompt, **kw):
         if prompt.startswith("program:"):
-            self.calls.append({"prompt": prompt, "n": kw["n"], "temperature": kw["temperature"], "min_p": kw["min_p"]})
+            sampling = kw["sampling"]
+            self.calls.append({"prompt": prompt, "n": kw["n"], "temperature": sampling.temperature,
+                               "min_p": sampling.min_p})
             return await self.program_gen.generate(prompt, **kw)
         return await super().generate(prompt, **kw)
 
@@ -39,7 +47,7 @@ def budget():
 
 async def test_a_program_that_agrees_with_the_greedy_chain_settles_the_probe():
     gen = ByPrompt(["so 4"], ["x = 2 + 2\nprint(4)"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, n=6)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, n=6)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "4" and o.confidence == 1.0 and o.content == "so 4"  # the chain is shown, not the code
@@ -49,7 +57,7 @@ async def test_a_program_that_agrees_with_the_greedy_chain_settles_the_probe():
 
 async def test_disagreement_samples_more_and_programs_can_outvote_the_chains():
     gen = ByPrompt(["so 5", "so 4", "so 5", "so 7"], ["print(4)"])
-    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=4, programs=3, batch=2, greedy_first=True,
+    sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=4, programs=3, batch=2, greedy_first=True,
                                         greedy_weight=1.0)
     result = await run_search(sc, generator=gen, budget=budget())
     o = result.outcome
@@ -66,7 +74,7 @@ async def test_disagreement_samples_more_and_programs_can_outvote_the_chains():
 async def test_min_p_reaches_every_hot_sample_chains_and_programs_but_not_the_greedy_ones(verifier):
     # auto's vote (self_consistency) and, with a verifier, its best_of_n
     gen = ByPrompt(["so 5", "so 4", "so 5", "so 7"], ["print(4)"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=3, n=4,
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=3, n=4,
                               chains_with_programs=3, batch=2, min_p=0.1,
                               verifier=Passes("99") if verifier else None)
     await run_search(auto, generator=gen, budget=budget())
@@ -78,16 +86,16 @@ async def test_min_p_reaches_every_hot_sample_chains_and_programs_but_not_the_gr
 
 async def test_a_program_only_winner_is_shown_as_code_with_its_answer():
     gen = ByPrompt(["so ?"], ["print(9)"])
-    sc = STRATEGIES["self_consistency"](PROBLEM, LastNumberTools(), n=1, programs=2, batch=2)
+    sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=1, programs=2, batch=2)
     result = await run_search(sc, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "9" and o.content.startswith("```python\nprint(9)") and "\\boxed{9}" in o.content
 
 
 async def test_without_a_program_prompt_no_programs_are_asked_for():
-    plain = Problem(prompt="Q: 2+2?", max_tokens=64)
+    plain = Problem(prompt="Q: 2+2?", sampling=Sampling(max_tokens=64))
     gen = ByPrompt(["so 4"], ["print(5)"])
-    sc = STRATEGIES["self_consistency"](plain, LastNumberTools(), n=2, programs=3, batch=2)
+    sc = make_strategy("self_consistency", plain, LastNumberTools(), n=2, programs=3, batch=2)
     result = await run_search(sc, generator=gen, budget=budget())
     assert result.outcome.answer == "4" and all(not c["prompt"].startswith("program:") for c in gen.calls)
 
@@ -122,7 +130,7 @@ class Passes:
 async def test_best_of_n_checks_what_a_program_prints_and_stops_at_the_first_pass():
     gen = ByPrompt(["I tried 4 + 5 ... no luck"], ["from itertools import permutations\nprint(7)"])
     verifier = Passes("7")
-    bon = STRATEGIES["best_of_n"](PROBLEM, LastNumberTools(), verifier=verifier, n=6, batch=2, programs=3)
+    bon = make_strategy("best_of_n", PROBLEM, LastNumberTools(), verifier=verifier, n=6, batch=2, programs=3)
     result = await run_search(bon, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "7" and o.confidence == 1.0 and o.content.startswith("```python\nfrom itertools")
@@ -133,17 +141,17 @@ async def test_best_of_n_checks_what_a_program_prints_and_stops_at_the_first_pas
 async def test_a_program_that_prints_nothing_fails_without_reaching_the_verifier():
     gen = ByPrompt(["so 7"], ["x = 1"])  # the program prints nothing
     verifier = Passes("7")
-    bon = STRATEGIES["best_of_n"](PROBLEM, LastNumberTools(), verifier=verifier, n=1, batch=1, programs=1)
+    bon = make_strategy("best_of_n", PROBLEM, LastNumberTools(), verifier=verifier, n=1, batch=1, programs=1)
     o = (await run_search(bon, generator=gen, budget=budget())).outcome
     assert o.answer == "7" and len(verifier.checked) == 1  # only the chain was checked
 
 
 async def test_auto_with_a_verifier_passes_its_programs_to_best_of_n_and_without_one_best_of_n_has_none():
     gen = ByPrompt(["so 5"], ["print(7)"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), verifier=Passes("7"), n=4, probe=2, programs=2)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), verifier=Passes("7"), n=4, probe=2, programs=2)
     assert (await run_search(auto, generator=gen, budget=budget())).outcome.answer == "7"
-    plain = STRATEGIES["best_of_n"](PROBLEM, LastNumberTools(), n=2, batch=2, programs=2)  # no verifier
-    assert plain.programs == 0
+    plain = make_strategy("best_of_n", PROBLEM, LastNumberTools(), n=2, batch=2, programs=2)  # no verifier
+    assert plain.programs.total == 0
 
 
 def test_a_worked_example_goes_between_the_instruction_and_the_question():
@@ -163,7 +171,7 @@ async def test_the_worked_example_program_solves_its_own_puzzle_in_the_sandbox()
 async def test_programs_stop_once_a_trial_of_them_printed_nothing():
     # A model whose programs never run (SmolLM2's): the greedy program and one hot batch, then chains only.
     gen = ByPrompt(["so 4", "so 5", "so 4", "so 4"], ["x = 1"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=8,
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=8,
                               chains_with_programs=4, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
@@ -175,7 +183,7 @@ async def test_one_failed_program_is_not_a_trial_and_answering_programs_go_on():
     # The greedy program printed nothing, a hot one answers: programs keep coming (a coder model's
     # single failure is not evidence that programs do not suit it).
     gen = ByPrompt(["so 4", "so 5", "so 6", "so 7"], ["x = 1", "print(5)"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
                               chains_with_programs=4, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
     assert result.outcome.details["programs"] == 5
@@ -185,21 +193,21 @@ async def test_a_probe_program_that_prints_nothing_settles_on_the_greedy_chain_w
     script, programs = ["so 4", "so 5", "so 6", "so 7"], ["x = 1", "print(5)"]
     config = dict(probe=2, probe_programs=1, programs=5, chains_with_programs=4, n=5, batch=2)
     gen = ByPrompt(script, programs)
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), settle_if_program_fails=True, **config)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), settle_if_program_fails=True, **config)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "4" and o.details["samples"] == 2 and len(gen.calls) == 2
     assert o.confidence < 1.0  # the failed program's weight is in the total: not a sure answer
     # Without the option the same probe goes on to a vote.
     gen = ByPrompt(script, programs)
-    result = await run_search(STRATEGIES["auto"](PROBLEM, LastNumberTools(), **config), generator=gen,
+    result = await run_search(make_strategy("auto", PROBLEM, LastNumberTools(), **config), generator=gen,
                               budget=budget())
     assert result.outcome.details["samples"] > 2
 
 
 async def test_a_failed_probe_program_with_no_chain_answer_still_votes():
     gen = ByPrompt(["so ?", "so 5", "so 5", "so 5"], ["x = 1"])
-    auto = STRATEGIES["auto"](PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
                               chains_with_programs=4, n=5, batch=2, settle_if_program_fails=True)
     result = await run_search(auto, generator=gen, budget=budget())
     assert result.outcome.answer == "5" and result.outcome.details["samples"] > 2

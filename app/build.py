@@ -1,0 +1,90 @@
+"""The one builder: the backend and the reasoning service from settings, for the server, the CLI
+and the benchmarks alike."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from app.metrics import Metrics
+from app.service import ReasoningService
+from app.settings import Settings
+from app.shutdown import Drain, StoppableGenerator
+from app.wiring import BackendGenerator, RewardsAnswerTools, SandboxPolicy
+from backends.errors import BackendError
+from backends.types import Backend
+from rewards.equivalence import MathEquivalence
+from rewards.sandbox import SandboxLimits
+from search.protocols import Generator
+
+log = logging.getLogger("ponder")
+
+
+async def open_backend(settings: Settings) -> Backend:
+    """Build and start the configured backend."""
+    if settings.backend in ("openai", "sglang"):
+        from backends.openai_compat import OpenAICompatBackend
+        from backends.replicas import Replicas
+        from backends.sglang import SGLangBackend
+
+        def remote(url: str) -> Backend:
+            common: dict[str, Any] = {
+                "model": None if settings.model == "smollm2" else settings.model, "api_key": settings.backend_api_key,
+                "timeout_s": settings.backend_timeout_s, "max_in_flight": settings.backend_max_in_flight}
+            if settings.backend == "sglang":
+                return SGLangBackend(url, **common)
+            return OpenAICompatBackend(url, token_prompts=settings.backend_token_prompts, **common)
+
+        remotes = [remote(url) for url in settings.backend_urls or [settings.base_url]]
+        return remotes[0] if len(remotes) == 1 else Replicas(remotes, cooldown_s=settings.backend_cooldown_s)
+    from backends.batched import BatchedBackend
+    from backends.embedded import EmbeddedBackend
+    from backends.model_files import resolve_model
+
+    model = resolve_model(settings.model, settings.model_cache_dir)
+    embedded: BatchedBackend | EmbeddedBackend
+    if settings.engine == "batched":
+        embedded = BatchedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                                  slots=settings.engine_slots, batch_width=settings.engine_batch_width,
+                                  prefill_chunk=settings.prefill_chunk)
+    else:
+        embedded = EmbeddedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+    await embedded.start()
+    return embedded
+
+
+def sandbox_policy(settings: Settings, metrics: Metrics | None = None) -> SandboxPolicy:
+    """The sandbox limits and concurrency the settings name (this event loop's semaphore)."""
+    return SandboxPolicy(
+        SandboxLimits(cpu_s=settings.sandbox_cpu_s, wall_s=settings.sandbox_timeout_s,
+                      memory_mb=settings.sandbox_memory_mb),
+        asyncio.Semaphore(settings.sandbox_concurrency), metrics.record_sandbox if metrics is not None else None)
+
+
+@asynccontextmanager
+async def open_service(settings: Settings, *, backend: Backend | None = None, metrics: Metrics | None = None,
+                       drain: Drain | None = None) -> AsyncIterator[ReasoningService]:
+    """The reasoning service on `backend` (or on the backend the settings name, opened and closed
+    here). With `drain`, every backend call ends when the server's shutdown grace does."""
+    owned = backend is None
+    active = backend or await open_backend(settings)
+    equivalence = MathEquivalence()
+    sandbox = sandbox_policy(settings, metrics)
+    generator: Generator = BackendGenerator(active)
+    if drain is not None:
+        generator = StoppableGenerator(generator, drain)
+    service = ReasoningService(settings, active, RewardsAnswerTools(equivalence, sandbox), generator=generator,
+                               sandbox=sandbox, metrics=metrics)
+    try:
+        yield service
+    finally:
+        await service.aclose()
+        await equivalence.aclose()
+        if owned:
+            try:
+                await active.aclose()
+            except BackendError:
+                log.warning("backend did not close cleanly")
