@@ -66,12 +66,15 @@ def sandbox_policy(settings: Settings, metrics: Metrics | None = None) -> Sandbo
 
 @asynccontextmanager
 async def open_service(settings: Settings, *, backend: Backend | None = None, metrics: Metrics | None = None,
-                       drain: Drain | None = None) -> AsyncIterator[ReasoningService]:
+                       drain: Drain | None = None,
+                       equivalence: MathEquivalence | None = None) -> AsyncIterator[ReasoningService]:
     """The reasoning service on `backend` (or on the backend the settings name, opened and closed
-    here). With `drain`, every backend call ends when the server's shutdown grace does."""
+    here). With `drain`, every backend call ends when the server's shutdown grace does. A given
+    `equivalence` (its process pool) is shared, not closed here."""
     owned = backend is None
     active = backend or await open_backend(settings)
-    equivalence = MathEquivalence()
+    shared = equivalence is not None
+    equivalence = equivalence or MathEquivalence()
     sandbox = sandbox_policy(settings, metrics)
     generator: Generator = BackendGenerator(active)
     if drain is not None:
@@ -82,7 +85,8 @@ async def open_service(settings: Settings, *, backend: Backend | None = None, me
         yield service
     finally:
         await service.aclose()
-        await equivalence.aclose()
+        if not shared:
+            await equivalence.aclose()
         if owned:
             try:
                 await active.aclose()

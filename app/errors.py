@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backends.errors import BackendError
@@ -42,14 +44,17 @@ def from_backend(exc: BackendError) -> ApiError:
     return ApiError(exc.status, f"{name}{exc}", type=kind, code=exc.code)
 
 
-def _validation_error(exc: RequestValidationError) -> ApiError:
-    first = exc.errors()[0] if exc.errors() else {}
+def _validation_error(exc: RequestValidationError | ValidationError) -> ApiError:
+    errors = list(exc.errors())
+    first: dict[str, Any] = dict(errors[0]) if errors else {}
     if first.get("type") == "json_invalid":
         return ApiError(400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}".strip(),
                         code="invalid_json")
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     param = ".".join(loc) or None
     message = first.get("msg", "invalid request")
+    if first.get("type") == "extra_forbidden":
+        return ApiError(400, f"unsupported parameter: {param}", param=param, code="unsupported_parameter")
     if first.get("type") == "missing":
         message = f"missing required parameter: {param}"
     elif param:
@@ -68,6 +73,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(_validation_error(exc))
+
+    @app.exception_handler(ValidationError)
+    async def _derived_invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        # A request another endpoint translates (Responses, /v1/reason) into a chat request.
         return error_response(_validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)

@@ -6,9 +6,9 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, computed_field, field_validator
 
-Effort = Literal["none", "low", "medium", "high"]
+from app.settings import Effort
 
 
 class Game24Spec(BaseModel):
@@ -98,6 +98,9 @@ class ReasoningOptions(BaseModel):
     summary: Literal["none", "concise", "detailed", "model"] = "concise"
     trace: bool = Field(default=False, strict=True)
     verifier: VerifierSpec | None = None
+    max_tokens_per_sample: int | None = Field(
+        default=None, ge=1, strict=True,
+        description="the most tokens one sample may have (a thinking model's chain); at most the budget")
     settings: dict[str, Any] | None = Field(
         default=None, max_length=64,
         description="the strategy's own settings (e.g. beam's width), checked against that strategy's settings")
@@ -127,9 +130,33 @@ class StreamOptions(BaseModel):
     include_usage: bool = Field(default=False, strict=True)
 
 
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="answer", max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(default_factory=lambda: {"type": "object"}, alias="schema")
+    strict: bool | None = Field(default=None, strict=True)
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's `response_format`: a JSON answer becomes a json_schema verifier the search checks."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    def verifier(self) -> JsonSchemaSpec | None:
+        """The verifier this format asks for (None for text)."""
+        if self.type == "text":
+            return None
+        schema = self.json_schema.schema_ if self.type == "json_schema" and self.json_schema else {"type": "object"}
+        return JsonSchemaSpec.model_validate({"type": "json_schema", "schema": schema})
+
+
 class ChatCompletionRequest(BaseModel):
-    # Unknown OpenAI parameters (user, metadata, ...) are accepted and ignored, as vLLM does.
-    model_config = ConfigDict(extra="ignore")
+    # Every OpenAI parameter is declared: honoured, accepted as a label, or refused at any value that
+    # asks for something ponder cannot do (app/unsupported.py). A parameter OpenAI lacks is a 400.
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
     messages: list[ChatMessageIn] = Field(min_length=1)
@@ -144,7 +171,34 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     n: int = Field(default=1, ge=1, le=1, strict=True,
                    description="ponder returns one choice; use reasoning.n for samples")
+    response_format: ResponseFormat | None = None
     reasoning: ReasoningOptions | None = None
+    # Labels (they change no answer).
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = Field(default=None, strict=True)
+    # Refused unless absent or neutral (app/unsupported.py says why).
+    logprobs: Any = None
+    top_logprobs: Any = None
+    tools: Any = None
+    tool_choice: Any = None
+    functions: Any = None
+    function_call: Any = None
+    audio: Any = None
+    modalities: Any = None
+    frequency_penalty: Any = None
+    presence_penalty: Any = None
+    logit_bias: Any = None
+    prediction: Any = None
+    web_search_options: Any = None
+    store: Any = None
+    service_tier: Any = None
+    verbosity: Any = None
+    moderation: Any = None
 
     def stop_strings(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -172,6 +226,12 @@ class MessageOut(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
     reasoning_content: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reasoning(self) -> str | None:
+        """`reasoning_content` under vLLM's newer name (clients read either)."""
+        return self.reasoning_content
 
 
 class ChoiceOut(BaseModel):
@@ -208,6 +268,12 @@ class DeltaOut(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     reasoning_content: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reasoning(self) -> str | None:
+        """`reasoning_content` under vLLM's newer name (clients read either)."""
+        return self.reasoning_content
 
 
 class ChunkChoice(BaseModel):

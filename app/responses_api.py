@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from app import unsupported
 from app.auth import require_api_key
 from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort
 from app.render import finish_reason, progress_line
@@ -26,6 +27,7 @@ from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, run_pl
 from app.service import Plan, ReasoningService, plan_request
 from app.streaming import CONTENT_PIECE, failure_of, live_search, sse
 from app.summarize import Summarized, summarize
+from app.unsupported import refuse_unsupported
 from backends.errors import BackendError
 from search.driver import SearchFailed, SearchResult
 
@@ -36,16 +38,41 @@ SUMMARY_LEVELS = {"auto": "concise", "concise": "concise", "detailed": "detailed
 
 
 class ResponsesReasoning(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     effort: Effort | None = None
     summary: Literal["auto", "concise", "detailed", "model"] | None = Field(
         default=None, description="auto|concise: a short written account of the search; detailed: with every "
                                   "round; model: the model summarises the search in one extra call within the budget")
+    generate_summary: Literal["auto", "concise", "detailed"] | None = Field(
+        default=None, description="the former name of summary")
+
+
+class TextFormat(BaseModel):
+    """The Responses API's `text.format`: `json_schema` and `json_object` become the json_schema verifier."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = Field(default=None, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = Field(default=None, strict=True)
+
+    def as_response_format(self) -> dict[str, Any]:
+        if self.type != "json_schema":
+            return {"type": self.type}
+        return {"type": "json_schema", "json_schema": {"schema": self.schema_ or {"type": "object"}}}
+
+
+class ResponsesText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: TextFormat | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
 
 
 class ResponsesRequest(BaseModel):
-    # Unknown Responses parameters (store, metadata, ...) are accepted and ignored.
-    model_config = ConfigDict(extra="ignore")
+    # Every Responses parameter is declared: honoured, accepted as a label, or refused at any value
+    # that asks for something ponder cannot do (app/unsupported.py). A parameter OpenAI lacks is a 400.
+    model_config = ConfigDict(extra="forbid")
     model: str = Field(min_length=1)
     input: str | list[ChatMessageIn] = Field(min_length=1)
     instructions: str | None = None
@@ -54,21 +81,54 @@ class ResponsesRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
     top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
     stream: bool = Field(default=False, strict=True)
+    stream_options: dict[str, Any] | None = None
+    text: ResponsesText | None = None
+    # Labels (they change no answer).
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = Field(default=None, strict=True)
+    # Refused unless absent or neutral (app/unsupported.py says why).
+    previous_response_id: Any = None
+    conversation: Any = None
+    store: Any = None
+    background: Any = None
+    background_options: Any = None
+    include: Any = None
+    tools: Any = None
+    tool_choice: Any = None
+    max_tool_calls: Any = None
+    top_logprobs: Any = None
+    truncation: Any = None
+    prompt: Any = None
+    context_management: Any = None
+    access_programs: Any = None
+    image: Any = None
+    service_tier: Any = None
+    moderation: Any = None
 
     def summary_level(self) -> str:
-        return SUMMARY_LEVELS[self.reasoning.summary] if self.reasoning and self.reasoning.summary else "concise"
+        chosen = self.reasoning and (self.reasoning.summary or self.reasoning.generate_summary)
+        return SUMMARY_LEVELS[chosen] if chosen else "concise"
 
 
 def as_chat(req: ResponsesRequest) -> ChatCompletionRequest:
+    refuse_unsupported(req.model_dump(), unsupported.RESPONSES)
     messages: list[dict[str, Any]] = [{"role": "system", "content": req.instructions}] if req.instructions else []
     if isinstance(req.input, str):
         messages.append({"role": "user", "content": req.input})
     else:
         messages.extend({"role": m.role, "content": m.text()} for m in req.input)
+    text_format = req.text.format if req.text else None
     return ChatCompletionRequest.model_validate({
-        "model": req.model, "messages": messages, "temperature": req.temperature,
+        "model": req.model, "messages": messages, "temperature": req.temperature, "top_p": req.top_p,
         "max_completion_tokens": req.max_output_tokens,
         "reasoning_effort": req.reasoning.effort if req.reasoning else None,
+        "response_format": text_format.as_response_format() if text_format else None,
+        "verbosity": req.text.verbosity if req.text else None,
     })
 
 

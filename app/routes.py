@@ -134,8 +134,11 @@ async def chat_completions(  # type: ignore[no-untyped-def]
 
 
 @router.get("/v1/models", response_model=ModelList, operation_id="listModels")
-async def list_models(service: ServiceDep) -> ModelList:
-    return ModelList(data=[ModelCard(id=service.backend.model, created=int(time.time()))])
+async def list_models(service: ServiceDep, settings: SettingsDep) -> ModelList:
+    """The served model, and `MODEL:EFFORT` for every effort: a UI that only picks a model picks its effort."""
+    created = int(time.time())
+    names = [service.backend.model, *(f"{service.backend.model}:{effort}" for effort in settings.efforts())]
+    return ModelList(data=[ModelCard(id=name, created=created) for name in names])
 
 
 @open_router.get("/metrics", operation_id="metrics", include_in_schema=False)

@@ -7,11 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app import unsupported
 from app.errors import ApiError
 from app.metrics import Metrics
 from app.protocol import ChatCompletionRequest, VerifierSpec
 from app.settings import Settings, Tier
 from app.shutdown import SHUTDOWN, ServerShuttingDown
+from app.unsupported import refuse_unsupported
 from app.wiring import CountedVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.types import Backend
 from rewards.judge import LLMJudgePRM, value_judge
@@ -54,11 +56,23 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     if len(req.messages) > settings.max_messages:
         raise ApiError(400, f"too many messages: {len(req.messages)} > {settings.max_messages}", param="messages")
     opts = req.reasoning
-    effort = (opts.effort if opts and opts.effort else None) or req.reasoning_effort or settings.default_effort
-    tier = settings.tiers.get(effort)
-    if tier is None:
-        raise ApiError(400, f"no effort tier {effort!r} is configured", param="reasoning_effort")
+    # A UI that can only pick a model picks `MODEL:EFFORT` from /v1/models; an effort field wins over it.
+    _, _, suffix = req.model.rpartition(":")
+    aliased = suffix if suffix and settings.tier_for(suffix) is not None else None
+    effort = (opts.effort if opts and opts.effort else None) or req.reasoning_effort or aliased \
+        or settings.default_effort
+    tier_name = settings.tier_for(effort)
+    if tier_name is None:
+        raise ApiError(400, f"no effort tier {effort!r} is configured; efforts: {', '.join(settings.efforts())}",
+                       param="reasoning_effort")
+    tier = settings.tiers[tier_name]
+    refuse_unsupported(req.model_dump(), unsupported.CHAT)
     verifier = opts.verifier if opts else None
+    if req.response_format is not None and req.response_format.verifier() is not None:
+        if verifier is not None:
+            raise ApiError(400, "response_format asks for JSON and reasoning.verifier for another check: send one",
+                           param="response_format")
+        verifier = req.response_format.verifier()
     strategy = (opts.strategy if opts else None) or tier.strategy
     if strategy not in STRATEGIES:
         raise ApiError(400, f"unknown strategy {strategy!r}; known: {', '.join(strategy_names())}",
@@ -85,8 +99,13 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
     if settings.system_prompt and not any(m["role"] == "system" for m in messages):
         messages.insert(0, {"role": "system", "content": settings.system_prompt})
-    sampling = Sampling(max_tokens=min(settings.max_tokens_per_sample, budget_tokens), seed=req.seed,
-                        stop=req.stop_strings(), top_p=req.top_p if req.top_p is not None else 1.0)
+    per_sample = (opts.max_tokens_per_sample if opts else None) or tier.max_tokens_per_sample \
+        or settings.max_tokens_per_sample
+    if per_sample > settings.max_sample_tokens:
+        raise ApiError(400, f"max_tokens_per_sample {per_sample} exceeds the limit {settings.max_sample_tokens}",
+                       param="reasoning.max_tokens_per_sample")
+    sampling = Sampling(max_tokens=min(per_sample, budget_tokens), seed=req.seed, stop=req.stop_strings(),
+                        top_p=req.top_p if req.top_p is not None else 1.0)
     return Plan(strategy=strategy, effort=effort, settings=strategy_settings, messages=messages,
                 budget_tokens=budget_tokens, max_calls=max_calls, deadline_s=deadline_s, sampling=sampling,
                 verifier=verifier)
@@ -111,13 +130,12 @@ def _strategy_settings(strategy: str, tier: Tier, req: ChatCompletionRequest) ->
         return strategy_settings_of(strategy, values)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else ""
-        param = given.get(field, f"tier {tier.strategy!r}")
+        where = ".".join(str(x) for x in error["loc"])
+        param = given.get(str(error["loc"][0]) if error["loc"] else "", f"tier {tier.strategy!r}")
         if error["type"] == "extra_forbidden":
             known = ", ".join(sorted(fields))
-            raise ApiError(400, f"{param}: strategy {strategy!r} has no setting {field!r} (its settings: {known})",
+            raise ApiError(400, f"{param}: strategy {strategy!r} has no setting {where!r} (its settings: {known})",
                            param=param, code="unknown_setting") from None
-        where = ".".join(str(x) for x in error["loc"])
         raise ApiError(400, f"{param}: {where}: {error['msg']}", param=param) from None
 
 

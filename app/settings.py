@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Effort = Literal["none", "low", "medium", "high"]
+# OpenAI's reasoning efforts; each names a tier, or an alias of one (Settings.effort_aliases).
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 DEFAULT_SYSTEM_PROMPT = (
     "Solve the problem step by step, briefly. End with the final answer as \\boxed{ANSWER}."
@@ -24,6 +25,7 @@ class Tier(BaseModel):
     strategy: str
     budget_tokens: int = Field(gt=0)
     max_calls: int = Field(gt=0)
+    max_tokens_per_sample: int | None = Field(default=None, gt=0)  # None: the server's default
     settings: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("settings", "config"))
 
 
@@ -41,7 +43,7 @@ def default_tiers() -> dict[str, Tier]:
         "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64,
                        settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
                                  "batch": 3, "settle_if_program_fails": True}),
-        # high votes as medium does on a quantitative question (a bigger vote did not select better);
+        # high votes as medium does on a quantitative question (a bigger vote does not select better);
         # it samples more where more can change the answer: 12 chains without a program prompt, 12
         # candidates against a verifier.
         "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128,
@@ -87,8 +89,10 @@ class Settings(BaseSettings):
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # added when the client sends no system message
     default_effort: Effort = "medium"
-    max_tokens_per_sample: int = 512
+    max_tokens_per_sample: int = 512  # the default cap per sample, where neither tier nor request sets one
     tiers: dict[str, Tier] = Field(default_factory=default_tiers)
+    # Efforts without a tier of their own run the tier they name (OpenAI's minimal and xhigh, the SDK's max).
+    effort_aliases: dict[str, str] = Field(default_factory=lambda: {"minimal": "none", "xhigh": "high", "max": "high"})
     search_concurrency: int = 4
 
     # Auth: PONDER_API_KEYS="key1,key2" (or a JSON list); empty means no auth.
@@ -139,6 +143,18 @@ class Settings(BaseSettings):
     max_calls: int = 256
     max_deadline_s: float = 600.0
     max_n: int = 64
+    max_sample_tokens: int = 32_768  # the most `reasoning.max_tokens_per_sample` may ask for
+
+    def tier_for(self, effort: str) -> str | None:
+        """The tier an effort runs: its own, else the one its alias names; None when neither exists."""
+        if effort in self.tiers:
+            return effort
+        target = self.effort_aliases.get(effort)
+        return target if target in self.tiers else None
+
+    def efforts(self) -> list[str]:
+        """Every effort a request may name: the tiers, and the aliases whose tier exists."""
+        return [*self.tiers, *(a for a, t in self.effort_aliases.items() if a not in self.tiers and t in self.tiers)]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -126,7 +126,7 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
             sink.write("\n")  # end a line cut short, so the rows appended next stay readable
     try:
         async with open_solver(model=model, base_url=base_url, api_key=api_key, backend=backend,
-                               transport=transport) as solver:
+                               transport=transport, equivalence=equivalence) as solver:
             with open(out, "a" if resume else "w") as sink, Progress(TextColumn("{task.description}"), BarColumn(),
                                                   MofNCompleteColumn(), TimeElapsedColumn(),
                                                   console=console) as progress:

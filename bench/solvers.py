@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rewards.equivalence import MathEquivalence
+
 if TYPE_CHECKING:
     from backends.types import Backend
 
@@ -80,7 +82,8 @@ class HttpSolver:
 
 @asynccontextmanager
 async def open_solver(*, model: str, base_url: str | None = None, api_key: str | None = None,
-                      backend: Backend | None = None, transport: Any = None) -> AsyncIterator[Solver]:
+                      backend: Backend | None = None, transport: Any = None,
+                      equivalence: MathEquivalence | None = None) -> AsyncIterator[Solver]:
     """A solver for the run: HTTP when `base_url` is given, else in-process on `backend` (not closed
     here) or on the backend the settings name (opened and closed here)."""
     if base_url is not None:
@@ -95,5 +98,5 @@ async def open_solver(*, model: str, base_url: str | None = None, api_key: str |
     from app.settings import load_settings
 
     settings = load_settings(model=model)
-    async with open_service(settings, backend=backend) as service:
+    async with open_service(settings, backend=backend, equivalence=equivalence) as service:
         yield InProcessSolver(settings, service)

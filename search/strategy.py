@@ -33,12 +33,9 @@ class Ask:
     n: int = 1
     sampling: Sampling
     kind: AskKind = AskKind.CHAIN
+    greedy: bool = False  # a strategy's greedy pass (its single best guess), as opposed to a hot sample
     node: int | None = None  # the tree node a STEP or LOOKAHEAD ask continues
     tag: str = ""  # a label for the trace only; strategies never read it
-
-    @property
-    def greedy(self) -> bool:
-        return self.sampling.greedy
 
 
 @dataclass(frozen=True)
@@ -73,9 +70,11 @@ class Problem:
     def max_tokens(self) -> int:
         return self.sampling.max_tokens
 
-    def seeded(self, offset: int, **changes: Any) -> Sampling:
-        """The base sampling with `changes`, its seed moved by `offset` (unseeded stays unseeded)."""
-        return replace(self.sampling, **changes).seeded(offset)
+    def seeded(self, offset: int, *, temperature: float, top_p: float, min_p: float,
+               logprobs: int | None = None) -> Sampling:
+        """The base sampling heated as given, its seed moved by `offset` (unseeded stays unseeded)."""
+        return replace(self.sampling, temperature=temperature, top_p=top_p, min_p=min_p,
+                       logprobs=logprobs).seeded(offset)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,9 +106,10 @@ class HotSampling(StrategySettings):
     top_p: float = Field(0.95, gt=0, le=1)
     min_p: float = Field(0.0, ge=0, le=1)  # 0 = off
 
-    def hot(self, problem: Problem, offset: int, **changes: Any) -> Sampling:
-        """The problem's sampling with these settings (and `changes`), seeded for the `offset`-th sample."""
-        return problem.seeded(offset, temperature=self.temperature, top_p=self.top_p, min_p=self.min_p, **changes)
+    def hot(self, problem: Problem, offset: int, *, logprobs: int | None = None) -> Sampling:
+        """The problem's sampling with these settings, seeded for the `offset`-th sample."""
+        return problem.seeded(offset, temperature=self.temperature, top_p=self.top_p, min_p=self.min_p,
+                              logprobs=logprobs)
 
 
 SettingsT = TypeVar("SettingsT", bound=StrategySettings)

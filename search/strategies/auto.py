@@ -29,19 +29,19 @@ from search.tree import Tree
 
 
 class AutoSettings(HotSampling):
-    n: int = Field(6, ge=1)  # samples in all: the vote's chains without programs, or verified candidates
-    probe: int = Field(3, ge=1)  # the probe's samples, its programs included
+    n: int = Field(6, ge=1, le=64)  # samples in all: the vote's chains without programs, or verified candidates
+    probe: int = Field(3, ge=1, le=16)  # the probe's samples, its programs included
     agree: float = Field(1.0, gt=0, le=1)  # the probe's vote share that settles the question
     hard: Literal["self_consistency", "beam"] = "self_consistency"
-    batch: int | None = Field(None, ge=1)  # samples per call after the probe (default: probe)
-    probe_programs: int = Field(0, ge=0)
-    programs: int = Field(0, ge=0)
-    chains_with_programs: int = Field(1, ge=1)
+    batch: int | None = Field(None, ge=1, le=64)  # samples per call after the probe (default: probe)
+    probe_programs: int = Field(0, ge=0, le=16)
+    programs: int = Field(0, ge=0, le=64)
+    chains_with_programs: int = Field(1, ge=1, le=64)
     settle_if_program_fails: bool = False
     judge_close: float = Field(0.0, ge=0)  # the final vote's, not the probe's
     greedy_weight: float = Field(1.5, ge=0)
     program_weight: float = Field(1.0, ge=0)
-    program_trial: int = Field(2, ge=1)
+    program_trial: int = Field(2, ge=1, le=64)
     beam: BeamSettings = BeamSettings()  # the search of `hard: "beam"`
 
     def wants_programs(self) -> bool:
@@ -92,7 +92,9 @@ class Auto(SearchStrategy[AutoSettings]):
         if self.settings.hard == "beam":
             self.probe_outcome = probe
             self.phase = "search"
-            self.child = Beam(self.problem, self.deps, self.settings.beam)
+            # The beam samples its steps as hot as the vote would have (a client's temperature included).
+            beam = self.settings.beam.model_copy(update={"temperature": self.settings.temperature})
+            self.child = Beam(self.problem, self.deps, beam)
         else:
             self.phase = "vote"
             # With programs, more programs (cheaper and surer than hot chains of thought) beside a few

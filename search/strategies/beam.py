@@ -30,11 +30,11 @@ from search.tree import STEP_DELIMITER, Node
 
 
 class BeamSettings(StepSettings):
-    width: int = Field(2, ge=1)
-    expansions: int = Field(2, ge=1)
+    width: int = Field(2, ge=1, le=16)
+    expansions: int = Field(2, ge=1, le=16)
     aggregate: Literal["last", "min", "product", "mean"] = "last"
     mode: Literal["beam", "dvts"] = "beam"
-    lookahead: int = Field(0, ge=0)
+    lookahead: int = Field(0, ge=0, le=8)
 
 
 class Beam(TreeStrategy[BeamSettings]):
@@ -70,7 +70,7 @@ class Beam(TreeStrategy[BeamSettings]):
         p = self.problem
         sampling = replace(p.sampling, max_tokens=min(self.settings.step_tokens * self.lookahead, p.max_tokens))
         return [Ask(prompt=p.prompt + self.tree.path_text(n.id), n=1, sampling=sampling, kind=AskKind.LOOKAHEAD,
-                    node=n.id, tag=f"look ahead from node {n.id}") for n in self._new if not n.terminal]
+                    greedy=True, node=n.id, tag=f"look ahead from node {n.id}") for n in self._new if not n.terminal]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         if generation is None or ask.node is None:

@@ -27,11 +27,11 @@ from search.strategy import Ask, AskKind, Candidate, HotSampling, Outcome, Probl
 
 
 class BestOfNSettings(HotSampling):
-    n: int = Field(8, ge=1)
-    batch: int = Field(4, ge=1)
+    n: int = Field(8, ge=1, le=64)
+    batch: int = Field(4, ge=1, le=64)
     greedy_first: bool = True  # a small model's greedy pass is its single best guess
     weighted: bool = False
-    programs: int = Field(0, ge=0)
+    programs: int = Field(0, ge=0, le=64)
 
     def wants_programs(self) -> bool:
         return self.programs > 0
@@ -66,7 +66,7 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         asks = program_asks(self.problem, self.programs, self.settings)
         for d in self.candidates.draws():
             asks.append(Ask(
-                prompt=self.problem.prompt, n=d.n,
+                prompt=self.problem.prompt, n=d.n, greedy=d.greedy,
                 sampling=self.problem.sampling if d.greedy else self.settings.hot(self.problem, d.first),
                 tag="greedy candidate" if d.greedy else f"candidates {d.first + 1}-{d.first + d.n}"))
         return asks

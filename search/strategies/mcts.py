@@ -19,10 +19,10 @@ from search.strategy import Ask, Outcome, Problem, SearchDeps
 
 
 class MCTSSettings(StepSettings):
-    simulations: int = Field(8, ge=1)
-    expansions: int = Field(2, ge=1)
-    parallel: int = Field(2, ge=1)  # simulations per round, spread by virtual loss
-    c_puct: float = Field(1.0, ge=0)
+    simulations: int = Field(8, ge=1, le=256)
+    expansions: int = Field(2, ge=1, le=16)
+    parallel: int = Field(2, ge=1, le=16)  # simulations per round, spread by virtual loss
+    c_puct: float = Field(1.0, ge=0, le=100)
 
 
 class MCTS(TreeStrategy[MCTSSettings]):

@@ -22,8 +22,8 @@ from search.tree import Node
 
 
 class ParticleFilterSettings(StepSettings):
-    particles: int = Field(4, ge=1)
-    softmax_temperature: float = Field(0.5, gt=0)
+    particles: int = Field(4, ge=1, le=64)
+    softmax_temperature: float = Field(0.5, ge=0.01, le=100)
 
 
 class ParticleFilter(TreeStrategy[ParticleFilterSettings]):

@@ -33,7 +33,7 @@ class Attempt:
 
 
 class ReviseSettings(StrategySettings):
-    max_revisions: int = Field(3, ge=0)
+    max_revisions: int = Field(3, ge=0, le=16)
     accept_score: float = Field(0.8, ge=0, le=1)  # without a verifier, a judge this sure ends the loop
     revision_temperature: float = Field(0.3, ge=0, le=2)  # the first attempt is greedy
 
@@ -56,7 +56,7 @@ class Revise(SearchStrategy[ReviseSettings]):
         prompt, self._next_prompt = self._next_prompt, None
         temperature = self.settings.revision_temperature if self.attempts else 0.0
         return [Ask(prompt=prompt, n=1, sampling=replace(self.problem.sampling, temperature=temperature),
-                    tag=f"attempt {len(self.attempts) + 1}")]
+                    greedy=not self.attempts, tag=f"attempt {len(self.attempts) + 1}")]
 
     def _accepted(self) -> bool:
         last = self.attempts[-1] if self.attempts else None

@@ -27,7 +27,7 @@ program) and the likelier one is chosen. Its calls are charged to the same budge
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import Field
@@ -40,19 +40,19 @@ from search.strategy import Ask, AskKind, Candidate, HotSampling, Outcome, Probl
 
 
 class SelfConsistencySettings(HotSampling):
-    n: int = Field(5, ge=1)  # chains of thought in all
-    batch: int = Field(4, ge=1)
+    n: int = Field(5, ge=1, le=64)  # chains of thought in all
+    batch: int = Field(4, ge=1, le=64)
     greedy_first: bool = False
     greedy_weight: float = Field(1.5, ge=0)
-    programs: int = Field(0, ge=0)
+    programs: int = Field(0, ge=0, le=64)
     program_weight: float = Field(1.0, ge=0)
-    program_trial: int = Field(2, ge=1)
+    program_trial: int = Field(2, ge=1, le=64)
     confidence: bool = False
     confidence_top_k: int = Field(5, ge=2, le=20)  # confidence needs alternatives
-    confidence_window: int = Field(32, ge=1)
+    confidence_window: int = Field(32, ge=1, le=4096)
     confidence_keep: float = Field(0.9, gt=0, le=1)
     settle: float = Field(0.95, gt=0, le=1)
-    confidence_warmup: int = Field(4, ge=2)
+    confidence_warmup: int = Field(4, ge=2, le=64)
     judge_close: float = Field(0.0, ge=0)  # 0: the vote alone decides
 
     def wants_programs(self) -> bool:
@@ -104,12 +104,12 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
         logprobs = self.settings.confidence_top_k if self.settings.confidence else None
         for d in self.chains.draws():
             if d.greedy:
-                sampling = self.problem.seeded(0, logprobs=logprobs)
+                sampling = replace(self.problem.sampling, logprobs=logprobs)
                 tag = "greedy"
             else:
                 sampling = self.settings.hot(self.problem, d.first, logprobs=logprobs)
                 tag = f"samples {d.first + 1}-{d.first + d.n}"
-            asks.append(Ask(prompt=self.problem.prompt, n=d.n, sampling=sampling, tag=tag))
+            asks.append(Ask(prompt=self.problem.prompt, n=d.n, sampling=sampling, greedy=d.greedy, tag=tag))
         return asks
 
     def answered(self, *, programs: bool) -> list[bool]:

@@ -28,7 +28,7 @@ class Single(SearchStrategy[SingleSettings]):
             return []
         self._asked = True
         sampling = replace(self.problem.sampling, temperature=self.settings.temperature)
-        return [Ask(prompt=self.problem.prompt, n=1, sampling=sampling, tag="single")]
+        return [Ask(prompt=self.problem.prompt, n=1, sampling=sampling, greedy=sampling.greedy, tag="single")]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         if generation is None or not generation.samples:

@@ -19,8 +19,8 @@ class StepSettings(StrategySettings):
     """What every step-level search shares."""
 
     temperature: float = Field(0.7, ge=0, le=2)
-    max_depth: int = Field(8, ge=1)
-    step_tokens: int = Field(160, ge=1)  # per step; never above the problem's per-sample cap
+    max_depth: int = Field(8, ge=1, le=64)
+    step_tokens: int = Field(160, ge=1, le=32768)  # per step; never above the problem's per-sample cap
 
 
 StepSettingsT = TypeVar("StepSettingsT", bound=StepSettings)

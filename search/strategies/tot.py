@@ -21,10 +21,10 @@ from search.tree import Node
 
 class TreeOfThoughtsSettings(StepSettings):
     mode: Literal["bfs", "dfs"] = "bfs"
-    thoughts: int = Field(3, ge=1)
-    breadth: int = Field(2, ge=1)
+    thoughts: int = Field(3, ge=1, le=16)
+    breadth: int = Field(2, ge=1, le=16)
     threshold: float = Field(0.3, ge=0, le=1)
-    max_depth: int = Field(6, ge=1)
+    max_depth: int = Field(6, ge=1, le=64)
 
 
 class TreeOfThoughts(TreeStrategy[TreeOfThoughtsSettings]):

@@ -104,7 +104,9 @@ def test_dockerfile_builds_the_gateway_from_the_package_sources():
     assert re.findall(r"^FROM (\S+)", text, re.MULTILINE) == ["python:3.11-slim"]
     copied = re.findall(r"^COPY (\S+)", text, re.MULTILINE)
     assert all((ROOT / c).exists() for c in copied)
-    assert {"app", "backends", "rewards", "search"} <= set(copied)  # every package the server imports
+    # every package the server imports, as pyproject.toml lists them
+    packages = re.search(r"include = \[(.*?)\]", (ROOT / "pyproject.toml").read_text()).group(1)
+    assert {name.strip(' "*') for name in packages.split(",")} <= set(copied)
     assert re.search(r'^CMD \["ponder", "serve", "--host", "0\.0\.0\.0"', text, re.MULTILINE)
     assert "HEALTHCHECK" in text and "/health" in text
 
