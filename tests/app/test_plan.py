@@ -99,3 +99,33 @@ def test_tiers_from_the_environment_are_checked_at_startup(monkeypatch):
     monkeypatch.setenv("PONDER_TIERS", '{"high": {"strategy": "beam", "budget_tokens": 9, "max_calls": 2, '
                                        '"config": {"width": 2}}}')  # `config`, the field's former name
     assert load_settings().tiers["high"].settings == {"width": 2}
+
+
+def test_effort_from_a_model_alias_and_openai_efforts_without_a_tier_of_their_own():
+    settings = load_settings()
+    assert plan_request(req(model="smollm2:none"), settings).strategy == "single"
+    assert plan_request(req(model="smollm2:high"), settings).settings.n == 12
+    # An explicit effort field wins over the alias; a suffix that is no effort is part of the model's name.
+    assert plan_request(req(model="smollm2:none", reasoning_effort="high"), settings).strategy == "auto"
+    assert plan_request(req(model="llama3:8b"), settings).effort == "medium"
+    assert plan_request(req(reasoning_effort="minimal"), settings).strategy == "single"
+    xhigh = plan_request(req(reasoning_effort="xhigh"), settings)
+    assert (xhigh.effort, xhigh.budget_tokens) == ("xhigh", settings.tiers["high"].budget_tokens)
+
+
+def test_the_sample_cap_follows_the_request_then_the_tier_within_the_budget_and_the_limit():
+    settings = load_settings(tiers={"low": {"strategy": "single", "budget_tokens": 8000, "max_calls": 1,
+                                            "max_tokens_per_sample": 2048}}, default_effort="low",
+                             effort_aliases={})
+    assert plan_request(req(), settings).sampling.max_tokens == 2048
+    asked = plan_request(req(reasoning={"max_tokens_per_sample": 4096}), settings)
+    assert asked.sampling.max_tokens == 4096
+    assert plan_request(req(reasoning={"max_tokens_per_sample": 4096}, max_completion_tokens=1000),
+                        settings).sampling.max_tokens == 1000
+    assert plan_request(req(reasoning_effort="low"), load_settings()).sampling.max_tokens == 512
+    with pytest.raises(ApiError) as info:
+        plan_request(req(reasoning={"max_tokens_per_sample": 10**6}), settings)
+    assert info.value.param == "reasoning.max_tokens_per_sample"
+    with pytest.raises(ApiError) as unknown:
+        plan_request(req(reasoning_effort="high"), settings)  # no such tier here
+    assert unknown.value.param == "reasoning_effort" and "efforts: low" in unknown.value.message

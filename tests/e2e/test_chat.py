@@ -81,7 +81,12 @@ def test_explicit_strategy_and_trace(server):
 
 
 def test_models_and_health(client, server):
-    assert [m.id for m in client.models.list().data] == ["smollm2"]
+    efforts = ["none", "low", "medium", "high", "minimal", "xhigh", "max"]
+    assert [m.id for m in client.models.list().data] == ["smollm2", *(f"smollm2:{e}" for e in efforts)]
+    # A UI that only picks a model picks the effort with it.
+    picked = client.chat.completions.create(model="smollm2:none", messages=QUESTION)
+    assert picked.model_extra["ponder"]["strategy"] == "single"
+    assert picked.choices[0].message.model_extra["reasoning"] == picked.choices[0].message.reasoning_content
     assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
 
 
