@@ -15,6 +15,7 @@ from app.settings import Settings
 from app.shutdown import Drain, StoppableGenerator
 from app.wiring import BackendGenerator, RewardsAnswerTools, SandboxPolicy
 from backends.errors import BackendError
+from backends.templates import load_template
 from backends.types import Backend
 from rewards.equivalence import MathEquivalence
 from rewards.sandbox import SandboxLimits
@@ -24,7 +25,9 @@ log = logging.getLogger("ponder")
 
 
 async def open_backend(settings: Settings) -> Backend:
-    """Build and start the configured backend."""
+    """Build and start the configured backend. A PONDER_CHAT_TEMPLATE that cannot be read or does not
+    render stops it here (TemplateLoadError names the file)."""
+    template = await asyncio.to_thread(load_template, settings.chat_template) if settings.chat_template else None
     if settings.backend in ("openai", "sglang"):
         from backends.openai_compat import OpenAICompatBackend
         from backends.replicas import Replicas
@@ -33,7 +36,8 @@ async def open_backend(settings: Settings) -> Backend:
         def remote(url: str) -> Backend:
             common: dict[str, Any] = {
                 "model": None if settings.model == "smollm2" else settings.model, "api_key": settings.backend_api_key,
-                "timeout_s": settings.backend_timeout_s, "max_in_flight": settings.backend_max_in_flight}
+                "timeout_s": settings.backend_timeout_s, "max_in_flight": settings.backend_max_in_flight,
+                "chat_template": template}
             if settings.backend == "sglang":
                 return SGLangBackend(url, **common)
             return OpenAICompatBackend(url, token_prompts=settings.backend_token_prompts, **common)
@@ -49,11 +53,21 @@ async def open_backend(settings: Settings) -> Backend:
     if settings.engine == "batched":
         embedded = BatchedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                                   slots=settings.engine_slots, batch_width=settings.engine_batch_width,
-                                  prefill_chunk=settings.prefill_chunk)
+                                  prefill_chunk=settings.prefill_chunk, chat_template=template)
     else:
-        embedded = EmbeddedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+        embedded = EmbeddedBackend(model.path, model=model.name, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                                   chat_template=template)
     await embedded.start()
     return embedded
+
+
+async def _log_chat_template(backend: Backend) -> None:
+    """Say which chat template prompts are rendered with (a remote server is asked now; one that is
+    down is asked again at the first request)."""
+    try:
+        log.info("chat template: %s", await backend.resolve_chat_template())
+    except BackendError as exc:
+        log.warning("chat template not resolved yet: %s", exc)
 
 
 def sandbox_policy(settings: Settings, metrics: Metrics | None = None) -> SandboxPolicy:
@@ -73,13 +87,15 @@ async def open_service(settings: Settings, *, backend: Backend | None = None, me
     `equivalence` (its process pool) is shared, not closed here."""
     owned = backend is None
     active = backend or await open_backend(settings)
+    await _log_chat_template(active)
     shared = equivalence is not None
     equivalence = equivalence or MathEquivalence()
     sandbox = sandbox_policy(settings, metrics)
     generator: Generator = BackendGenerator(active)
     if drain is not None:
         generator = StoppableGenerator(generator, drain)
-    service = ReasoningService(settings, active, RewardsAnswerTools(equivalence, sandbox), generator=generator,
+    tools = RewardsAnswerTools(equivalence, sandbox, settings.reasoning_parser)
+    service = ReasoningService(settings, active, tools, generator=generator,
                                sandbox=sandbox, metrics=metrics)
     try:
         yield service

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from app.admission import Admission
+from app.auth import require_api_key
 from app.body_limit import BodyLimit
 from app.build import open_service
 from app.errors import install_error_handlers
@@ -39,7 +42,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
                 await drain.shutdown()  # a no-op when GracefulServer already drained
                 app.state.service = None
 
-    app = FastAPI(title="ponder", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="ponder", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None,
                   description="Inference-time reasoning behind the OpenAI chat-completions API.")
     metrics = Metrics()
     app.state.settings = settings
@@ -56,7 +59,27 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(reason_router)
     app.include_router(responses_router)
     app.include_router(open_router)
+    app.include_router(docs_router(app))
     app.add_middleware(ShutdownGate, drain=drain)  # inside Observe: 503s get request ids and metrics
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics)
     return app
+
+
+def docs_router(app: FastAPI) -> APIRouter:
+    """/openapi.json, /docs and /redoc behind the same API keys as /v1 (FastAPI's own are always open)."""
+    docs = APIRouter(dependencies=[Depends(require_api_key)], include_in_schema=False)
+
+    @docs.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @docs.get("/docs")
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+
+    @docs.get("/redoc")
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
+    return docs

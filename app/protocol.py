@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, computed_field, field_validator
@@ -37,10 +36,9 @@ class RegexSpec(BaseModel):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
+        from rewards.verifiers import compile_pattern
+
+        compile_pattern(pattern)  # RE2 (linear time) or a ValueError naming what it cannot match
         return pattern
 
 
@@ -69,14 +67,22 @@ class JsonSchemaSpec(BaseModel):
     def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
         from jsonschema.exceptions import SchemaError
 
-        from rewards.verifiers import schema_validator
+        from rewards.verifiers import MAX_SCHEMA_DEPTH, json_depth, schema_validator, unresolvable_refs
 
+        if json_depth(schema) > MAX_SCHEMA_DEPTH:  # before anything that recurses over it
+            raise ValueError(f"the schema nests objects and arrays more than {MAX_SCHEMA_DEPTH} deep")
         if len(json.dumps(schema)) > 50_000:
             raise ValueError("the schema is over 50,000 characters")
         try:
             schema_validator(schema)
+            missing = unresolvable_refs(schema)
         except SchemaError as exc:
             raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        except RecursionError:
+            raise ValueError("the schema nests too deeply to check") from None
+        if missing:
+            raise ValueError(f"the schema's $ref {missing[0]!r} does not resolve within the schema "
+                             "(remote $refs are never fetched)")
         return schema
 
 
@@ -93,7 +99,8 @@ class ReasoningOptions(BaseModel):
     effort: Effort | None = None
     budget_tokens: int | None = Field(default=None, ge=1, strict=True)
     max_calls: int | None = Field(default=None, ge=1, strict=True)
-    deadline_s: float | None = Field(default=None, gt=0, strict=True)
+    deadline_s: float | None = Field(default=None, ge=0.05, strict=True,
+                                     description="seconds; at least 0.05 (less leaves no time to call a model)")
     n: int | None = Field(default=None, ge=1, strict=True)
     summary: Literal["none", "concise", "detailed", "model"] = "concise"
     trace: bool = Field(default=False, strict=True)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth import require_api_key
+from app.auth import caller_of, require_api_key
 from app.errors import ApiError
 from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut, VerifierSpec
 from app.render import usage_of
@@ -23,7 +23,8 @@ class ReasonBudget(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tokens: int | None = Field(default=None, ge=1, strict=True)
     calls: int | None = Field(default=None, ge=1, strict=True)
-    deadline_s: float | None = Field(default=None, gt=0, strict=True)
+    deadline_s: float | None = Field(default=None, ge=0.05, strict=True,
+                                     description="seconds; at least 0.05 (less leaves no time to call a model)")
 
 
 class ReasonRequest(BaseModel):
@@ -94,13 +95,14 @@ async def reason(body: ReasonRequest, request: Request, service: ServiceDep, set
         trace=list(result.events) if body.trace else None, tree=result.tree if body.trace else None,
         usage=usage_of(result),
     )
-    traces.put(response.id, trace_record(response.id, result, plan.messages))
+    if body.trace or settings.keep_all_traces:
+        traces.put(response.id, trace_record(response.id, result, plan.messages), owner=caller_of(request))
     return response
 
 
 @router.get("/v1/traces/{trace_id}", operation_id="getTrace")
-async def get_trace(trace_id: str, traces: TracesDep) -> dict[str, Any]:
-    found = traces.get(trace_id)
+async def get_trace(trace_id: str, request: Request, traces: TracesDep) -> dict[str, Any]:
+    found = traces.get(trace_id, caller_of(request))  # another key's trace is a 404 too: existence does not leak
     if found is None:
         raise ApiError(404, f"no trace {trace_id!r} (only the most recent ones are kept)", type="not_found_error",
                        param="trace_id")

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.admission import Admission
-from app.auth import require_api_key
+from app.auth import caller_of, require_api_key
 from app.errors import ApiError
 from app.metrics import Metrics
 from app.protocol import ChatCompletion, ChatCompletionRequest, ChoiceOut, MessageOut, ModelCard, ModelList
@@ -105,7 +105,8 @@ async def chat_completions(  # type: ignore[no-untyped-def]
     model = service.backend.model
     def record(result: SearchResult) -> None:
         metrics.record_search(result, service.backend.name)
-        traces.put(completion_id, trace_record(completion_id, result, plan.messages))
+        if (body.reasoning and body.reasoning.trace) or settings.keep_all_traces:
+            traces.put(completion_id, trace_record(completion_id, result, plan.messages), owner=caller_of(request))
 
     summary_level = body.reasoning.summary if body.reasoning else "concise"
     if body.stream:
@@ -153,4 +154,6 @@ async def health(request: Request) -> JSONResponse:
     service: ReasoningService | None = getattr(request.app.state, "service", None)
     ok = service is not None and await service.backend.health()
     backend = service.backend.name if service else None
-    return JSONResponse({"status": "ok" if ok else "unavailable", "backend": backend}, status_code=200 if ok else 503)
+    template = service.backend.chat_template_source if service else None
+    return JSONResponse({"status": "ok" if ok else "unavailable", "backend": backend, "chat_template": template},
+                        status_code=200 if ok else 503)

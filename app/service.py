@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,10 +16,11 @@ from app.protocol import ChatCompletionRequest, VerifierSpec
 from app.settings import Settings, Tier
 from app.shutdown import SHUTDOWN, ServerShuttingDown
 from app.unsupported import refuse_unsupported
-from app.wiring import CountedVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
+from app.wiring import CountedVerifier, FinalTextVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.types import Backend
 from rewards.judge import LLMJudgePRM, value_judge
 from rewards.remote_prm import RemotePRM
+from rewards.thinking import split_thinking
 from sampling import Sampling
 from search.budget import Budget
 from search.charged import ChargedGenerator
@@ -67,6 +70,7 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
                        param="reasoning_effort")
     tier = settings.tiers[tier_name]
     refuse_unsupported(req.model_dump(), unsupported.CHAT)
+    _refuse_lone_surrogates(req)
     verifier = opts.verifier if opts else None
     if req.response_format is not None and req.response_format.verifier() is not None:
         if verifier is not None:
@@ -92,8 +96,8 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     if max_calls > settings.max_calls:
         raise ApiError(400, f"max_calls {max_calls} exceeds the limit {settings.max_calls}",
                        param="reasoning.max_calls")
-    deadline_s = opts.deadline_s if opts else None
-    if deadline_s is not None and deadline_s > settings.max_deadline_s:
+    deadline_s = (opts.deadline_s if opts else None) or tier.deadline_s or settings.default_deadline_s
+    if deadline_s > settings.max_deadline_s:
         raise ApiError(400, f"deadline_s {deadline_s} exceeds the limit {settings.max_deadline_s}",
                        param="reasoning.deadline_s")
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
@@ -109,6 +113,15 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     return Plan(strategy=strategy, effort=effort, settings=strategy_settings, messages=messages,
                 budget_tokens=budget_tokens, max_calls=max_calls, deadline_s=deadline_s, sampling=sampling,
                 verifier=verifier)
+
+
+def _refuse_lone_surrogates(req: ChatCompletionRequest) -> None:
+    """400 for text no backend can encode (a lone UTF-16 surrogate such as "\\ud800" in JSON)."""
+    try:
+        json.dumps(req.model_dump(mode="json"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(400, f"the request holds text that is not valid Unicode ({exc.reason}: a lone surrogate)",
+                       param="messages", code="invalid_unicode") from None
 
 
 def _strategy_settings(strategy: str, tier: Tier, req: ChatCompletionRequest) -> StrategySettings:
@@ -162,6 +175,38 @@ class ReasoningService:
             await self.judge.aclose()
 
     async def run(self, plan: Plan, emit: Emit | None = None) -> SearchResult:
+        budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
+        try:
+            # Rendering may ask the server (its own chat template): it counts against the deadline too.
+            async with asyncio.timeout(plan.deadline_s):
+                problem = await self._problem(plan)
+        except TimeoutError:
+            raise ApiError(504, f"the deadline ({plan.deadline_s:g} s) passed while the prompt was rendered",
+                           type="timeout_error", param="reasoning.deadline_s", code="deadline_exceeded") from None
+        # One charged generator for the strategy and its judge: both spend the same budget.
+        charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency,
+                                   max_failures=self.settings.search_max_failures)
+        verifier: Verifier | None = None
+        if plan.verifier is not None:
+            verifier = FinalTextVerifier(build_verifier(plan.verifier, self.tools.equivalence, self.sandbox),
+                                         self.settings.reasoning_parser)
+            if self.metrics is not None:
+                verifier = CountedVerifier(verifier, plan.verifier.type, self.metrics.verifier_runs)
+        deps = SearchDeps(tools=self.tools, generator=charged, scorer=self.judge, valuer=self.valuer,
+                          verifier=verifier, render=self.backend.render_chat)
+        strategy = build_strategy(plan.strategy, problem, deps, plan.settings)
+        result = await run_search(strategy, generator=charged, emit=emit)
+        result = self._without_thinking(result)
+        if result.outcome is None and result.stop_reason == SHUTDOWN:
+            # Stopped by the server's shutdown before finding anything: retry elsewhere (503), not an empty 200.
+            raise ServerShuttingDown("the server is shutting down; retry on another instance")
+        if result.outcome is None and result.stop_reason == "deadline":
+            raise ApiError(504, f"the deadline ({plan.deadline_s:g} s) passed before any answer was found",
+                           type="timeout_error", param="reasoning.deadline_s", code="deadline_exceeded")
+        return result
+
+    async def _problem(self, plan: Plan) -> Problem:
+        """The problem's prompts, rendered with the model's chat template."""
         prompt = await self.backend.render_chat(plan.messages)
         question = next((m["content"] for m in reversed(plan.messages) if m["role"] == "user"), "")
         problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), sampling=plan.sampling)
@@ -172,19 +217,16 @@ class ReasoningService:
                         else program_messages(plan.messages))
             program_prompt = await self.backend.render_chat(messages, add_generation_prompt=False)
             problem = replace(problem, program_prompt=program_prompt)
-        budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
-        # One charged generator for the strategy and its judge: both spend the same budget.
-        charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency)
-        verifier: Verifier | None = None
-        if plan.verifier is not None:
-            verifier = build_verifier(plan.verifier, self.tools.equivalence, self.sandbox)
-            if self.metrics is not None:
-                verifier = CountedVerifier(verifier, plan.verifier.type, self.metrics.verifier_runs)
-        deps = SearchDeps(tools=self.tools, generator=charged, scorer=self.judge, valuer=self.valuer,
-                          verifier=verifier, render=self.backend.render_chat)
-        strategy = build_strategy(plan.strategy, problem, deps, plan.settings)
-        result = await run_search(strategy, generator=charged, emit=emit)
-        if result.outcome is None and result.stop_reason == SHUTDOWN:
-            # Stopped by the server's shutdown before finding anything: retry elsewhere (503), not an empty 200.
-            raise ServerShuttingDown("the server is shutting down; retry on another instance")
-        return result
+        return problem
+
+    def _without_thinking(self, result: SearchResult) -> SearchResult:
+        """The chosen sample's final text as the content: a thinking model's chain never reaches
+        `message.content` (its length is in the outcome's details)."""
+        outcome = result.outcome
+        if outcome is None:
+            return result
+        thinking, final = split_thinking(outcome.content, self.settings.reasoning_parser)
+        if not thinking:
+            return result
+        details = {**outcome.details, "thinking_chars": len(thinking)}
+        return replace(result, outcome=replace(outcome, content=final.strip(), details=details))

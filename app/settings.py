@@ -26,6 +26,7 @@ class Tier(BaseModel):
     budget_tokens: int = Field(gt=0)
     max_calls: int = Field(gt=0)
     max_tokens_per_sample: int | None = Field(default=None, gt=0)  # None: the server's default
+    deadline_s: float | None = Field(default=None, gt=0)  # None: the server's default_deadline_s
     settings: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("settings", "config"))
 
 
@@ -87,13 +88,24 @@ class Settings(BaseSettings):
     engine_batch_width: int = 4  # sequences decoded per step: the best width (docs/benchmarks.md#engine-efficiency)
     prefill_chunk: int = 256
 
+    # The served model's chat template: a Jinja file, an HF model folder or its tokenizer_config.json, or
+    # a GGUF file. Unset: the model's own (the embedded GGUF's; a remote server's, backends/templates.py).
+    chat_template: str | None = None
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # added when the client sends no system message
+    # How samples split into a thinking model's chain and its answer (rewards/thinking.py): none,
+    # think_tags, or auto (split where a sample carries <think> tags).
+    reasoning_parser: Literal["none", "think_tags", "auto"] = "auto"
     default_effort: Effort = "medium"
     max_tokens_per_sample: int = 512  # the default cap per sample, where neither tier nor request sets one
     tiers: dict[str, Tier] = Field(default_factory=default_tiers)
     # Efforts without a tier of their own run the tier they name (OpenAI's minimal and xhigh, the SDK's max).
     effort_aliases: dict[str, str] = Field(default_factory=lambda: {"minimal": "none", "xhigh": "high", "max": "high"})
     search_concurrency: int = 4
+    # A search stops after this many backend calls fail in a row (its best so far, or a 502/503).
+    search_max_failures: int = Field(default=3, ge=1)
+    # Every search ends by this deadline unless the tier or the request sets one (a request may not
+    # go past max_deadline_s): a hanging backend cannot hold a request open.
+    default_deadline_s: float = Field(default=900.0, gt=0)
 
     # Auth: PONDER_API_KEYS="key1,key2" (or a JSON list); empty means no auth.
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
@@ -106,7 +118,8 @@ class Settings(BaseSettings):
     sandbox_cpu_s: int = Field(default=10, ge=1)
     shutdown_grace_s: float = Field(default=10.0, ge=0)  # in-flight searches at shutdown; then best-so-far
     max_traces: int = 256  # recent search traces kept for GET /v1/traces/{id}
-    trace_dir: Path | None = None  # also append every trace (prompts included) to JSONL here
+    trace_dir: Path | None = None  # also append every kept trace (prompts included) to JSONL here
+    keep_all_traces: bool = False  # keep every search's trace, not only those a client asked for (trace: true)
 
     @field_validator("api_keys", "backend_urls", mode="before")
     @classmethod
@@ -141,7 +154,7 @@ class Settings(BaseSettings):
     max_messages: int = 256
     max_budget_tokens: int = 65_536
     max_calls: int = 256
-    max_deadline_s: float = 600.0
+    max_deadline_s: float = 1800.0
     max_n: int = 64
     max_sample_tokens: int = 32_768  # the most `reasoning.max_tokens_per_sample` may ask for
 

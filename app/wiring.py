@@ -14,6 +14,7 @@ from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, normalize_answer
 from rewards.python_tests import PythonTestsVerifier, program_answer
 from rewards.sandbox import SandboxLimits, SandboxResult
+from rewards.thinking import ReasoningParser, final_text
 from rewards.verifiers import ExactVerifier, Game24Verifier, JsonSchemaVerifier, MathEquivVerifier, RegexVerifier
 from rewards.voting import Vote, merge_equivalent, weighted_vote
 from sampling import Sampling
@@ -34,7 +35,8 @@ def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: Sa
     if isinstance(spec, ExactSpec):
         return ExactVerifier(spec.reference)
     if isinstance(spec, JsonSchemaSpec):
-        return JsonSchemaVerifier(spec.schema_)
+        # the server's one verifier process pool: the equivalence owns it and closes it at shutdown
+        return JsonSchemaVerifier(spec.schema_, equivalence.worker)
     assert isinstance(spec, RegexSpec)
     return RegexVerifier(spec.pattern)
 
@@ -50,6 +52,17 @@ class SandboxPolicy:
     limits: SandboxLimits = SandboxLimits(wall_s=60.0)
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     on_result: Callable[[SandboxResult], None] | None = None
+
+
+@dataclass(frozen=True)
+class FinalTextVerifier:
+    """A verifier that checks a sample's final text, never a thinking model's chain of thought."""
+
+    inner: Verifier
+    reasoning_parser: ReasoningParser
+
+    async def check(self, text: str) -> Any:
+        return await self.inner.check(final_text(text, self.reasoning_parser))
 
 
 @dataclass(frozen=True)
@@ -79,16 +92,20 @@ class BackendGenerator:
 class RewardsAnswerTools:
     """search.protocols.AnswerTools over rewards' extraction, voting and math equivalence."""
 
-    def __init__(self, equivalence: MathEquivalence, sandbox: SandboxPolicy | None = None) -> None:
+    def __init__(self, equivalence: MathEquivalence, sandbox: SandboxPolicy | None = None,
+                 reasoning_parser: ReasoningParser = "auto") -> None:
         self.equivalence = equivalence
         self.sandbox = sandbox or SandboxPolicy()
+        self.reasoning_parser = reasoning_parser
 
     async def run_program(self, text: str) -> str | None:
         limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, PROGRAM_WALL_S))
-        return await program_answer(text, limits, self.sandbox.slots, self.sandbox.on_result)
+        return await program_answer(final_text(text, self.reasoning_parser), limits, self.sandbox.slots,
+                                    self.sandbox.on_result)
 
     def extract(self, text: str) -> str | None:
-        return extract_answer(text)
+        """The answer a sample states in its final text (a thinking model's chain is not read)."""
+        return extract_answer(final_text(text, self.reasoning_parser))
 
     def trace_confidence(self, logprobs: Sequence[Any] | None, window: int) -> float | None:
         return trace_confidence(logprobs or (), window)

@@ -9,10 +9,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.engine.core import EngineCore
 from backends.engine.sequence import Request
 from backends.errors import BackendUnavailable
+from backends.templates import Renderer, chatml, gguf_template
 from backends.types import ChatMessage, Completion, Sample
 from sampling import Sampling
 
@@ -25,7 +25,8 @@ class BatchedBackend:
     name = "embedded"
 
     def __init__(self, model_path: Path, *, model: str, n_ctx: int = 4096, n_threads: int | None = None,
-                 slots: int = 16, batch_width: int = 4, prefill_chunk: int = 256) -> None:
+                 slots: int = 16, batch_width: int = 4, prefill_chunk: int = 256,
+                 chat_template: Renderer | None = None) -> None:
         import os
 
         self.model, self.model_path = model, model_path
@@ -35,7 +36,8 @@ class BatchedBackend:
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._core: EngineCore | None = None
-        self._template = ChatTemplate(CHATML_TEMPLATE)
+        self._renderer: Renderer = chat_template or chatml("the model file carries no chat template")
+        self._explicit = chat_template is not None
 
     @property
     def stats(self) -> dict[str, float]:
@@ -52,10 +54,8 @@ class BatchedBackend:
         try:
             core = EngineCore(str(self.model_path), n_ctx=self.n_ctx, n_slots=self.slots, n_threads=self.n_threads,
                               prefill_chunk=self.prefill_chunk, max_running=self.batch_width)
-            template = core.llm.metadata.get("tokenizer.chat_template")
-            if template:
-                eos = core.llm.detokenize([core.llm.token_eos()]).decode("utf-8", "ignore")
-                self._template = ChatTemplate(template, eos_token=eos)
+            if not self._explicit:
+                self._renderer = gguf_template(core.llm, self.model_path) or self._renderer
         except Exception as exc:  # a model that cannot load fails start(), not the thread silently
             loop.call_soon_threadsafe(ready.set_exception, exc)
             return
@@ -90,7 +90,14 @@ class BatchedBackend:
             fail(exc)
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        return self._template.render(messages, add_generation_prompt=add_generation_prompt)
+        return await self._renderer.render(messages, add_generation_prompt=add_generation_prompt)
+
+    @property
+    def chat_template_source(self) -> str:
+        return self._renderer.source
+
+    async def resolve_chat_template(self) -> str:
+        return self._renderer.source
 
     async def complete(self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None) -> Completion:
         if self._core is None or self._thread is None or not self._thread.is_alive():

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.engine.sampler import generate_kwargs, sample_seed
 from backends.engine.slots import common_prefix
 from backends.errors import BackendUnavailable, PromptTooLong
 from backends.logprobs import token_logprob
+from backends.templates import Renderer, chatml, gguf_template
 from backends.types import ChatMessage, Completion, Sample, TokenLogprob
 from sampling import Sampling
 
@@ -46,14 +46,16 @@ class EmbeddedBackend:
 
     name = "embedded"
 
-    def __init__(self, model_path: Path, *, model: str, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+    def __init__(self, model_path: Path, *, model: str, n_ctx: int = 4096, n_threads: int | None = None,
+                 chat_template: Renderer | None = None) -> None:
         self.model = model
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-engine")
         self._llm: Any = None
-        self._template = ChatTemplate(CHATML_TEMPLATE)
+        self._renderer: Renderer = chat_template or chatml("the model file carries no chat template")
+        self._explicit = chat_template is not None
         self._pending: list[_Job] = []
         self._wakeup: asyncio.Event | None = None
         self._scheduler: asyncio.Task[None] | None = None
@@ -73,13 +75,18 @@ class EmbeddedBackend:
             model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
             n_threads_batch=self.n_threads, verbose=False,
         )
-        template = self._llm.metadata.get("tokenizer.chat_template")
-        if template:
-            eos = self._llm.detokenize([self._llm.token_eos()]).decode("utf-8", "ignore")
-            self._template = ChatTemplate(template, eos_token=eos)
+        if not self._explicit:
+            self._renderer = gguf_template(self._llm, self.model_path) or self._renderer
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        return self._template.render(messages, add_generation_prompt=add_generation_prompt)
+        return await self._renderer.render(messages, add_generation_prompt=add_generation_prompt)
+
+    @property
+    def chat_template_source(self) -> str:
+        return self._renderer.source
+
+    async def resolve_chat_template(self) -> str:
+        return self._renderer.source
 
     async def health(self) -> bool:
         return self._llm is not None and self._scheduler is not None and not self._scheduler.done()

@@ -52,12 +52,20 @@ class JsonApi:
         cause: Exception | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+                pause = self.backoff_s * 2 ** (attempt - 1)
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    break  # no time left for another try: the last failure stands
+                await asyncio.sleep(pause)
             try:
                 async with self._slot(deadline):
                     timeout = self._timeout(deadline)
-                    response = await self.client.request(method, self.base_url + path, json=body,
-                                                         headers=self.headers, timeout=timeout)
+                    # The whole exchange, not each read: a server dripping a byte at a time cannot hold a call.
+                    response = await asyncio.wait_for(
+                        self.client.request(method, self.base_url + path, json=body, headers=self.headers,
+                                            timeout=timeout), timeout)
+            except TimeoutError as exc:
+                raise BackendTimeout(f"{self.base_url}{path} did not answer within {timeout:.1f}s",
+                                     backend=self.backend) from exc
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure, cause = BackendUnavailable(
                     f"cannot reach the backend at {self.base_url} ({type(exc).__name__}: {exc})", backend=self.backend

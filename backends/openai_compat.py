@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import httpx
 
-from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
+from backends.templates import Renderer, chatml, server_template
 from backends.token_prompts import TokenPrompts
 from backends.types import ChatMessage, Completion, Sample, TokenLogprob
 from backends.wire import completions_fields
@@ -18,9 +19,13 @@ from sampling import Sampling
 
 _HEALTH_TIMEOUT_S = 5.0
 
+log = logging.getLogger("ponder.backends")
+
 
 class OpenAICompatBackend:
-    """Raw-prompt completions over HTTP; chat is rendered here with `chat_template` (ChatML by default)."""
+    """Raw-prompt completions over HTTP. Chat is rendered with `chat_template` when one is given, else
+    with the server's own template (backends/templates.py: llama-server's /props, vLLM's /tokenize),
+    else ChatML with a warning."""
 
     name = "openai"
 
@@ -30,7 +35,7 @@ class OpenAICompatBackend:
         *,
         model: str | None = None,
         api_key: str | None = None,
-        chat_template: ChatTemplate | None = None,
+        chat_template: Renderer | None = None,
         timeout_s: float = 120.0,
         max_retries: int = 2,
         backoff_s: float = 0.5,
@@ -43,14 +48,16 @@ class OpenAICompatBackend:
         self.base_url = root[: -len("/v1")] if root.endswith("/v1") else root
         self.model = model or ""  # filled from /v1/models on first use when not given
         self.timeout_s = timeout_s
-        self._template = chat_template or ChatTemplate(CHATML_TEMPLATE)
+        self._renderer: Renderer | None = chat_template
         self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
                             max_retries=max_retries, backoff_s=backoff_s, client=client,
                             max_in_flight=max_in_flight)
         self._client = self._api.client
         self._discovery = asyncio.Lock()
+        self._template_discovery = asyncio.Lock()
         self._one_choice_per_request = False  # learnt when a server ignores `n`
-        self.token_prompts = TokenPrompts(self._api, lambda: self.model) if token_prompts else None
+        self.token_prompts = (TokenPrompts(self._api, lambda: self.model, writes_bos=self._writes_bos)
+                              if token_prompts else None)
 
     async def resolve_model(self, *, deadline: float | None = None) -> str:
         """The model name sent with every request: the configured one, else the first id of GET /v1/models."""
@@ -68,7 +75,30 @@ class OpenAICompatBackend:
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         """The prompt for `messages`; a final assistant message with `add_generation_prompt=False` is continued."""
-        return self._template.render(messages, add_generation_prompt=add_generation_prompt)
+        renderer = await self.chat_template()
+        return await renderer.render(messages, add_generation_prompt=add_generation_prompt)
+
+    async def chat_template(self) -> Renderer:
+        """The template prompts are rendered with, found on first use (a server that cannot be reached
+        is asked again next time)."""
+        if self._renderer is not None:
+            return self._renderer
+        async with self._template_discovery:
+            if self._renderer is None:
+                await self.resolve_model()
+                found = await server_template(self._api, lambda: self.model)
+                if found is None:
+                    found = chatml(f"{self.base_url} shows no chat template; set PONDER_CHAT_TEMPLATE")
+                    log.warning("chat template for %s: %s", self.base_url, found.source)
+                self._renderer = found
+        return self._renderer
+
+    @property
+    def chat_template_source(self) -> str:
+        return self._renderer.source if self._renderer is not None else "not resolved yet"
+
+    async def resolve_chat_template(self) -> str:
+        return (await self.chat_template()).source
 
     async def complete(
         self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None
@@ -127,8 +157,14 @@ class OpenAICompatBackend:
         ids = await self.token_prompts.ids(prompt, deadline=deadline) if self.token_prompts else None
         body: dict[str, Any] = {"model": self.model, "prompt": prompt if ids is None else ids, "n": n,
                                 **completions_fields(params)}
+        if ids is None and self._writes_bos(prompt):
+            body["add_special_tokens"] = False  # the template wrote the BOS token; vLLM would add a second
         answer = await self._api.send_object("POST", "/v1/completions", body=body, deadline=deadline)
         return self._parse(answer, want_logprobs=params.logprobs is not None)
+
+    def _writes_bos(self, prompt: str) -> bool:
+        bos = self._renderer.bos_token if self._renderer is not None else ""
+        return bool(bos) and prompt.startswith(bos)
 
     def _parse(self, answer: dict[str, Any], *, want_logprobs: bool) -> Completion:
         raw = answer.get("choices")
@@ -141,6 +177,12 @@ class OpenAICompatBackend:
         logprobs = [_logprobs(c.get("logprobs")) if want_logprobs else None for c in choices]
         raw_usage = answer.get("usage")
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+        details = usage.get("prompt_tokens_details")
+        reported = [usage.get("completion_tokens"), usage.get("prompt_tokens"),
+                    details.get("cached_tokens") if isinstance(details, dict) else None]
+        if any(isinstance(c, (int, float)) and c < 0 for c in reported):
+            raise BackendBadResponse(f"{self.base_url}/v1/completions answered a negative token count: "
+                                     f"{json.dumps(usage)[:300]}", backend=self.name)
         total = usage.get("completion_tokens")
         if all(lp is not None for lp in logprobs):
             weights = [len(lp or ()) for lp in logprobs]
@@ -158,7 +200,6 @@ class OpenAICompatBackend:
         )
         # vLLM and OpenAI count the prompt once per request; ponder counts it once per sample.
         prompt_tokens = _int(usage.get("prompt_tokens"), 0) * len(samples)
-        details = usage.get("prompt_tokens_details")
         cached = _int(details.get("cached_tokens"), 0) if isinstance(details, dict) else 0
         return Completion(samples=samples, prompt_tokens=prompt_tokens,
                           cached_tokens=min(cached * len(samples), prompt_tokens), backend=self.name)

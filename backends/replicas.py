@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from backends.errors import BackendUnavailable
+from backends.errors import BackendError, BackendUnavailable
 from backends.types import Backend, ChatMessage, Completion
 from sampling import Sampling
 
@@ -66,6 +66,19 @@ class Replicas:
     def model(self, name: str) -> None:
         for replica in self.replicas:
             replica.backend.model = name
+
+    @property
+    def chat_template_source(self) -> str:
+        return self.replicas[0].backend.chat_template_source
+
+    async def resolve_chat_template(self) -> str:
+        """The first replica that answers says (replicas serve one model)."""
+        for replica in self.replicas:
+            try:
+                return await replica.backend.resolve_chat_template()
+            except BackendError:
+                continue
+        return self.chat_template_source
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         """Rendered by the first replica that answers (healthy ones first)."""

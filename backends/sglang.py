@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import httpx
 
-from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
+from backends.templates import Renderer, chatml, folder_template
 from backends.types import ChatMessage, Completion, Sample, TokenLogprob
 from backends.wire import sglang_fields, sglang_request_fields
 from sampling import Sampling
@@ -25,9 +26,13 @@ from sampling import Sampling
 # SGLang's /health runs a one-token generation and waits up to 20 s (SGLANG_HEALTH_CHECK_TIMEOUT).
 _HEALTH_TIMEOUT_S = 25.0
 
+log = logging.getLogger("ponder.backends")
+
 
 class SGLangBackend:
-    """Raw-prompt generation over SGLang's native API; chat is rendered here (ChatML unless `chat_template`)."""
+    """Raw-prompt generation over SGLang's native API. Chat is rendered here with `chat_template` when
+    one is given, else with the template in the tokenizer folder SGLang serves (when this machine can
+    read it), else ChatML with a warning."""
 
     name = "sglang"
 
@@ -37,7 +42,7 @@ class SGLangBackend:
         *,
         model: str | None = None,
         api_key: str | None = None,
-        chat_template: ChatTemplate | None = None,
+        chat_template: Renderer | None = None,
         timeout_s: float = 120.0,
         max_retries: int = 2,
         backoff_s: float = 0.5,
@@ -46,7 +51,8 @@ class SGLangBackend:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model or ""  # filled from /get_model_info on first use when not given
-        self._template = chat_template or ChatTemplate(CHATML_TEMPLATE)
+        self._renderer: Renderer | None = chat_template
+        self._template_discovery = asyncio.Lock()
         self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
                             max_retries=max_retries, backoff_s=backoff_s, client=client,
                             max_in_flight=max_in_flight)
@@ -67,7 +73,31 @@ class SGLangBackend:
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         """The prompt for `messages`; a final assistant message with `add_generation_prompt=False` is continued."""
-        return self._template.render(messages, add_generation_prompt=add_generation_prompt)
+        renderer = await self.chat_template()
+        return await renderer.render(messages, add_generation_prompt=add_generation_prompt)
+
+    async def chat_template(self) -> Renderer:
+        """The template prompts are rendered with, found on first use."""
+        if self._renderer is not None:
+            return self._renderer
+        async with self._template_discovery:
+            if self._renderer is None:
+                try:
+                    found = await folder_template(self._api)
+                except BackendBadResponse:
+                    found = None
+                if found is None:
+                    found = chatml(f"{self.base_url}'s tokenizer folder is not readable here; set PONDER_CHAT_TEMPLATE")
+                    log.warning("chat template for %s: %s", self.base_url, found.source)
+                self._renderer = found
+        return self._renderer
+
+    @property
+    def chat_template_source(self) -> str:
+        return self._renderer.source if self._renderer is not None else "not resolved yet"
+
+    async def resolve_chat_template(self) -> str:
+        return (await self.chat_template()).source
 
     async def complete(
         self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None
@@ -128,6 +158,9 @@ def _output(item: dict[str, Any], params: Sampling, *, want_logprobs: bool) -> t
     if matched is not None and matched in params.stop and text.endswith(matched):
         text = text[: -len(matched)]  # older servers left a stop string that spans tokens in the text
     logprobs = _logprobs(meta) if want_logprobs else None
+    if any(isinstance(meta.get(k), (int, float)) and meta[k] < 0
+           for k in ("completion_tokens", "prompt_tokens", "cached_tokens")):
+        raise BackendBadResponse(f"/generate answered a negative token count: {json.dumps(meta)[:300]}")
     tokens = meta.get("completion_tokens")
     if not isinstance(tokens, int) or isinstance(tokens, bool):
         tokens = len(logprobs) if logprobs is not None else -(-len(text) // 4)  # ~4 characters a token

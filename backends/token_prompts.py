@@ -32,9 +32,11 @@ log = logging.getLogger("ponder.backends")
 
 
 class TokenPrompts:
-    def __init__(self, api: JsonApi, model: Callable[[], str], *, capacity: int = 512) -> None:
+    def __init__(self, api: JsonApi, model: Callable[[], str], *, capacity: int = 512,
+                 writes_bos: Callable[[str], bool] = lambda prompt: False) -> None:
         self._api = api
         self._model = model
+        self._writes_bos = writes_bos  # the chat template already wrote the BOS token at the prompt's start
         self._known: OrderedDict[str, tuple[int, ...]] = OrderedDict()  # prompt text -> its ids, LRU
         self.capacity = capacity
         self.enabled = True
@@ -56,7 +58,8 @@ class TokenPrompts:
         try:
             # The first piece is tokenised as the server would a text prompt (special tokens such as
             # a BOS added); a continuation only as itself.
-            tail = await self._tokenize(rest, add_special_tokens=not base, deadline=deadline)
+            tail = await self._tokenize(rest, add_special_tokens=not base and not self._writes_bos(prompt),
+                                        deadline=deadline)
             ids = head + tail
             if base and not self.joins_checked:
                 self.joins_checked = True

@@ -54,6 +54,15 @@ class Backend(Protocol):
     name: str
     model: str
 
+    @property
+    def chat_template_source(self) -> str:
+        """Where the chat template comes from (a file, the model's GGUF, the server, or ChatML)."""
+        ...
+
+    async def resolve_chat_template(self) -> str:
+        """Find the chat template now (a remote server is asked) and say where it comes from."""
+        ...
+
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         """Render messages with the model's chat template (a continuing partial
         assistant message extends the prompt byte for byte)."""

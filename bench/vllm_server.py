@@ -19,6 +19,8 @@ from bench.local_server import free_port, wait_ready
 VLLM_VENV = Path(os.environ.get("PONDER_VLLM_VENV", Path.home() / ".cache" / "ponder" / "vllm-venv"))
 VLLM_MODEL = Path(os.environ.get("PONDER_VLLM_MODEL", Path.home() / ".cache" / "ponder" / "models" / "smollm2-hf"))
 SERVED_MODEL = "smollm2-hf"
+GEMMA_MODEL = Path(os.environ.get("PONDER_VLLM_GEMMA", Path.home() / ".cache" / "ponder" / "models" / "gemma3-hf"))
+GEMMA_SERVED = "gemma3-hf"
 STARTUP_S = 360.0  # a start takes about 3.5 minutes here with torch.compile, about 70 s eager
 
 
@@ -26,16 +28,17 @@ class VllmNotInstalled(RuntimeError):
     """The vLLM venv or the converted model is missing: run scripts/vllm_cpu.sh."""
 
 
-def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False) -> list[str]:
+def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
+                 served: str = SERVED_MODEL, memory: float = 0.4) -> list[str]:
     """The real OpenAI-compatible vLLM server (the `vllm` CLI is broken by the vllm-cpu dist name).
 
     `eager` skips torch.compile: the server is up in about 70 s instead of 200 s and decodes about
     as fast; tests use it."""
     return [
         str(venv / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-        "--served-model-name", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port),
+        "--served-model-name", served, "--host", "127.0.0.1", "--port", str(port),
         # On CPU this is the share of RAM for the KV cache: the default (0.92) does not start here.
-        "--gpu-memory-utilization", "0.4",
+        "--gpu-memory-utilization", str(memory),
         "--enable-prompt-tokens-details", "--max-model-len", "2048",
         # vLLM downcasts float32 to bfloat16 on CPU, which is about 5x slower without AVX-512.
         "--dtype", "float32",
@@ -45,7 +48,8 @@ def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL,
 
 @contextmanager
 def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
-                startup_s: float = STARTUP_S, log: Path | None = None) -> Iterator[str]:
+                startup_s: float = STARTUP_S, log: Path | None = None, served: str = SERVED_MODEL,
+                memory: float = 0.4) -> Iterator[str]:
     """A real vLLM server on a free 127.0.0.1 port, healthy; yields its base URL and stops it
     (its engine processes too) on exit. Its output goes to `log` (a temporary file by default)."""
     if not (venv / "bin" / "python").is_file() or not (model / "config.json").is_file():
@@ -58,7 +62,8 @@ def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool
     env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1"}
     with log.open("wb") as out:
         # Its own session, so that stopping it reaches the engine core and worker it forks.
-        proc = subprocess.Popen(vllm_command(port, venv=venv, model=model, eager=eager), stdout=out,
+        proc = subprocess.Popen(vllm_command(port, venv=venv, model=model, eager=eager, served=served,
+                                             memory=memory), stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
         wait_ready(f"{url}/health", timeout_s=startup_s, proc=proc, interval_s=1.0,

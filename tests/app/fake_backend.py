@@ -11,6 +11,7 @@ from sampling import Sampling
 class ScriptedBackend:
     name = "scripted"
     model = "scripted-model"
+    chat_template_source = "scripted (role tags)"
 
     def __init__(self, text: str = "The answer is \\boxed{4}", delay_s: float = 0.0) -> None:
         self.text = text
@@ -31,6 +32,9 @@ class ScriptedBackend:
         finish = "length" if params.max_tokens < 7 else "stop"
         return Completion(samples=tuple(Sample(self.text, tokens, finish) for _ in range(n)),
                           prompt_tokens=10 * n, cached_tokens=9 * (n - 1), backend=self.name)
+
+    async def resolve_chat_template(self) -> str:
+        return self.chat_template_source
 
     async def health(self) -> bool:
         return True

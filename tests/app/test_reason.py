@@ -24,7 +24,8 @@ async def test_chat_completion_traces_are_kept_and_bounded():
         ids = []
         for _ in range(3):
             r = await http.post("/v1/chat/completions", json={
-                "model": "m", "reasoning_effort": "none", "messages": [{"role": "user", "content": "hi"}]})
+                "model": "m", "reasoning_effort": "none", "reasoning": {"trace": True},
+                "messages": [{"role": "user", "content": "hi"}]})
             ids.append(r.json()["id"])
         assert (await http.get(f"/v1/traces/{ids[0]}")).status_code == 404  # the oldest was dropped
         assert (await http.get(f"/v1/traces/{ids[2]}")).json()["strategy"] == "single"

@@ -307,9 +307,10 @@ async def test_health_is_false_on_errors_and_never_raises():
     assert await backend_on(Wire(refused)).health() is False
 
 
-async def test_render_chat_uses_chatml_by_default():
-    backend = OpenAICompatBackend(BASE, model=MODEL)
+async def test_render_chat_falls_back_to_chatml_when_the_server_shows_no_template():
+    backend = backend_on(Wire(lambda request: httpx.Response(404, json={"detail": "Not Found"})))
     prompt = await backend.render_chat([{"role": "user", "content": "2+2?"}])
+    assert backend.chat_template_source.startswith("chatml (fallback")
     assert prompt == "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
     partial = await backend.render_chat([{"role": "user", "content": "2+2?"},
                                          {"role": "assistant", "content": "Step 1:"}], add_generation_prompt=False)

@@ -308,9 +308,12 @@ async def test_health_is_true_only_on_200():
     assert await backend_on(Wire(refused)).health() is False
 
 
-async def test_render_chat_uses_chatml_and_continues_a_partial_answer():
-    backend = SGLangBackend(BASE, model=MODEL)
+async def test_render_chat_falls_back_to_chatml_and_continues_a_partial_answer():
+    # The tokenizer folder SGLang names is on another machine: not readable here.
+    info = {"model_path": "/models/elsewhere", "tokenizer_path": "/models/elsewhere"}
+    backend = backend_on(Wire(answer(info)))
     prompt = await backend.render_chat([{"role": "user", "content": "2+2?"}])
+    assert "tokenizer folder is not readable" in backend.chat_template_source
     assert prompt == "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
     partial = await backend.render_chat([{"role": "user", "content": "2+2?"},
                                          {"role": "assistant", "content": "Step 1:"}], add_generation_prompt=False)

@@ -14,7 +14,7 @@ def test_export_produces_preference_pairs_and_step_labels(server, tmp_path):
     trace_dir = tmp_path / "traces"
     server.app.state.traces.directory = trace_dir  # the running server also writes traces there
     body = {"problem": "Tom has 3 apples and buys 4 more. How many apples?", "strategy": "beam",
-            "budget": {"tokens": 600}}
+            "budget": {"tokens": 600}, "trace": True}
     for _ in range(3):
         assert httpx.post(f"{server.url}/v1/reason", json=body, timeout=300).status_code == 200
     out = tmp_path / "export.jsonl"

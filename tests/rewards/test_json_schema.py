@@ -6,6 +6,7 @@ import pytest
 from jsonschema.exceptions import SchemaError
 
 from rewards.verifiers import JsonSchemaVerifier, extract_json, schema_validator
+from rewards.worker import KillableWorker
 
 PERSON = {"type": "object", "required": ["name", "age"], "additionalProperties": False,
           "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}}}
@@ -18,8 +19,15 @@ def test_json_is_found_whole_fenced_or_inline():
     assert extract_json("no json { here") == (False, None)
 
 
-async def test_a_matching_answer_passes_and_a_wrong_one_says_where():
-    verifier = JsonSchemaVerifier(PERSON)
+@pytest.fixture
+async def worker():
+    worker = KillableWorker()
+    yield worker
+    await worker.aclose()
+
+
+async def test_a_matching_answer_passes_and_a_wrong_one_says_where(worker):
+    verifier = JsonSchemaVerifier(PERSON, worker)
     ok = await verifier.check('Sure:\n```json\n{"name": "Ada", "age": 36}\n```')
     assert ok.passed and ok.score == 1.0
     wrong = await verifier.check('{"name": "Ada", "age": -1}')

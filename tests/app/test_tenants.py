@@ -1,0 +1,80 @@
+"""Tenant isolation (issue 24): traces belong to the key that made them, only requested traces
+are kept, trace files are owner-only, and the API docs follow the API's auth."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from .fake_backend import ScriptedBackend
+from .test_ops import BODY, client_for
+
+KEY_A, KEY_B = "tenant-a-secret-key", "tenant-b-secret-key"
+A = {"Authorization": f"Bearer {KEY_A}"}
+B = {"Authorization": f"Bearer {KEY_B}"}
+TRACED = {**BODY, "reasoning": {"trace": True}}
+
+
+async def test_a_trace_is_readable_only_with_the_key_that_created_it(tmp_path):
+    async with client_for(ScriptedBackend(), api_keys=f"{KEY_A},{KEY_B}", trace_dir=tmp_path) as http:
+        chat = (await http.post("/v1/chat/completions", json=TRACED, headers=A)).json()["id"]
+        reason = (await http.post("/v1/reason", json={"problem": "2+2?", "trace": True}, headers=B)).json()["id"]
+        assert (await http.get(f"/v1/traces/{chat}", headers=A)).json()["id"] == chat
+        assert (await http.get(f"/v1/traces/{reason}", headers=B)).json()["id"] == reason
+        unknown = await http.get("/v1/traces/ID", headers=B)
+        for trace_id, other in ((chat, B), (reason, A)):
+            refused = await http.get(f"/v1/traces/{trace_id}", headers=other)
+            assert refused.status_code == unknown.status_code == 404
+            # The very answer an unknown id gets: whether the trace exists does not leak.
+            assert refused.text == unknown.text.replace("'ID'", f"'{trace_id}'")
+        assert (await http.get(f"/v1/traces/{chat}")).status_code == 401
+    written = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    assert chat in written and KEY_A not in written and KEY_B not in written  # the key is never stored
+
+
+async def test_only_requested_traces_are_kept_unless_the_operator_keeps_all(tmp_path):
+    async with client_for(ScriptedBackend(), trace_dir=tmp_path / "quiet") as http:
+        chat = (await http.post("/v1/chat/completions", json=BODY)).json()["id"]
+        reason = (await http.post("/v1/reason", json={"problem": "2+2?"})).json()["id"]
+        for trace_id in (chat, reason):
+            assert (await http.get(f"/v1/traces/{trace_id}")).status_code == 404
+        assert not list(tmp_path.glob("quiet/*.jsonl"))  # no prompt reached the disk either
+        asked = (await http.post("/v1/chat/completions", json=TRACED)).json()["id"]
+        assert (await http.get(f"/v1/traces/{asked}")).status_code == 200
+    (lines,) = [p.read_text().splitlines() for p in (tmp_path / "quiet").glob("*.jsonl")]
+    assert [json.loads(line)["id"] for line in lines] == [asked]  # the one asked for, and only it
+    async with client_for(ScriptedBackend(), trace_dir=tmp_path / "all", keep_all_traces=True) as http:
+        chat = (await http.post("/v1/chat/completions", json=BODY)).json()["id"]
+        assert (await http.get(f"/v1/traces/{chat}")).status_code == 200
+    assert chat in "".join(p.read_text() for p in (tmp_path / "all").glob("*.jsonl"))
+
+
+async def test_trace_files_are_owner_only_and_appended_to(tmp_path):
+    previous = os.umask(0o022)  # the common default, under which files used to come out 0644
+    try:
+        async with client_for(ScriptedBackend(), trace_dir=tmp_path / "made" / "traces") as http:
+            for _ in range(2):
+                assert (await http.post("/v1/chat/completions", json=TRACED)).status_code == 200
+    finally:
+        os.umask(previous)
+    (file,) = (tmp_path / "made" / "traces").glob("*.jsonl")
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(file.parent.stat().st_mode) == 0o700
+    assert len(file.read_text().splitlines()) == 2
+
+
+async def test_openapi_and_docs_need_the_key_when_keys_are_set():
+    async with client_for(ScriptedBackend(), api_keys=KEY_A) as http:
+        refused = (await http.get("/v1/models")).json()
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            missing = await http.get(path)
+            assert missing.status_code == 401 and missing.json() == refused, path
+            assert (await http.get(path, headers=B)).status_code == 401, path
+            assert (await http.get(path, headers=A)).status_code == 200, path
+        assert "/v1/chat/completions" in (await http.get("/openapi.json", headers=A)).json()["paths"]
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get("/metrics")).status_code == 200
+    async with client_for(ScriptedBackend()) as http:  # an open server keeps open docs
+        assert (await http.get("/openapi.json")).json()["info"]["title"] == "ponder"
+        assert (await http.get("/docs")).status_code == 200
