@@ -71,10 +71,17 @@ async def _log_chat_template(backend: Backend) -> None:
 
 
 def sandbox_policy(settings: Settings, metrics: Metrics | None = None) -> SandboxPolicy:
-    """The sandbox limits and concurrency the settings name (this event loop's semaphore)."""
+    """The sandbox limits and concurrency the settings name (this event loop's semaphore). Says at
+    startup, once per process, when no code can run or runs without an isolation boundary."""
+    from rewards.sandbox import sandbox_unavailable
+
+    if (reason := sandbox_unavailable(settings.sandbox)) is not None:  # probed once (one sandbox start), cached
+        log.error("python_tests verifiers and program-aided answers cannot run: %s", reason)
+    elif settings.sandbox == "unsafe-rlimits":
+        log.warning("PONDER_SANDBOX=unsafe-rlimits: model- and client-written code runs without an isolation boundary")
     return SandboxPolicy(
         SandboxLimits(cpu_s=settings.sandbox_cpu_s, wall_s=settings.sandbox_timeout_s,
-                      memory_mb=settings.sandbox_memory_mb),
+                      memory_mb=settings.sandbox_memory_mb, mode=settings.sandbox),
         asyncio.Semaphore(settings.sandbox_concurrency), metrics.record_sandbox if metrics is not None else None)
 
 

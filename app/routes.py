@@ -149,6 +149,12 @@ async def metrics_text(request: Request, settings: SettingsDep, metrics: Metrics
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+@open_router.get("/livez", operation_id="liveness")
+async def liveness() -> JSONResponse:
+    """200 while the process serves: a liveness probe that a down backend must not fail (/health is readiness)."""
+    return JSONResponse({"status": "alive"})
+
+
 @open_router.get("/health", operation_id="health")
 async def health(request: Request) -> JSONResponse:
     service: ReasoningService | None = getattr(request.app.state, "service", None)

@@ -187,6 +187,10 @@ class ReasoningService:
         charged = ChargedGenerator(self.generator, budget, concurrency=self.settings.search_concurrency,
                                    max_failures=self.settings.search_max_failures)
         verifier: Verifier | None = None
+        if plan.verifier is not None and plan.verifier.type == "python_tests":
+            reason = await self.sandbox.unavailable()
+            if reason is not None:  # the tests could not run: say so rather than fail every candidate
+                raise ApiError(503, reason, type="server_error", param="reasoning.verifier", code="sandbox_unavailable")
         if plan.verifier is not None:
             verifier = FinalTextVerifier(build_verifier(plan.verifier, self.tools.equivalence, self.sandbox),
                                          self.settings.reasoning_parser)

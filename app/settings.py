@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     metrics_require_auth: bool = False
     max_concurrent_searches: int = 8
     max_queued_searches: int = 32
+    sandbox: Literal["bwrap", "unsafe-rlimits"] = "bwrap"  # unsafe-rlimits: no isolation boundary (README, Security)
     sandbox_concurrency: int = Field(default=2, ge=1)  # python_tests runs at once (each uses a core)
     sandbox_timeout_s: float = Field(default=20.0, gt=0)  # the most wall time one run may have
     sandbox_memory_mb: int = Field(default=512, ge=64)

@@ -54,7 +54,7 @@ from search.protocols import Generation, Generator
 SHUTDOWN = "shutdown"  # the stop reason of a search stopped at the end of the grace
 STOP_WAIT_S = 5.0  # after the grace: how long stopped searches get to write their answers
 POLL_S = 0.1
-UNTRACKED_PATHS = frozenset({"/metrics"})  # scraping goes on while the server drains
+UNTRACKED_PATHS = frozenset({"/metrics", "/livez"})  # scraping and liveness go on while the server drains
 
 Phase = Literal["serving", "draining", "stopped"]
 

@@ -53,6 +53,13 @@ class SandboxPolicy:
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     on_result: Callable[[SandboxResult], None] | None = None
 
+    async def unavailable(self) -> str | None:
+        """Why no code can run in this sandbox on this machine (the reason names PONDER_SANDBOX), or
+        None: what a request that needs the sandbox (a python_tests verifier) is refused with."""
+        from rewards.sandbox import sandbox_unavailable
+
+        return await asyncio.to_thread(sandbox_unavailable, self.limits.mode)
+
 
 @dataclass(frozen=True)
 class FinalTextVerifier:

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rewards.sandbox import SandboxLimits, SandboxResult, run_sandboxed
+from rewards.sandbox import SandboxLimits, SandboxResult, SandboxUnavailable, run_sandboxed
 from rewards.verdict import Verdict
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -77,18 +77,24 @@ def compiles(code: str) -> bool:
     return True
 
 
+async def _run(code: str, limits: SandboxLimits, slots: asyncio.Semaphore | None) -> SandboxResult:
+    if slots is None:
+        return await run_sandboxed(code, limits=limits)
+    async with slots:
+        return await run_sandboxed(code, limits=limits)
+
+
 async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaphore | None = None,
                          on_result: Callable[[SandboxResult], None] | None = None) -> str | None:
     """Run the program in a model's answer in the sandbox; the answer it prints, or None when
-    there is no program or it fails."""
+    there is no program, it fails, or the sandbox cannot run here (the vote goes on without it)."""
     code = extract_code(text)
     if code is None or not compiles(code):
         return None
-    if slots is None:
-        result = await run_sandboxed(code, limits=limits)
-    else:
-        async with slots:
-            result = await run_sandboxed(code, limits=limits)
+    try:
+        result = await _run(code, limits, slots)
+    except SandboxUnavailable:
+        return None
     if on_result is not None:
         on_result(result)
     if result.exit_code != 0 or result.output_truncated:
@@ -111,11 +117,10 @@ class PythonTestsVerifier:
             return Verdict.fail("no Python code was found in the answer")
         marker = f"tests-passed-{secrets.token_hex(8)}"
         program = build_program(code, self.tests, self.entry_point, self.prelude, marker)
-        if self.slots is None:
-            result = await run_sandboxed(program, limits=self.limits)
-        else:
-            async with self.slots:
-                result = await run_sandboxed(program, limits=self.limits)
+        try:
+            result = await _run(program, self.limits, self.slots)
+        except SandboxUnavailable as exc:
+            return Verdict.fail(f"the code was not run: {exc}")
         if self.on_result is not None:
             self.on_result(result)
         if result.exit_code == 0 and result.stdout.rstrip().endswith(marker):

@@ -109,3 +109,13 @@ async def test_odd_input_is_a_4xx_never_a_500():
         oversize = await http.post("/v1/chat/completions", content=chunked(),
                                    headers={"content-type": "application/json"})
         assert oversize.status_code == 413 and oversize.json()["error"]["code"] == "body_too_large"
+
+
+async def test_liveness_does_not_depend_on_the_backend_but_readiness_does():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    async with client_for(backend_on(Wire(refuse))) as http:
+        assert (await http.get("/livez")).status_code == 200
+        health = await http.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"

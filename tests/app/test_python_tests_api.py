@@ -90,3 +90,14 @@ async def test_json_schema_verifier_over_http_and_bad_schemas_are_400s():
     async with client_for(ScriptedBackend('{"total": "twelve"}')) as http:
         r = await http.post("/v1/chat/completions", json=request)
         assert r.status_code == 200 and "total" in r.json()["choices"][0]["message"]["reasoning_content"]
+
+
+async def test_without_a_sandbox_a_python_tests_request_is_a_503_naming_the_setting(monkeypatch):
+    import rewards.sandbox
+
+    monkeypatch.setattr(rewards.sandbox, "find_bwrap", lambda: None)  # a machine without bubblewrap
+    backend = ScriptedBackend(GOOD)
+    async with client_for(backend) as http:
+        r = await http.post("/v1/chat/completions", json=body())
+    assert r.status_code == 503 and r.json()["error"]["code"] == "sandbox_unavailable"
+    assert "PONDER_SANDBOX" in r.json()["error"]["message"] and backend.calls == 0
