@@ -18,6 +18,7 @@ from app.shutdown import SHUTDOWN, ServerShuttingDown
 from app.unsupported import refuse_unsupported
 from app.wiring import CountedVerifier, FinalTextVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.types import Backend
+from rewards.exact_prm import ExactStepsPRM
 from rewards.judge import LLMJudgePRM, value_judge
 from rewards.remote_prm import RemotePRM
 from rewards.thinking import split_thinking
@@ -31,7 +32,7 @@ from search.programs import (
     program_messages,
     wants_program,
 )
-from search.protocols import Generator, Verifier
+from search.protocols import Generator, StepScorer, Verifier
 from search.registry import STRATEGIES, build_strategy, strategy_names
 from search.registry import strategy_settings as strategy_settings_of
 from search.strategy import Problem, SearchDeps, StrategySettings
@@ -167,6 +168,8 @@ class ReasoningService:
             RemotePRM(settings.prm_url, model=settings.prm_model, step_tag=settings.prm_step_tag,
                       timeout_s=settings.backend_timeout_s)
             if settings.prm_url else LLMJudgePRM(backend.render_chat))
+        exact = settings.step_reward == "exact+judge"
+        self.step_scorer: StepScorer = ExactStepsPRM(self.judge) if exact else self.judge
         self.valuer = value_judge(backend.render_chat)
 
     async def aclose(self) -> None:
@@ -196,7 +199,7 @@ class ReasoningService:
                                          self.settings.reasoning_parser)
             if self.metrics is not None:
                 verifier = CountedVerifier(verifier, plan.verifier.type, self.metrics.verifier_runs)
-        deps = SearchDeps(tools=self.tools, generator=charged, scorer=self.judge, valuer=self.valuer,
+        deps = SearchDeps(tools=self.tools, generator=charged, scorer=self.step_scorer, valuer=self.valuer,
                           verifier=verifier, render=self.backend.render_chat)
         strategy = build_strategy(plan.strategy, problem, deps, plan.settings)
         result = await run_search(strategy, generator=charged, emit=emit)

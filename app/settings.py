@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     prm_url: str | None = None
     prm_model: str | None = None
     prm_step_tag: str = "<extra_0>"
+    # How tree searches score a step: "judge" (the PRM above), or "exact+judge" (a step's arithmetic
+    # checked exactly first, rewards/exact_prm.py; the PRM only for steps that compute nothing).
+    step_reward: Literal["judge", "exact+judge"] = "judge"
     # Requests in flight at each remote server, all searches together (the server batches them).
     backend_max_in_flight: int = Field(default=32, ge=1)
     # openai backend: send prompts as token ids from the server's /tokenize (vLLM), so a search's

@@ -14,6 +14,7 @@ from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, normalize_answer
 from rewards.python_tests import PythonTestsVerifier, program_answer
 from rewards.sandbox import SandboxLimits, SandboxResult
+from rewards.step_checks import chain_arithmetic, first_error
 from rewards.thinking import ReasoningParser, final_text
 from rewards.verifiers import ExactVerifier, Game24Verifier, JsonSchemaVerifier, MathEquivVerifier, RegexVerifier
 from rewards.voting import Vote, merge_equivalent, weighted_vote
@@ -113,6 +114,12 @@ class RewardsAnswerTools:
     def extract(self, text: str) -> str | None:
         """The answer a sample states in its final text (a thinking model's chain is not read)."""
         return extract_answer(final_text(text, self.reasoning_parser))
+
+    def arithmetic(self, text: str) -> tuple[int, int]:
+        return chain_arithmetic(final_text(text, self.reasoning_parser))
+
+    def arithmetic_error(self, text: str) -> str | None:
+        return first_error(final_text(text, self.reasoning_parser))
 
     def trace_confidence(self, logprobs: Sequence[Any] | None, window: int) -> float | None:
         return trace_confidence(logprobs or (), window)

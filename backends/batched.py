@@ -80,10 +80,11 @@ class BatchedBackend:
         except queue.Empty:
             return None
 
-    @staticmethod
-    def _admit(core: EngineCore, prompt: str, request: Request, fail: Any) -> None:
+    def _admit(self, core: EngineCore, prompt: str, request: Request, fail: Any) -> None:
         try:
-            request.prompt = list(core.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+            # A template that wrote the BOS itself (its text starts the prompt) must not get a second one.
+            add_bos = not (self._renderer.bos_token and prompt.startswith(self._renderer.bos_token))
+            request.prompt = list(core.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
             request.samples = [None] * request.n
             core.add(request)
         except Exception as exc:

@@ -127,7 +127,9 @@ class EmbeddedBackend:
             raise
 
     def _tokenize(self, prompt: str) -> list[int]:
-        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+        # A template that wrote the BOS itself (its text starts the prompt) must not get a second one.
+        add_bos = not (self._renderer.bos_token and prompt.startswith(self._renderer.bos_token))
+        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
 
     async def _serve(self) -> None:
         assert self._wakeup is not None

@@ -137,11 +137,17 @@ def load_template(location: str) -> LocalTemplate:
     return checked(template, bos, eos, source=f"file {path}")
 
 
+# The BOS spellings of the common model families (Gemma, Llama 2 and Mistral, Llama 3, DeepSeek): a
+# template file that writes one at the start writes the BOS itself, so the server must not add another.
+_KNOWN_BOS = ("<bos>", "<s>", "<|begin_of_text|>", "<｜begin▁of▁sentence｜>")
+
+
 def checked(template: str, bos: str, eos: str, *, source: str) -> LocalTemplate:
     """A compiled template that renders a fresh turn and continues an assistant message."""
     try:
         compiled = ChatTemplate(template, bos_token=bos, eos_token=eos)
-        compiled.render(_PROBE)
+        probe = compiled.render(_PROBE)
+        bos = bos or next((b for b in _KNOWN_BOS if probe.startswith(b)), "")
         compiled.render([*_PROBE, {"role": "assistant", "content": "4"}], add_generation_prompt=False)
     except TemplateError as exc:
         raise TemplateLoadError(f"chat template from {source} does not render a conversation: {exc}") from None

@@ -84,6 +84,14 @@ class AnswerTools(Protocol):
         """A sample's confidence from its token logprobs (DeepConf); None without logprobs."""
         ...
 
+    def arithmetic(self, text: str) -> tuple[int, int]:
+        """(computations a solution states, how many of them are wrong), checked exactly."""
+        ...
+
+    def arithmetic_error(self, text: str) -> str | None:
+        """The first wrong computation a solution states, with its right value; None when none is."""
+        ...
+
     def confident_weights(self, confidences: Sequence[float | None], keep: float) -> list[float]:
         """Vote weights for samples with these confidences (the least confident get 0)."""
         ...

@@ -42,6 +42,7 @@ class AutoSettings(HotSampling):
     greedy_weight: float = Field(1.5, ge=0)
     program_weight: float = Field(1.0, ge=0)
     program_trial: int = Field(2, ge=1, le=64)
+    wrong_arithmetic_weight: float = Field(1.0, ge=0, le=1)  # self_consistency's, for the probe and the vote
     beam: BeamSettings = BeamSettings()  # the search of `hard: "beam"`
 
     def wants_programs(self) -> bool:
@@ -70,7 +71,7 @@ class Auto(SearchStrategy[AutoSettings]):
             self.child = SelfConsistency(problem, deps, SelfConsistencySettings(
                 n=s.probe - programs_now, batch=s.probe, greedy_first=True, programs=programs_now,
                 greedy_weight=s.greedy_weight, program_weight=s.program_weight,
-                program_trial=s.program_trial, **hot))
+                program_trial=s.program_trial, wrong_arithmetic_weight=s.wrong_arithmetic_weight, **hot))
 
     @property
     def name(self) -> str:

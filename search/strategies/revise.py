@@ -69,6 +69,9 @@ class Revise(SearchStrategy[ReviseSettings]):
             except Exception as exc:  # a crashing verifier fails this attempt, not the search
                 return 0.0, False, f"the verifier failed: {type(exc).__name__}: {exc}"
             return verdict.score, verdict.passed, verdict.feedback
+        wrong = self.deps.tools.arithmetic_error(text)
+        if wrong is not None:  # a computation checked exactly and found wrong: no judge is surer than that
+            return 0.0, False, f"{wrong}. Redo that computation and everything that follows from it"
         scorer, generator = self.deps.scorer, self.deps.generator
         if scorer is None or generator is None:
             return 0.5, False, "no checker is available"

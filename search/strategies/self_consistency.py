@@ -54,6 +54,9 @@ class SelfConsistencySettings(HotSampling):
     settle: float = Field(0.95, gt=0, le=1)
     confidence_warmup: int = Field(4, ge=2, le=64)
     judge_close: float = Field(0.0, ge=0)  # 0: the vote alone decides
+    # A chain whose stated arithmetic is wrong (checked exactly, rewards.step_checks) votes with this
+    # share of its weight: 1 keeps today's vote, 0 drops it. Programs compute, so they are not checked.
+    wrong_arithmetic_weight: float = Field(1.0, ge=0, le=1)
 
     def wants_programs(self) -> bool:
         return self.programs > 0
@@ -143,6 +146,7 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
             return
         s = self.settings
         weight = (s.greedy_weight if ask.greedy else 1.0) * (s.program_weight if program else 1.0)
+        checked = s.wrong_arithmetic_weight < 1.0 and not program
         # A program's prompt ends with the opening fence; its text starts after it.
         texts = [PROGRAM_OPENING + g.text if program else g.text for g in generation.samples]
         if program:
@@ -152,7 +156,9 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
         for sample, text, answer in zip(generation.samples, texts, answers, strict=True):
             confidence = (self.tools.trace_confidence(sample.logprobs, s.confidence_window)
                           if s.confidence and not program else None)
-            self.ballots.append(Ballot(text, answer, weight, program, sample.finish_reason == "length", confidence))
+            wrong = checked and self.tools.arithmetic(text)[1] > 0
+            self.ballots.append(Ballot(text, answer, weight * (s.wrong_arithmetic_weight if wrong else 1.0), program,
+                                       sample.finish_reason == "length", confidence))
         self.effective = self._effective_weights(s.confidence_keep)
         self.groups = await self._tally(self.effective)
         if s.confidence:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rewards.confidence import confident_weights, trace_confidence
+from rewards.step_checks import chain_arithmetic, first_error
 from sampling import Sampling
 from search.protocols import AnswerGroup
 from search.registry import build_strategy
@@ -85,6 +86,12 @@ class LastNumberTools:
 
     def confident_weights(self, confidences: Sequence[float | None], keep: float) -> list[float]:
         return confident_weights(confidences, keep)
+
+    def arithmetic(self, text: str) -> tuple[int, int]:
+        return chain_arithmetic(text)
+
+    def arithmetic_error(self, text: str) -> str | None:
+        return first_error(text)
 
     async def run_program(self, text: str) -> str | None:
         """A scripted "program" is `print(X)`: it prints X."""
