@@ -160,7 +160,19 @@ class ResponseFormat(BaseModel):
         return JsonSchemaSpec.model_validate({"type": "json_schema", "schema": schema})
 
 
-class ChatCompletionRequest(BaseModel):
+class RequestLabels(BaseModel):
+    """OpenAI parameters that label a request and, by OpenAI's definition, change no answer."""
+
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = Field(default=None, strict=True)
+
+
+class ChatCompletionRequest(RequestLabels):
     # Every OpenAI parameter is declared: honoured, accepted as a label, or refused at any value that
     # asks for something ponder cannot do (app/unsupported.py). A parameter OpenAI lacks is a 400.
     model_config = ConfigDict(extra="forbid")
@@ -180,14 +192,6 @@ class ChatCompletionRequest(BaseModel):
                    description="ponder returns one choice; use reasoning.n for samples")
     response_format: ResponseFormat | None = None
     reasoning: ReasoningOptions | None = None
-    # Labels (they change no answer).
-    user: str | None = None
-    metadata: dict[str, str] | None = None
-    safety_identifier: str | None = None
-    prompt_cache_key: str | None = None
-    prompt_cache_retention: str | None = None
-    prompt_cache_options: dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = Field(default=None, strict=True)
     # Refused unless absent or neutral (app/unsupported.py says why).
     logprobs: Any = None
     top_logprobs: Any = None

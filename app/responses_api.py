@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app import unsupported
 from app.auth import require_api_key
-from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort
+from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, RequestLabels
 from app.render import finish_reason, progress_line
 from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, run_planned
 from app.service import Plan, ReasoningService, plan_request
@@ -69,7 +69,7 @@ class ResponsesText(BaseModel):
     verbosity: Literal["low", "medium", "high"] | None = None
 
 
-class ResponsesRequest(BaseModel):
+class ResponsesRequest(RequestLabels):
     # Every Responses parameter is declared: honoured, accepted as a label, or refused at any value
     # that asks for something ponder cannot do (app/unsupported.py). A parameter OpenAI lacks is a 400.
     model_config = ConfigDict(extra="forbid")
@@ -83,14 +83,6 @@ class ResponsesRequest(BaseModel):
     stream: bool = Field(default=False, strict=True)
     stream_options: dict[str, Any] | None = None
     text: ResponsesText | None = None
-    # Labels (they change no answer).
-    user: str | None = None
-    metadata: dict[str, str] | None = None
-    safety_identifier: str | None = None
-    prompt_cache_key: str | None = None
-    prompt_cache_retention: str | None = None
-    prompt_cache_options: dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = Field(default=None, strict=True)
     # Refused unless absent or neutral (app/unsupported.py says why).
     previous_response_id: Any = None
     conversation: Any = None

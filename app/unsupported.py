@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.errors import ApiError
+from app.protocol import RequestLabels
 
 Accepts = Callable[[Any], bool]
 
@@ -66,8 +67,7 @@ RESPONSES: dict[str, tuple[Accepts, str]] = {
 }
 
 # Parameters that label a request and, by OpenAI's definition, change no answer: accepted as they are.
-LABELS = ("user", "metadata", "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
-          "prompt_cache_options", "parallel_tool_calls")
+LABELS = tuple(RequestLabels.model_fields)
 
 
 def refuse_unsupported(values: Mapping[str, Any], table: Mapping[str, tuple[Accepts, str]]) -> None:

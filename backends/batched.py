@@ -12,7 +12,7 @@ from typing import Any
 from backends.engine.core import EngineCore
 from backends.engine.sequence import Request
 from backends.errors import BackendUnavailable
-from backends.templates import Renderer, chatml, gguf_template
+from backends.templates import Renderer, TemplateSlot, gguf_template
 from backends.types import ChatMessage, Completion, Sample
 from sampling import Sampling
 
@@ -36,7 +36,7 @@ class BatchedBackend:
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._core: EngineCore | None = None
-        self._renderer: Renderer = chat_template or chatml("the model file carries no chat template")
+        self._template = TemplateSlot(chat_template, advice="the model file carries no chat template")
         self._explicit = chat_template is not None
 
     @property
@@ -55,7 +55,9 @@ class BatchedBackend:
             core = EngineCore(str(self.model_path), n_ctx=self.n_ctx, n_slots=self.slots, n_threads=self.n_threads,
                               prefill_chunk=self.prefill_chunk, max_running=self.batch_width)
             if not self._explicit:
-                self._renderer = gguf_template(core.llm, self.model_path) or self._renderer
+                found = gguf_template(core.llm, self.model_path)
+                if found is not None:
+                    self._template.replace(found)
         except Exception as exc:  # a model that cannot load fails start(), not the thread silently
             loop.call_soon_threadsafe(ready.set_exception, exc)
             return
@@ -83,7 +85,7 @@ class BatchedBackend:
     def _admit(self, core: EngineCore, prompt: str, request: Request, fail: Any) -> None:
         try:
             # A template that wrote the BOS itself (its text starts the prompt) must not get a second one.
-            add_bos = not (self._renderer.bos_token and prompt.startswith(self._renderer.bos_token))
+            add_bos = not (self._template.bos_token and prompt.startswith(self._template.bos_token))
             request.prompt = list(core.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
             request.samples = [None] * request.n
             core.add(request)
@@ -91,14 +93,14 @@ class BatchedBackend:
             fail(exc)
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        return await self._renderer.render(messages, add_generation_prompt=add_generation_prompt)
+        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
 
     @property
     def chat_template_source(self) -> str:
-        return self._renderer.source
+        return self._template.source
 
     async def resolve_chat_template(self) -> str:
-        return self._renderer.source
+        return (await self._template.renderer()).source
 
     async def complete(self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None) -> Completion:
         if self._core is None or self._thread is None or not self._thread.is_alive():

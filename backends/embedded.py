@@ -21,7 +21,7 @@ from backends.engine.sampler import generate_kwargs, sample_seed
 from backends.engine.slots import common_prefix
 from backends.errors import BackendUnavailable, PromptTooLong
 from backends.logprobs import token_logprob
-from backends.templates import Renderer, chatml, gguf_template
+from backends.templates import Renderer, TemplateSlot, gguf_template
 from backends.types import ChatMessage, Completion, Sample, TokenLogprob
 from sampling import Sampling
 
@@ -54,7 +54,7 @@ class EmbeddedBackend:
         self.n_threads = n_threads or os.cpu_count() or 1
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-engine")
         self._llm: Any = None
-        self._renderer: Renderer = chat_template or chatml("the model file carries no chat template")
+        self._template = TemplateSlot(chat_template, advice="the model file carries no chat template")
         self._explicit = chat_template is not None
         self._pending: list[_Job] = []
         self._wakeup: asyncio.Event | None = None
@@ -76,17 +76,19 @@ class EmbeddedBackend:
             n_threads_batch=self.n_threads, verbose=False,
         )
         if not self._explicit:
-            self._renderer = gguf_template(self._llm, self.model_path) or self._renderer
+            found = gguf_template(self._llm, self.model_path)
+            if found is not None:
+                self._template.replace(found)
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        return await self._renderer.render(messages, add_generation_prompt=add_generation_prompt)
+        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
 
     @property
     def chat_template_source(self) -> str:
-        return self._renderer.source
+        return self._template.source
 
     async def resolve_chat_template(self) -> str:
-        return self._renderer.source
+        return (await self._template.renderer()).source
 
     async def health(self) -> bool:
         return self._llm is not None and self._scheduler is not None and not self._scheduler.done()
@@ -128,7 +130,7 @@ class EmbeddedBackend:
 
     def _tokenize(self, prompt: str) -> list[int]:
         # A template that wrote the BOS itself (its text starts the prompt) must not get a second one.
-        add_bos = not (self._renderer.bos_token and prompt.startswith(self._renderer.bos_token))
+        add_bos = not (self._template.bos_token and prompt.startswith(self._template.bos_token))
         return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
 
     async def _serve(self) -> None:

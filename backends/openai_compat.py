@@ -11,7 +11,7 @@ import httpx
 
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
-from backends.templates import Renderer, chatml, server_template
+from backends.templates import Renderer, TemplateSlot, server_template
 from backends.token_prompts import TokenPrompts
 from backends.types import ChatMessage, Completion, Sample, TokenLogprob
 from backends.wire import completions_fields
@@ -48,13 +48,13 @@ class OpenAICompatBackend:
         self.base_url = root[: -len("/v1")] if root.endswith("/v1") else root
         self.model = model or ""  # filled from /v1/models on first use when not given
         self.timeout_s = timeout_s
-        self._renderer: Renderer | None = chat_template
+        self._template = TemplateSlot(chat_template, self._server_template,
+                                      f"{self.base_url} shows no chat template; set PONDER_CHAT_TEMPLATE")
         self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
                             max_retries=max_retries, backoff_s=backoff_s, client=client,
                             max_in_flight=max_in_flight)
         self._client = self._api.client
         self._discovery = asyncio.Lock()
-        self._template_discovery = asyncio.Lock()
         self._one_choice_per_request = False  # learnt when a server ignores `n`
         self.token_prompts = (TokenPrompts(self._api, lambda: self.model, writes_bos=self._writes_bos)
                               if token_prompts else None)
@@ -75,30 +75,18 @@ class OpenAICompatBackend:
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         """The prompt for `messages`; a final assistant message with `add_generation_prompt=False` is continued."""
-        renderer = await self.chat_template()
-        return await renderer.render(messages, add_generation_prompt=add_generation_prompt)
+        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
 
-    async def chat_template(self) -> Renderer:
-        """The template prompts are rendered with, found on first use (a server that cannot be reached
-        is asked again next time)."""
-        if self._renderer is not None:
-            return self._renderer
-        async with self._template_discovery:
-            if self._renderer is None:
-                await self.resolve_model()
-                found = await server_template(self._api, lambda: self.model)
-                if found is None:
-                    found = chatml(f"{self.base_url} shows no chat template; set PONDER_CHAT_TEMPLATE")
-                    log.warning("chat template for %s: %s", self.base_url, found.source)
-                self._renderer = found
-        return self._renderer
+    async def _server_template(self) -> Renderer | None:
+        await self.resolve_model()
+        return await server_template(self._api, lambda: self.model)
 
     @property
     def chat_template_source(self) -> str:
-        return self._renderer.source if self._renderer is not None else "not resolved yet"
+        return self._template.source
 
     async def resolve_chat_template(self) -> str:
-        return (await self.chat_template()).source
+        return (await self._template.renderer()).source
 
     async def complete(
         self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None
@@ -163,7 +151,7 @@ class OpenAICompatBackend:
         return self._parse(answer, want_logprobs=params.logprobs is not None)
 
     def _writes_bos(self, prompt: str) -> bool:
-        bos = self._renderer.bos_token if self._renderer is not None else ""
+        bos = self._template.bos_token
         return bool(bos) and prompt.startswith(bos)
 
     def _parse(self, answer: dict[str, Any], *, want_logprobs: bool) -> Completion:

@@ -18,7 +18,7 @@ import httpx
 
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
-from backends.templates import Renderer, chatml, folder_template
+from backends.templates import Renderer, TemplateSlot, folder_template
 from backends.types import ChatMessage, Completion, Sample, TokenLogprob
 from backends.wire import sglang_fields, sglang_request_fields
 from sampling import Sampling
@@ -51,8 +51,8 @@ class SGLangBackend:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model or ""  # filled from /get_model_info on first use when not given
-        self._renderer: Renderer | None = chat_template
-        self._template_discovery = asyncio.Lock()
+        advice = f"{self.base_url}'s tokenizer folder is not readable here; set PONDER_CHAT_TEMPLATE"
+        self._template = TemplateSlot(chat_template, self._folder_template, advice)
         self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
                             max_retries=max_retries, backoff_s=backoff_s, client=client,
                             max_in_flight=max_in_flight)
@@ -73,31 +73,20 @@ class SGLangBackend:
 
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         """The prompt for `messages`; a final assistant message with `add_generation_prompt=False` is continued."""
-        renderer = await self.chat_template()
-        return await renderer.render(messages, add_generation_prompt=add_generation_prompt)
+        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
 
-    async def chat_template(self) -> Renderer:
-        """The template prompts are rendered with, found on first use."""
-        if self._renderer is not None:
-            return self._renderer
-        async with self._template_discovery:
-            if self._renderer is None:
-                try:
-                    found = await folder_template(self._api)
-                except BackendBadResponse:
-                    found = None
-                if found is None:
-                    found = chatml(f"{self.base_url}'s tokenizer folder is not readable here; set PONDER_CHAT_TEMPLATE")
-                    log.warning("chat template for %s: %s", self.base_url, found.source)
-                self._renderer = found
-        return self._renderer
+    async def _folder_template(self) -> Renderer | None:
+        try:
+            return await folder_template(self._api)
+        except BackendBadResponse:
+            return None
 
     @property
     def chat_template_source(self) -> str:
-        return self._renderer.source if self._renderer is not None else "not resolved yet"
+        return self._template.source
 
     async def resolve_chat_template(self) -> str:
-        return (await self.chat_template()).source
+        return (await self._template.renderer()).source
 
     async def complete(
         self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None

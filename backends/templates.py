@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,6 +52,43 @@ class Renderer(Protocol):
     bos_token: str  # the text a rendered prompt starts with when the template writes the BOS token
 
     async def render(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str: ...
+
+
+class TemplateSlot:
+    """A backend's chat template: the one given, else the one `discover` finds on first use (a server
+    that cannot be reached is asked again next time), else ChatML with a warning naming `advice`."""
+
+    def __init__(self, given: Renderer | None, discover: Callable[[], Awaitable[Renderer | None]] | None = None,
+                 advice: str = "") -> None:
+        self._renderer, self._discover, self._advice = given, discover, advice
+        self._lock = asyncio.Lock()
+
+    async def renderer(self) -> Renderer:
+        if self._renderer is not None:
+            return self._renderer
+        async with self._lock:
+            if self._renderer is None:
+                found = await self._discover() if self._discover is not None else None
+                if found is None:
+                    found = chatml(self._advice)
+                    log.warning("chat template: %s", found.source)
+                self._renderer = found
+        return self._renderer
+
+    async def render(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+        return await (await self.renderer()).render(messages, add_generation_prompt=add_generation_prompt)
+
+    def replace(self, renderer: Renderer) -> None:
+        """Use `renderer` from now on (an embedded model's own template, once the model is loaded)."""
+        self._renderer = renderer
+
+    @property
+    def source(self) -> str:
+        return self._renderer.source if self._renderer is not None else "not resolved yet"
+
+    @property
+    def bos_token(self) -> str:
+        return self._renderer.bos_token if self._renderer is not None else ""
 
 
 @dataclass

