@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.settings import Settings, Tier
 from app.shutdown import SHUTDOWN, ServerShuttingDown
 from app.unsupported import refuse_unsupported
 from app.wiring import CountedVerifier, FinalTextVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
+from backends.http_retry import SEARCH_SESSION
 from backends.types import Backend
 from rewards.exact_prm import ExactStepsPRM
 from rewards.judge import LLMJudgePRM, value_judge
@@ -178,6 +180,7 @@ class ReasoningService:
             await self.judge.aclose()
 
     async def run(self, plan: Plan, emit: Emit | None = None) -> SearchResult:
+        SEARCH_SESSION.set(uuid.uuid4().hex)  # this task's calls carry it; a router keeps them on one engine
         budget = Budget.create(max_tokens=plan.budget_tokens, max_calls=plan.max_calls, deadline_s=plan.deadline_s)
         try:
             # Rendering may ask the server (its own chat template): it counts against the deadline too.

@@ -9,11 +9,17 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
 
 from backends.errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable, PromptTooLong
+
+# The search a call belongs to, set by the gateway for the task running the search (asyncio tasks
+# inherit it). Sent as `X-Session-ID`, so a fleet router's session affinity (vllm-router's
+# consistent_hash, SGLang's routing key) keeps every call of one search on one engine and its cache.
+SEARCH_SESSION: ContextVar[str | None] = ContextVar("ponder_search_session", default=None)
 
 _CONTEXT_ERROR = re.compile(r"context length|maximum context|context window|context_length", re.IGNORECASE)
 
@@ -61,7 +67,7 @@ class JsonApi:
                     timeout = self._timeout(deadline)
                     # The whole exchange, not each read: a server dripping a byte at a time cannot hold a call.
                     response = await asyncio.wait_for(
-                        self.client.request(method, self.base_url + path, json=body, headers=self.headers,
+                        self.client.request(method, self.base_url + path, json=body, headers=self._headers(),
                                             timeout=timeout), timeout)
             except TimeoutError as exc:
                 raise BackendTimeout(f"{self.base_url}{path} did not answer within {timeout:.1f}s",
@@ -92,6 +98,10 @@ class JsonApi:
             return answer
         assert failure is not None
         raise failure from cause
+
+    def _headers(self) -> dict[str, str]:
+        session = SEARCH_SESSION.get()
+        return self.headers if session is None else {**self.headers, "X-Session-ID": session}
 
     async def send_object(self, method: str, path: str, *, body: Any = None,
                           deadline: float | None = None) -> dict[str, Any]:

@@ -119,3 +119,18 @@ async def test_liveness_does_not_depend_on_the_backend_but_readiness_does():
         assert (await http.get("/livez")).status_code == 200
         health = await http.get("/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
+
+
+async def test_every_call_of_one_search_carries_one_session_id_for_a_routers_affinity():
+    wire = Wire(lambda r: httpx.Response(200, json=vllm_completion(["so 5", "so 6"][: json.loads(r.content)["n"]]))
+                if r.url.path == "/v1/completions" else httpx.Response(404, json={}))
+    body = {"model": "m", "messages": QUESTION,
+            "reasoning": {"strategy": "self_consistency", "n": 6, "settings": {"batch": 2}}}
+    async with client_for(backend_on(wire)) as http:
+        for _ in range(2):
+            assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+    sessions = [r.headers.get("x-session-id") for r in wire.requests if r.url.path == "/v1/completions"]
+    assert None not in sessions and len(sessions) >= 4
+    first = sessions[0]
+    split = sessions.index(next(s for s in sessions if s != first))  # where the second search begins
+    assert set(sessions[:split]) == {first} and len(set(sessions[split:])) == 1 and split >= 2
