@@ -46,12 +46,11 @@ def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL,
     ]
 
 
-@contextmanager
-def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
-                startup_s: float = STARTUP_S, log: Path | None = None, served: str = SERVED_MODEL,
-                memory: float = 0.4) -> Iterator[str]:
-    """A real vLLM server on a free 127.0.0.1 port, healthy; yields its base URL and stops it
-    (its engine processes too) on exit. Its output goes to `log` (a temporary file by default)."""
+def start_vllm(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
+               startup_s: float = STARTUP_S, log: Path | None = None, served: str = SERVED_MODEL,
+               memory: float = 0.4) -> tuple[subprocess.Popen[bytes], str]:
+    """A real vLLM server on a free 127.0.0.1 port, healthy: its process (its own session, so that
+    stop_vllm reaches the engine core it forks) and its base URL."""
     if not (venv / "bin" / "python").is_file() or not (model / "config.json").is_file():
         raise VllmNotInstalled(f"no vLLM venv at {venv} or no converted model at {model}: "
                                "run `bash scripts/vllm_cpu.sh` first")
@@ -64,7 +63,6 @@ def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with log.open("ab") as out:
-            # Its own session, so that stopping it reaches the engine core and worker it forks.
             proc = subprocess.Popen(vllm_command(port, venv=venv, model=model, eager=eager, served=served,
                                                  memory=memory), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -73,18 +71,30 @@ def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool
                        explain=lambda: f"; its log ({log}) ends:\n" + log.read_text(errors="replace")[-3000:])
         except RuntimeError:
             exited = proc.poll() is not None  # it died starting (retried), rather than never became ready
-            _stop(proc)
+            stop_vllm(proc)
             if attempt == 2 or not exited:
                 raise
             continue
-        break
+        return proc, url
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
+                startup_s: float = STARTUP_S, log: Path | None = None, served: str = SERVED_MODEL,
+                memory: float = 0.4) -> Iterator[str]:
+    """A real vLLM server on a free 127.0.0.1 port, healthy; yields its base URL and stops it
+    (its engine processes too) on exit. Its output goes to `log` (a temporary file by default)."""
+    proc, url = start_vllm(venv=venv, model=model, eager=eager, startup_s=startup_s, log=log, served=served,
+                           memory=memory)
     try:
         yield url
     finally:
-        _stop(proc)
+        stop_vllm(proc)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_vllm(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server and the engine processes it forked (SIGTERM, then SIGKILL)."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)

