@@ -28,12 +28,16 @@ def serve(
     model: Annotated[Optional[str], typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gguf")] = None,
 ) -> None:
     """Serve the OpenAI-compatible reasoning API."""
+    from app.logs import configure_logging
     from app.main import create_app
     from app.shutdown import graceful_server
 
     settings = load_settings(**_overrides(backend, base_url, model))
-    # In-flight searches get PONDER_SHUTDOWN_GRACE_S on SIGTERM, then return their best so far.
-    graceful_server(create_app(settings), host=host or settings.host, port=port or settings.port).run()
+    configure_logging()
+    # In-flight searches get PONDER_SHUTDOWN_GRACE_S on SIGTERM, then return their best so far. The
+    # access log is ponder's JSON line per request, so uvicorn's own is off.
+    graceful_server(create_app(settings), host=host or settings.host, port=port or settings.port,
+                    access_log=False).run()
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from app import unsupported
 from app.errors import ApiError
 from app.metrics import Metrics
+from app.observe import SEARCH_LOG
 from app.protocol import ChatCompletionRequest, VerifierSpec
 from app.settings import Settings, Tier
 from app.shutdown import SHUTDOWN, ServerShuttingDown
@@ -207,6 +208,10 @@ class ReasoningService:
         strategy = build_strategy(plan.strategy, problem, deps, plan.settings)
         result = await run_search(strategy, generator=charged, emit=emit)
         result = self._without_thinking(result)
+        logged = SEARCH_LOG.get()
+        if logged is not None:  # the access log line's search fields: never any prompt or answer text
+            logged.update(strategy=result.strategy, completion_tokens=result.usage.completion_tokens,
+                          calls=result.usage.calls, stop_reason=result.stop_reason)
         if result.outcome is None and result.stop_reason == SHUTDOWN:
             # Stopped by the server's shutdown before finding anything: retry elsewhere (503), not an empty 200.
             raise ServerShuttingDown("the server is shutting down; retry on another instance")

@@ -20,6 +20,9 @@ from backends.errors import BackendBadResponse, BackendError, BackendTimeout, Ba
 # inherit it). Sent as `X-Session-ID`, so a fleet router's session affinity (vllm-router's
 # consistent_hash, SGLang's routing key) keeps every call of one search on one engine and its cache.
 SEARCH_SESSION: ContextVar[str | None] = ContextVar("ponder_search_session", default=None)
+# Headers of the client's request that every backend call of it carries (its request id, a W3C
+# traceparent), set by the gateway per request, so one request can be followed across a fleet.
+FORWARDED_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("ponder_forwarded_headers", default=None)
 
 _CONTEXT_ERROR = re.compile(r"context length|maximum context|context window|context_length", re.IGNORECASE)
 
@@ -100,8 +103,10 @@ class JsonApi:
         raise failure from cause
 
     def _headers(self) -> dict[str, str]:
-        session = SEARCH_SESSION.get()
-        return self.headers if session is None else {**self.headers, "X-Session-ID": session}
+        session, forwarded = SEARCH_SESSION.get(), FORWARDED_HEADERS.get()
+        if session is None and not forwarded:
+            return self.headers
+        return {**(forwarded or {}), **self.headers, **({"X-Session-ID": session} if session else {})}
 
     async def send_object(self, method: str, path: str, *, body: Any = None,
                           deadline: float | None = None) -> dict[str, Any]:

@@ -134,3 +134,17 @@ async def test_every_call_of_one_search_carries_one_session_id_for_a_routers_aff
     first = sessions[0]
     split = sessions.index(next(s for s in sessions if s != first))  # where the second search begins
     assert set(sessions[:split]) == {first} and len(set(sessions[split:])) == 1 and split >= 2
+
+
+async def test_the_clients_request_id_and_traceparent_reach_every_backend_call():
+    wire = Wire(lambda r: httpx.Response(200, json=vllm_completion(["so 5"] * json.loads(r.content)["n"]))
+                if r.url.path == "/v1/completions" else httpx.Response(404, json={}))
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    request_id = "1f0e5e1c-8b47-4d7a-9a55-2c1f3b8e6d90"
+    async with client_for(backend_on(wire)) as http:
+        reply = await http.post("/v1/chat/completions", headers={"x-request-id": request_id, "traceparent": trace},
+                                json={"model": "m", "messages": QUESTION, "reasoning": {"strategy": "self_consistency",
+                                                                                       "n": 2}})
+    assert reply.status_code == 200
+    calls = [r for r in wire.requests if r.url.path == "/v1/completions"]
+    assert calls and all(r.headers["x-request-id"] == request_id and r.headers["traceparent"] == trace for r in calls)
