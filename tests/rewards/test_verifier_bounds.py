@@ -130,9 +130,11 @@ async def test_a_cancelled_check_kills_its_worker(worker):
 
 async def _gone(pid: int) -> bool:
     for _ in range(100):
-        status = Path(f"/proc/{pid}/status")
-        if not status.exists() or "\nState:\tZ" in status.read_text():
-            return True
+        try:
+            if "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text():
+                return True  # a zombie: dead, waiting to be reaped
+        except FileNotFoundError:
+            return True  # reaped (it may vanish between a check and a read)
         await asyncio.sleep(0.05)
     return False
 
