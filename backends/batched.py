@@ -12,14 +12,14 @@ from typing import Any
 from backends.engine.core import EngineCore
 from backends.engine.sequence import Request
 from backends.errors import BackendUnavailable
-from backends.templates import Renderer, TemplateSlot, gguf_template
-from backends.types import ChatMessage, Completion, Sample
+from backends.templates import Renderer, RendersChat, TemplateSlot, gguf_template
+from backends.types import Completion, Sample
 from sampling import Sampling
 
 _STOP = object()
 
 
-class BatchedBackend:
+class BatchedBackend(RendersChat):
     """In-process llama.cpp with continuous batching over a forked, shared KV cache."""
 
     name = "embedded"
@@ -91,16 +91,6 @@ class BatchedBackend:
             core.add(request)
         except Exception as exc:
             fail(exc)
-
-    async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
-
-    @property
-    def chat_template_source(self) -> str:
-        return self._template.source
-
-    async def resolve_chat_template(self) -> str:
-        return (await self._template.renderer()).source
 
     async def complete(self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None) -> Completion:
         if self._core is None or self._thread is None or not self._thread.is_alive():

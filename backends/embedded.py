@@ -21,8 +21,8 @@ from backends.engine.sampler import generate_kwargs, sample_seed
 from backends.engine.slots import common_prefix
 from backends.errors import BackendUnavailable, PromptTooLong
 from backends.logprobs import token_logprob
-from backends.templates import Renderer, TemplateSlot, gguf_template
-from backends.types import ChatMessage, Completion, Sample, TokenLogprob
+from backends.templates import Renderer, RendersChat, TemplateSlot, gguf_template
+from backends.types import Completion, Sample, TokenLogprob
 from sampling import Sampling
 
 AGING_S = 5.0  # a request waiting longer than this is served next, whatever its prefix
@@ -41,7 +41,7 @@ class _Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(RendersChat):
     """A GGUF model run in-process by llama-cpp-python."""
 
     name = "embedded"
@@ -79,16 +79,6 @@ class EmbeddedBackend:
             found = gguf_template(self._llm, self.model_path)
             if found is not None:
                 self._template.replace(found)
-
-    async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
-
-    @property
-    def chat_template_source(self) -> str:
-        return self._template.source
-
-    async def resolve_chat_template(self) -> str:
-        return (await self._template.renderer()).source
 
     async def health(self) -> bool:
         return self._llm is not None and self._scheduler is not None and not self._scheduler.done()

@@ -11,9 +11,9 @@ import httpx
 
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
-from backends.templates import Renderer, TemplateSlot, server_template
+from backends.templates import Renderer, RendersChat, TemplateSlot, server_template
 from backends.token_prompts import TokenPrompts
-from backends.types import ChatMessage, Completion, Sample, TokenLogprob
+from backends.types import Completion, Sample, TokenLogprob
 from backends.wire import completions_fields
 from sampling import Sampling
 
@@ -22,7 +22,7 @@ _HEALTH_TIMEOUT_S = 5.0
 log = logging.getLogger("ponder.backends")
 
 
-class OpenAICompatBackend:
+class OpenAICompatBackend(RendersChat):
     """Raw-prompt completions over HTTP. Chat is rendered with `chat_template` when one is given, else
     with the server's own template (backends/templates.py: llama-server's /props, vLLM's /tokenize),
     else ChatML with a warning."""
@@ -73,20 +73,9 @@ class OpenAICompatBackend:
                 self.model = first["id"]
         return self.model
 
-    async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        """The prompt for `messages`; a final assistant message with `add_generation_prompt=False` is continued."""
-        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
-
     async def _server_template(self) -> Renderer | None:
         await self.resolve_model()
         return await server_template(self._api, lambda: self.model)
-
-    @property
-    def chat_template_source(self) -> str:
-        return self._template.source
-
-    async def resolve_chat_template(self) -> str:
-        return (await self._template.renderer()).source
 
     async def complete(
         self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None

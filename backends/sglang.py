@@ -18,8 +18,8 @@ import httpx
 
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
-from backends.templates import Renderer, TemplateSlot, folder_template
-from backends.types import ChatMessage, Completion, Sample, TokenLogprob
+from backends.templates import Renderer, RendersChat, TemplateSlot, folder_template
+from backends.types import Completion, Sample, TokenLogprob
 from backends.wire import sglang_fields, sglang_request_fields
 from sampling import Sampling
 
@@ -29,7 +29,7 @@ _HEALTH_TIMEOUT_S = 25.0
 log = logging.getLogger("ponder.backends")
 
 
-class SGLangBackend:
+class SGLangBackend(RendersChat):
     """Raw-prompt generation over SGLang's native API. Chat is rendered here with `chat_template` when
     one is given, else with the template in the tokenizer folder SGLang serves (when this machine can
     read it), else ChatML with a warning."""
@@ -71,22 +71,11 @@ class SGLangBackend:
                 self.model = path
         return self.model
 
-    async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        """The prompt for `messages`; a final assistant message with `add_generation_prompt=False` is continued."""
-        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
-
     async def _folder_template(self) -> Renderer | None:
         try:
             return await folder_template(self._api)
         except BackendBadResponse:
             return None
-
-    @property
-    def chat_template_source(self) -> str:
-        return self._template.source
-
-    async def resolve_chat_template(self) -> str:
-        return (await self._template.renderer()).source
 
     async def complete(
         self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None

@@ -91,6 +91,23 @@ class TemplateSlot:
         return self._renderer.bos_token if self._renderer is not None else ""
 
 
+class RendersChat:
+    """What a backend with a `TemplateSlot` (`self._template`) answers about chats: one copy for all."""
+
+    _template: TemplateSlot
+
+    async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+        """The prompt for `messages`; a final assistant message with `add_generation_prompt=False` is continued."""
+        return await self._template.render(messages, add_generation_prompt=add_generation_prompt)
+
+    @property
+    def chat_template_source(self) -> str:
+        return self._template.source
+
+    async def resolve_chat_template(self) -> str:
+        return (await self._template.renderer()).source
+
+
 @dataclass
 class LocalTemplate:
     """A Jinja chat template rendered in this process."""
