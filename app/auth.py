@@ -10,8 +10,9 @@ from fastapi import Request
 
 from app.errors import ApiError
 
-# Per process: a caller digest identifies a key inside this server only, and cannot be brute-forced offline.
-_CALLER_SECRET = secrets.token_bytes(32)
+# Without PONDER_CALLER_SECRET a caller digest identifies a key inside this process only; gateways that
+# share a trace folder share the secret. Either way a stored digest cannot be brute-forced offline.
+_PROCESS_SECRET = secrets.token_bytes(32)
 
 
 def _presented_key(request: Request) -> str:
@@ -34,4 +35,6 @@ def caller_of(request: Request) -> str | None:
     """Who is calling, as an HMAC digest of its API key (never the key itself); None on an open server."""
     if not request.app.state.settings.api_keys:
         return None
-    return hmac.new(_CALLER_SECRET, _presented_key(request).encode(), hashlib.sha256).hexdigest()
+    shared = request.app.state.settings.caller_secret
+    secret = shared.get_secret_value().encode() if shared is not None else _PROCESS_SECRET
+    return hmac.new(secret, _presented_key(request).encode(), hashlib.sha256).hexdigest()

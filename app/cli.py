@@ -82,7 +82,7 @@ def ask(
 
 @cli.command()
 def export(
-    traces: Annotated[list[str], typer.Argument(help="trace JSONL files or folders (PONDER_TRACE_DIR)")],
+    traces: Annotated[list[str], typer.Argument(help="trace folders (PONDER_TRACE_DIR), trace files, JSONL files")],
     out: Annotated[str, typer.Option(help="output JSONL")] = "ponder-export.jsonl",
     margin: Annotated[float, typer.Option(help="least score gap for a preference pair")] = 0.2,
 ) -> None:

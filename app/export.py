@@ -15,9 +15,13 @@ from typing import Any
 
 
 def read_traces(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    """Traces from a trace folder (one `<id>.json` per trace, app/traces.py), or JSONL files of traces."""
     for path in paths:
-        files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+        files = sorted([*path.glob("*.json"), *path.glob("*.jsonl")]) if path.is_dir() else [path]
         for file in files:
+            if file.suffix == ".json":
+                yield json.loads(file.read_text())["trace"]
+                continue
             for line in file.read_text().splitlines():
                 if line.strip():
                     yield json.loads(line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,10 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.trace_dir is not None and settings.api_keys and settings.caller_secret is None:
+            logging.getLogger("ponder").warning(
+                "traces in %s are readable through this process only: gateways sharing the folder need the same "
+                "PONDER_CALLER_SECRET", settings.trace_dir)
         # Every search's backend calls end when the shutdown grace does (app/shutdown.py).
         async with open_service(settings, backend=backend, metrics=metrics, drain=drain) as service:
             app.state.service = service

@@ -96,13 +96,13 @@ async def reason(body: ReasonRequest, request: Request, service: ServiceDep, set
         usage=usage_of(result),
     )
     if body.trace or settings.keep_all_traces:
-        traces.put(response.id, trace_record(response.id, result, plan.messages), owner=caller_of(request))
+        await traces.put(response.id, trace_record(response.id, result, plan.messages), owner=caller_of(request))
     return response
 
 
 @router.get("/v1/traces/{trace_id}", operation_id="getTrace")
 async def get_trace(trace_id: str, request: Request, traces: TracesDep) -> dict[str, Any]:
-    found = traces.get(trace_id, caller_of(request))  # another key's trace is a 404 too: existence does not leak
+    found = await traces.get(trace_id, caller_of(request))  # another key's trace is a 404 too: existence does not leak
     if found is None:
         raise ApiError(404, f"no trace {trace_id!r} (only the most recent ones are kept)", type="not_found_error",
                        param="trace_id")

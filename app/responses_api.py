@@ -201,7 +201,8 @@ class EventWriter:
 
 async def stream_response(
     service: ReasoningService, plan: Plan, req: ResponsesRequest, *, model: str,
-    on_result: Callable[[SearchResult], None] | None = None, release: Callable[[], Awaitable[None]] | None = None,
+    on_result: Callable[[SearchResult], Awaitable[None]] | None = None,
+    release: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[str]:
     """Yield the Responses API's SSE events while the search runs; cancelling the iterator
     cancels the search. `release` is awaited when the stream ends however it ends."""
@@ -256,7 +257,7 @@ async def stream_response(
         reasoning = shell.reasoning(parts, "completed")
         yield event("response.output_item.done", output_index=0, item=reasoning)
         if on_result is not None:
-            on_result(result)
+            await on_result(result)
 
         content = result.outcome.content if result.outcome else ""
         ids = {"item_id": msg, "output_index": 1, "content_index": 0}
@@ -283,7 +284,7 @@ async def create_response(body: ResponsesRequest, request: Request, service: Ser
     plan = plan_request(as_chat(body), settings)
     model = service.backend.model
 
-    def record(result: SearchResult) -> None:
+    async def record(result: SearchResult) -> None:
         metrics.record_search(result, service.backend.name)
 
     if body.stream:
@@ -293,5 +294,5 @@ async def create_response(body: ResponsesRequest, request: Request, service: Ser
         return StreamingResponse(frames, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     summarized = await run_planned(plan, request, service, admission, body.summary_level())
-    record(summarized.result)
+    await record(summarized.result)
     return render_response(summarized, body, model)

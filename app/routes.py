@@ -103,10 +103,11 @@ async def chat_completions(  # type: ignore[no-untyped-def]
     plan = plan_request(body, settings)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = service.backend.model
-    def record(result: SearchResult) -> None:
+    async def record(result: SearchResult) -> None:
         metrics.record_search(result, service.backend.name)
         if (body.reasoning and body.reasoning.trace) or settings.keep_all_traces:
-            traces.put(completion_id, trace_record(completion_id, result, plan.messages), owner=caller_of(request))
+            trace = trace_record(completion_id, result, plan.messages)
+            await traces.put(completion_id, trace, owner=caller_of(request))
 
     summary_level = body.reasoning.summary if body.reasoning else "concise"
     if body.stream:
@@ -119,7 +120,7 @@ async def chat_completions(  # type: ignore[no-untyped-def]
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     summarized = await run_planned(plan, request, service, admission, summary_level)
     result = summarized.result
-    record(result)
+    await record(result)
     outcome = result.outcome
     response = ChatCompletion(
         id=completion_id, created=int(time.time()), model=model,

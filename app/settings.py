@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # OpenAI's reasoning efforts; each names a tier, or an alias of one (Settings.effort_aliases).
@@ -122,8 +131,16 @@ class Settings(BaseSettings):
     sandbox_cpu_s: int = Field(default=10, ge=1)
     shutdown_grace_s: float = Field(default=10.0, ge=0)  # in-flight searches at shutdown; then best-so-far
     max_traces: int = 256  # recent search traces kept for GET /v1/traces/{id}
-    trace_dir: Path | None = None  # also append every kept trace (prompts included) to JSONL here
+    # Also write every kept trace (prompts included) to <trace_dir>/<id>.json; gateways sharing the folder
+    # (a shared volume) and caller_secret answer GET /v1/traces/{id} for each other's traces.
+    trace_dir: Path | None = None
+    caller_secret: SecretStr | None = Field(default=None, repr=False)  # keys a trace's owner digest (app/auth.py)
     keep_all_traces: bool = False  # keep every search's trace, not only those a client asked for (trace: true)
+
+    @field_validator("caller_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes ${PONDER_CALLER_SECRET:-} through as ""
 
     @field_validator("api_keys", "backend_urls", mode="before")
     @classmethod

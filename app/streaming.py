@@ -67,7 +67,7 @@ async def live_search(service: ReasoningService, plan: Plan) -> AsyncGenerator[E
 
 async def stream_chat(
     service: ReasoningService, plan: Plan, *, completion_id: str, model: str, include_usage: bool,
-    summary: str = "concise", on_result: Callable[[SearchResult], None] | None = None,
+    summary: str = "concise", on_result: Callable[[SearchResult], Awaitable[None]] | None = None,
     release: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[str]:
     """Yield SSE frames while the search runs; cancelling the iterator cancels the search.
@@ -102,7 +102,7 @@ async def stream_chat(
             result = summarized.result
             yield chunk(DeltaOut(reasoning_content=f"summary: {summarized.summary}\n"))
         if on_result is not None:
-            on_result(result)
+            await on_result(result)
         content = result.outcome.content if result.outcome else ""
         for start in range(0, len(content), CONTENT_PIECE):
             yield chunk(DeltaOut(content=content[start : start + CONTENT_PIECE]))

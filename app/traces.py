@@ -1,16 +1,26 @@
-"""A bounded in-memory store of recent search traces, each readable only by the caller that
-created it, optionally appended to owner-only JSONL files (`PONDER_TRACE_DIR`) for `ponder export`."""
+"""Search traces for `GET /v1/traces/{id}`, each readable only by the caller that created it.
+
+Recent traces live in a bounded in-memory map. With `PONDER_TRACE_DIR` each kept trace is also
+one owner-only file, `<dir>/<id>.json`, written before the response goes out: gateways that share
+the folder (a shared volume) and the caller secret (`PONDER_CALLER_SECRET`, app/auth.py) find each
+other's traces, so any gateway behind a load balancer answers for any trace. `ponder export` reads
+the folder."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from search.driver import SearchResult
+
+# ponder's ids (chatcmpl-<hex>, reason-<hex>): anything else is never a file name.
+_TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -25,21 +35,37 @@ class TraceStore:
         self.directory = directory
         self._items: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
 
-    def put(self, trace_id: str, trace: dict[str, Any], *, owner: str | None) -> None:
+    async def put(self, trace_id: str, trace: dict[str, Any], *, owner: str | None) -> None:
         """Keep `trace` for `owner` (a caller digest, app/auth.py; None on an open server)."""
         self._items[trace_id] = (owner, trace)
         self._items.move_to_end(trace_id)
         while len(self._items) > self.max_items:
             self._items.popitem(last=False)  # the oldest goes first
-        if self.directory is not None:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # prompts inside: owner only
-            path = self.directory / f"traces-{time.strftime('%Y%m%d')}.jsonl"
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as f:
-                f.write(json.dumps(trace) + "\n")
+        if self.directory is not None and _TRACE_ID.fullmatch(trace_id):
+            await asyncio.to_thread(self._write, self.directory, trace_id, {"owner": owner, "trace": trace})
 
-    def get(self, trace_id: str, caller: str | None) -> dict[str, Any] | None:
+    async def get(self, trace_id: str, caller: str | None) -> dict[str, Any] | None:
         """The trace, or None when it is unknown, dropped, or `caller` did not create it (the same answer)."""
         found = self._items.get(trace_id)
+        if found is None and self.directory is not None and _TRACE_ID.fullmatch(trace_id):
+            stored = await asyncio.to_thread(self._read, self.directory / f"{trace_id}.json")
+            found = (stored["owner"], stored["trace"]) if stored else None
         if found is None or found[0] != caller:
             return None
         return found[1]
+
+    @staticmethod
+    def _write(directory: Path, trace_id: str, stored: dict[str, Any]) -> None:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # prompts inside: owner only
+        partial = directory / f".{trace_id}.{os.getpid()}.tmp"
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(stored, f)
+        os.replace(partial, directory / f"{trace_id}.json")  # a reader sees the whole file or none
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any] | None:
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return stored if isinstance(stored, dict) and {"owner", "trace"} <= stored.keys() else None

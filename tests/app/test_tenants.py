@@ -29,7 +29,7 @@ async def test_a_trace_is_readable_only_with_the_key_that_created_it(tmp_path):
             # The very answer an unknown id gets: whether the trace exists does not leak.
             assert refused.text == unknown.text.replace("'ID'", f"'{trace_id}'")
         assert (await http.get(f"/v1/traces/{chat}")).status_code == 401
-    written = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    written = "".join(p.read_text() for p in tmp_path.glob("*.json"))
     assert chat in written and KEY_A not in written and KEY_B not in written  # the key is never stored
 
 
@@ -39,18 +39,18 @@ async def test_only_requested_traces_are_kept_unless_the_operator_keeps_all(tmp_
         reason = (await http.post("/v1/reason", json={"problem": "2+2?"})).json()["id"]
         for trace_id in (chat, reason):
             assert (await http.get(f"/v1/traces/{trace_id}")).status_code == 404
-        assert not list(tmp_path.glob("quiet/*.jsonl"))  # no prompt reached the disk either
+        assert not list(tmp_path.glob("quiet/*"))  # no prompt reached the disk either
         asked = (await http.post("/v1/chat/completions", json=TRACED)).json()["id"]
         assert (await http.get(f"/v1/traces/{asked}")).status_code == 200
-    (lines,) = [p.read_text().splitlines() for p in (tmp_path / "quiet").glob("*.jsonl")]
-    assert [json.loads(line)["id"] for line in lines] == [asked]  # the one asked for, and only it
+    files = list((tmp_path / "quiet").iterdir())
+    assert [json.loads(f.read_text())["trace"]["id"] for f in files] == [asked]  # the one asked for, and only it
     async with client_for(ScriptedBackend(), trace_dir=tmp_path / "all", keep_all_traces=True) as http:
         chat = (await http.post("/v1/chat/completions", json=BODY)).json()["id"]
         assert (await http.get(f"/v1/traces/{chat}")).status_code == 200
-    assert chat in "".join(p.read_text() for p in (tmp_path / "all").glob("*.jsonl"))
+    assert (tmp_path / "all" / f"{chat}.json").exists()
 
 
-async def test_trace_files_are_owner_only_and_appended_to(tmp_path):
+async def test_trace_files_are_owner_only_one_per_trace(tmp_path):
     previous = os.umask(0o022)  # the common default, under which files used to come out 0644
     try:
         async with client_for(ScriptedBackend(), trace_dir=tmp_path / "made" / "traces") as http:
@@ -58,10 +58,10 @@ async def test_trace_files_are_owner_only_and_appended_to(tmp_path):
                 assert (await http.post("/v1/chat/completions", json=TRACED)).status_code == 200
     finally:
         os.umask(previous)
-    (file,) = (tmp_path / "made" / "traces").glob("*.jsonl")
-    assert stat.S_IMODE(file.stat().st_mode) == 0o600
-    assert stat.S_IMODE(file.parent.stat().st_mode) == 0o700
-    assert len(file.read_text().splitlines()) == 2
+    files = list((tmp_path / "made" / "traces").iterdir())
+    assert len(files) == 2 and all(f.suffix == ".json" for f in files)  # no partial file is left behind
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
 
 
 async def test_openapi_and_docs_need_the_key_when_keys_are_set():
@@ -78,3 +78,17 @@ async def test_openapi_and_docs_need_the_key_when_keys_are_set():
     async with client_for(ScriptedBackend()) as http:  # an open server keeps open docs
         assert (await http.get("/openapi.json")).json()["info"]["title"] == "ponder"
         assert (await http.get("/docs")).status_code == 200
+
+
+async def test_gateways_sharing_a_trace_folder_and_secret_answer_for_each_others_traces(tmp_path):
+    shared = {"api_keys": f"{KEY_A},{KEY_B}", "trace_dir": tmp_path, "caller_secret": "fleet-secret-1"}
+    async with client_for(ScriptedBackend(), **shared) as first:
+        chat = (await first.post("/v1/chat/completions", json=TRACED, headers=A)).json()["id"]
+    async with client_for(ScriptedBackend(), **shared) as second:  # another process: nothing in its memory
+        assert (await second.get(f"/v1/traces/{chat}", headers=A)).json()["id"] == chat
+        assert (await second.get(f"/v1/traces/{chat}", headers=B)).status_code == 404  # still the owner's only
+        for bad in ("..%2F..%2Fetc%2Fpasswd", ".hidden", "a" * 101):
+            assert (await second.get(f"/v1/traces/{bad}", headers=A)).status_code == 404
+    async with client_for(ScriptedBackend(), api_keys=KEY_A, trace_dir=tmp_path) as unshared:
+        # A gateway without the fleet's secret cannot tell who owns the file: nobody does, to it.
+        assert (await unshared.get(f"/v1/traces/{chat}", headers=A)).status_code == 404

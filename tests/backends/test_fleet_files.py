@@ -222,6 +222,28 @@ def test_gateway_stop_outlasts_the_shutdown_grace(monkeypatch):
     assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
 
 
+def test_gateways_share_one_trace_folder_and_the_caller_secret(monkeypatch):
+    """Stateless gateways: a trace is found through any gateway (app/traces.py) only when all of them
+    write to one shared folder and key owners with one secret."""
+    deployment = find("Deployment", "ponder-gateway")
+    pod = deployment["spec"]["template"]["spec"]
+    settings = settings_from(gateway_env(deployment), monkeypatch)
+    [mount] = [m for m in container(deployment)["volumeMounts"] if Path(m["mountPath"]) == settings.trace_dir]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    claim = find("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # every gateway pod, on any node, writes there
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+    [secret] = [v for v in container(deployment)["env"] if v["name"] == "PONDER_CALLER_SECRET"]
+    assert secret["valueFrom"]["secretKeyRef"]["name"]
+    services = compose()["services"]
+    for name in GATEWAYS:
+        env = {k: resolved(str(v)) for k, v in services[name]["environment"].items()}
+        assert env["PONDER_TRACE_DIR"] == "/var/lib/ponder/traces" and "PONDER_CALLER_SECRET" in env
+        assert services[name]["volumes"] == ["traces:/var/lib/ponder/traces"]
+    assert "traces" in compose()["volumes"]
+    assert "install -d -m 0700 -o ponder -g ponder /var/lib/ponder/traces" in (DOCKER / "Dockerfile").read_text()
+
+
 def test_every_container_has_resources_and_probes():
     for deployment in (m for m in manifests() if m["kind"] == "Deployment"):
         spec = container(deployment)

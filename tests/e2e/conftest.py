@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from openai import OpenAI
 
 from app.main import create_app
 from app.settings import load_settings
+from backends.model_files import resolve_model
 from bench.local_server import free_port, wait_ready
 
 
@@ -44,3 +47,22 @@ def server() -> Iterator[LiveServer]:
 @pytest.fixture()
 def client(server: LiveServer) -> OpenAI:
     return OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory) -> Iterator[str]:
+    """llama-cpp-python's own OpenAI-compatible server with the bundled SmolLM2 (model "smollm2-remote")."""
+    model = resolve_model("smollm2", tmp_path_factory.mktemp("models"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model.path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2-remote"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/v1/models", timeout_s=90, proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

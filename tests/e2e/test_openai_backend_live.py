@@ -3,37 +3,14 @@ server with the bundled SmolLM2, and ponder running on top of it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from backends.model_files import resolve_model
 from backends.openai_compat import OpenAICompatBackend
 from bench.local_server import free_port, wait_ready
 from sampling import Sampling
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory) -> Iterator[str]:
-    model = resolve_model("smollm2", tmp_path_factory.mktemp("models"))
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model.path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2-remote"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(f"{url}/v1/models", timeout_s=90, proc=proc)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 async def test_completions_against_real_server(llama_server):

@@ -21,14 +21,13 @@ import pytest
 
 from app.main import create_app
 from app.settings import load_settings
-from bench.local_server import free_port, wait_ready
+from bench.local_server import free_port
 from bench.vllm_beam import FEW_SHOT
-from bench.vllm_server import SERVED_MODEL, VLLM_VENV, start_vllm, stop_vllm
+from bench.vllm_server import ROUTER, SERVED_MODEL, start_router, start_vllm, stop_vllm
 
 pytestmark = pytest.mark.vllm
 
 QUESTION = [{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples does he have?"}]
-ROUTER = VLLM_VENV / "bin" / "vllm-router"
 
 
 @dataclass
@@ -45,19 +44,16 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     logs = tmp_path_factory.mktemp("fleet")
     started = [start_vllm(eager=True, memory=0.15, log=logs / f"worker{i}.log") for i in range(2)]
     procs, workers = [p for p, _ in started], [u for _, u in started]
-    port, metrics = free_port(), free_port()
-    with (logs / "router.log").open("wb") as out:
-        router = subprocess.Popen(
-            [str(ROUTER), "--host", "127.0.0.1", "--port", str(port), "--worker-urls", *workers,
-             "--policy", "consistent_hash", "--prometheus-host", "127.0.0.1", "--prometheus-port", str(metrics),
-             "--health-check-interval-secs", "1", "--health-failure-threshold", "1"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_ready(f"http://127.0.0.1:{port}/readiness", timeout_s=60, proc=router)
-        yield Fleet(f"http://127.0.0.1:{port}", workers, procs)
+        router, url = start_router(workers, policy="consistent_hash", log=logs / "router.log")
+    except RuntimeError:
+        for proc in procs:
+            stop_vllm(proc)
+        raise
+    try:
+        yield Fleet(url, workers, procs)
     finally:
-        os.killpg(router.pid, signal.SIGTERM)
-        router.wait(timeout=30)
+        stop_vllm(router)
         for proc in procs:
             stop_vllm(proc)
 
