@@ -6,7 +6,13 @@ that call went. A prompt that extends none starts a new search: it goes to the r
 fewest samples in flight. Prompts are compared at every `BLOCK` bytes (one hash per boundary): a
 prompt extends an earlier one when it starts with that one's text up to its last boundary, so two
 prompts that differ only in their last `BLOCK - 1` bytes count as one search, and a prompt shorter
-than `BLOCK` matches only itself."""
+than `BLOCK` matches only itself.
+
+Within a search (its calls carry one SEARCH_SESSION id, backends/http_retry.py) prefixes are
+compared only with that search's own calls: short questions under one long system prompt differ
+only after their last boundary, so they would all count as the first one's search and pile onto
+its replica; scoped, each new search goes by load, and the shared part costs each replica one
+cache miss."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from backends.errors import BackendError, BackendUnavailable
+from backends.http_retry import SEARCH_SESSION
 from backends.types import Backend, ChatMessage, Completion
 from sampling import Sampling
 
@@ -97,7 +104,7 @@ class Replicas:
     ) -> Completion:
         """The samples from the replica this prompt's prefix belongs to; on BackendUnavailable, from the
         next one. `extra["replica"]` names the replica that answered."""
-        keys = prefix_keys(prompt)
+        keys = prefix_keys(prompt, scope=SEARCH_SESSION.get())
         tried: list[Replica] = []
         failure: BackendUnavailable | None = None
         while (replica := self._route(keys, tried)) is not None:
@@ -192,11 +199,13 @@ class Replicas:
             self._mark_down(replica)
 
 
-def prefix_keys(prompt: str) -> list[bytes]:
+def prefix_keys(prompt: str, scope: str | None = None) -> list[bytes]:
     """Hashes of `prompt`'s prefixes at every BLOCK boundary, shortest first; the last one (the longest
-    boundary, or the whole prompt when it is shorter than a block) is the key the prompt is remembered by."""
+    boundary, or the whole prompt when it is shorter than a block) is the key the prompt is remembered by.
+    A `scope` (a search's session id) keeps the keys apart from every other scope's."""
     data = prompt.encode("utf-8", "surrogatepass")
-    running = hashlib.blake2b(digest_size=16)
+    running = hashlib.blake2b(digest_size=16, person=hashlib.blake2b(
+        (scope or "").encode(), digest_size=16).digest())
     keys: list[bytes] = []
     for start in range(0, len(data) - len(data) % BLOCK, BLOCK):
         running.update(data[start:start + BLOCK])

@@ -274,10 +274,10 @@ def test_router_discovers_the_engine_pods_in_its_namespace():
     assert any("pods" in r["resources"] and {"get", "list", "watch"} <= set(r["verbs"]) for r in role["rules"])
 
 
-def test_router_routes_cache_aware_exports_metrics_and_probes_its_own_routes():
+def test_router_hashes_the_search_session_exports_metrics_and_probes_its_own_routes():
     spec = container(find("Deployment", "vllm-router"))
     args = [str(a) for a in spec["args"]]
-    assert argument(args, "--policy") == "cache_aware"
+    assert argument(args, "--policy") == "consistent_hash"  # on ponder's per-search X-Session-ID
     assert int(argument(args, "--port") or 0) == port_number(spec["ports"], "http")
     assert argument(args, "--prometheus-host") == "0.0.0.0"  # its default, 127.0.0.1, cannot be scraped
     assert int(argument(args, "--prometheus-port") or 0) == port_number(spec["ports"], "metrics")
@@ -291,8 +291,7 @@ def test_engines_are_one_gpu_vllm_servers_with_prefix_caching_reported():
     engine = container(find("Deployment", "vllm-engine"))
     assert engine["command"] == ["vllm", "serve"]
     args = [str(a) for a in engine["args"]]
-    # --enable-scale-out: /v1/completions/render, where the router's cache_aware policy tokenizes prompts
-    assert {"--enable-prefix-caching", "--enable-prompt-tokens-details", "--enable-scale-out"} <= set(args)
+    assert {"--enable-prefix-caching", "--enable-prompt-tokens-details"} <= set(args)
     assert int(argument(args, "--port") or 0) == port_number(engine["ports"], "http")
     for side in ("requests", "limits"):
         assert engine["resources"][side]["nvidia.com/gpu"] == "1"
@@ -310,7 +309,7 @@ def test_vllm_router_accepts_the_kubernetes_arguments():
     assert parsed["service_discovery"] is True
     assert parsed["selector"] == {"app.kubernetes.io/name": "vllm-engine", "app.kubernetes.io/part-of": "ponder"}
     assert (parsed["service_discovery_namespace"], parsed["service_discovery_port"]) == (NAMESPACE, 8000)
-    assert (parsed["policy"], parsed["host"], parsed["port"]) == ("cache_aware", "0.0.0.0", 8000)
+    assert (parsed["policy"], parsed["host"], parsed["port"]) == ("consistent_hash", "0.0.0.0", 8000)
     assert (parsed["prometheus_host"], parsed["prometheus_port"]) == ("0.0.0.0", 29000)
 
 
@@ -360,8 +359,8 @@ def test_fleet_router_routes_to_both_engines():
     for url, name in zip(urls, ENGINES, strict=True):
         engine_args = [resolved(str(a)) for a in services[name]["command"]]
         assert (url.hostname, url.port) == (name, int(argument(engine_args, "--port") or 0))
-        assert {"--enable-prompt-tokens-details", "--enable-scale-out"} <= set(engine_args)
-    assert argument(args, "--policy") == "cache_aware"
+        assert "--enable-prompt-tokens-details" in engine_args
+    assert argument(args, "--policy") == "consistent_hash"  # on ponder's per-search X-Session-ID
     assert argument(args, "--prometheus-host") == "0.0.0.0"
     [metrics] = services["router"]["ports"]
     assert resolved(metrics) == f"127.0.0.1:29000:{argument(args, '--prometheus-port')}"
@@ -372,7 +371,7 @@ def test_fleet_router_routes_to_both_engines():
 def test_vllm_router_accepts_the_compose_arguments():
     parsed = parse_router_args([resolved(str(a)) for a in compose()["services"]["router"]["command"]])
     assert parsed["worker_urls"] == ["http://vllm-0:8000", "http://vllm-1:8000"]
-    assert (parsed["policy"], parsed["port"], parsed["prometheus_port"]) == ("cache_aware", 8000, 29000)
+    assert (parsed["policy"], parsed["port"], parsed["prometheus_port"]) == ("consistent_hash", 8000, 29000)
     assert parsed["worker_startup_timeout_secs"] >= 900  # the first start downloads the weights
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from backends.errors import BackendUnavailable, PromptTooLong
+from backends.http_retry import SEARCH_SESSION
 from backends.replicas import BLOCK, Replicas, prefix_keys
 from backends.sglang import SGLangBackend
 from backends.types import Backend
@@ -149,6 +150,32 @@ async def test_new_searches_go_to_the_least_loaded_replica_but_a_search_stays_pu
     for event in cluster.held.values():
         event.set()
     assert await asyncio.gather(first, second, more_of_first, third) == [home, other, home, other]
+
+
+async def test_searches_that_share_a_long_system_prompt_spread_when_each_has_its_session():
+    # Questions that differ only after the last block boundary (a short question under a long system
+    # prompt): without a session they count as one search.
+    shared = "<|im_start|>system\n" + "Be careful and show every step. " * 6 + "<|im_end|>\n<|im_start|>user\nQ"
+    shared += "." * (-len(shared) % BLOCK)
+    prompts = [f"{shared}{i}?<|im_end|>\n<|im_start|>assistant\n" for i in range(4)]
+
+    async def searches(backend: Replicas, sessions: list[str | None]) -> list[list[str]]:
+        hosts = []
+        for prompt, session in zip(prompts, sessions, strict=True):
+            token = SEARCH_SESSION.set(session)
+            try:
+                hosts.append([await ask(backend, prompt), await ask(backend, prompt + STEP1)])
+            finally:
+                SEARCH_SESSION.reset(token)
+        return hosts
+
+    # Without sessions every question extends the first one's system prompt: all on one replica.
+    unscoped = await searches(replicas_on(Cluster("a", "b")), [None] * 4)
+    assert len({h for search in unscoped for h in search}) == 1
+    # One session per search (what the service sets): each search stays put, and they take turns.
+    scoped = await searches(replicas_on(Cluster("a", "b")), [f"search-{i}" for i in range(4)])
+    assert all(len(set(search)) == 1 for search in scoped)
+    assert [search[0] for search in scoped].count("a") == 2
 
 
 async def test_a_refusing_replica_fails_over_and_the_search_stays_on_the_new_one():
