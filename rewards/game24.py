@@ -39,19 +39,19 @@ def check_24(expression: str, numbers: list[int], target: int = 24) -> Verdict:
     """Whether `expression` uses exactly `numbers` (each once) and equals `target`."""
     text = expression.translate(_SYMBOLS).split("=")[0].strip()
     if not text:
-        return Verdict.fail("no expression was given")
+        return Verdict.malformed("no expression was given")
     if len(text) > 200:
-        return Verdict.fail("the expression is too long")
+        return Verdict.malformed("the expression is too long")
     try:
         tree = ast.parse(text, mode="eval")
         used: list[int] = []
         value = _evaluate(tree.body, used)
     except SyntaxError:
-        return Verdict.fail(f"{text!r} is not an arithmetic expression")
+        return Verdict.malformed(f"{text!r} is not an arithmetic expression")
     except _Invalid as exc:
-        return Verdict.fail(str(exc))
+        return Verdict.malformed(str(exc))
     if Counter(used) != Counter(numbers):
-        return Verdict.fail(f"it uses {sorted(used)} but must use exactly {sorted(numbers)}, each once")
+        return Verdict.malformed(f"it uses {sorted(used)} but must use exactly {sorted(numbers)}, each once")
     if value != target:
         return Verdict.fail(f"{text} = {value}, not {target}")
     return Verdict.ok(f"{text} = {target}")

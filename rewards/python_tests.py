@@ -67,14 +67,20 @@ def printed_answer(stdout: str) -> str | None:
     return f"{value:.6f}".rstrip("0")
 
 
-def compiles(code: str) -> bool:
-    """Whether `code` is valid Python: compiling runs nothing, and a program that does not
-    compile needs no sandbox to fail."""
+def compile_error(code: str) -> str | None:
+    """Why `code` is not valid Python, or None when it compiles: compiling runs nothing, and a
+    program that does not compile needs no sandbox to fail."""
     try:
         compile(code, "<program>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
+    except SyntaxError as exc:
+        return f"{type(exc).__name__}: {exc.msg} (line {exc.lineno})"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return type(exc).__name__
+    return None
+
+
+def compiles(code: str) -> bool:
+    return compile_error(code) is None
 
 
 async def _run(code: str, limits: SandboxLimits, slots: asyncio.Semaphore | None) -> SandboxResult:
@@ -114,9 +120,11 @@ class PythonTestsVerifier:
     async def check(self, text: str) -> Verdict:
         code = extract_code(text)
         if code is None:
-            return Verdict.fail("no Python code was found in the answer")
+            return Verdict.malformed("no Python code was found in the answer")
         marker = f"tests-passed-{secrets.token_hex(8)}"
         program = build_program(code, self.tests, self.entry_point, self.prelude, marker)
+        if (error := compile_error(program)) is not None:  # the whole script: the code may continue the prelude
+            return Verdict.malformed(f"the code does not compile: {error}")
         try:
             result = await _run(program, self.limits, self.slots)
         except SandboxUnavailable as exc:

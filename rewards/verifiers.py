@@ -30,7 +30,7 @@ class Game24Verifier:
     async def check(self, text: str) -> Verdict:
         expression = extract_expression(text)
         if expression is None:
-            return Verdict.fail("no arithmetic expression was found in the answer")
+            return Verdict.malformed("no arithmetic expression was found in the answer")
         return check_24(expression, list(self.numbers))
 
 
@@ -42,7 +42,7 @@ class MathEquivVerifier:
     async def check(self, text: str) -> Verdict:
         answer = extract_answer(text)
         if answer is None:
-            return Verdict.fail("no final answer was stated")
+            return Verdict.malformed("no final answer was stated")
         if await self.equivalence.equivalent(self.reference, answer):
             return Verdict.ok(f"{answer} matches the reference")
         return Verdict.fail(f"{answer} does not match the reference")
@@ -54,7 +54,9 @@ class ExactVerifier:
 
     async def check(self, text: str) -> Verdict:
         answer = extract_answer(text)
-        if answer is not None and normalize_answer(answer) == normalize_answer(self.reference):
+        if answer is None:
+            return Verdict.malformed("no final answer was stated")
+        if normalize_answer(answer) == normalize_answer(self.reference):
             return Verdict.ok("exact match")
         return Verdict.fail(f"{answer!r} is not the expected answer")
 
@@ -177,7 +179,7 @@ def check_json(schema: dict[str, Any], text: str) -> Verdict:
     """The json_schema verdict on `text`. Slow on a hostile schema: run it in a KillableWorker."""
     found, value = extract_json(text)
     if not found:
-        return Verdict.fail("no JSON value was found in the answer")
+        return Verdict.malformed("no JSON value was found in the answer")
     try:
         errors = sorted(schema_validator(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
     except Unresolvable as exc:

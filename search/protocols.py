@@ -107,6 +107,7 @@ class Check:
     passed: bool
     score: float  # 1.0 passed, 0.0 failed; partial credit in between (tests passed / total)
     feedback: str = ""
+    wellformed: bool = True  # False: not even an attempt at the task's form (rewards.verdict)
 
 
 class CheckLike(Protocol):
@@ -118,6 +119,9 @@ class CheckLike(Protocol):
 
     @property
     def feedback(self) -> str: ...
+
+    @property
+    def wellformed(self) -> bool: ...
 
 
 class Verifier(Protocol):

@@ -43,6 +43,7 @@ class AutoSettings(HotSampling):
     program_weight: float = Field(1.0, ge=0)
     program_trial: int = Field(2, ge=1, le=64)
     wrong_arithmetic_weight: float = Field(1.0, ge=0, le=1)  # self_consistency's, for the probe and the vote
+    give_up_after: int = Field(0, ge=0, le=64)  # best_of_n's, with a verifier
     beam: BeamSettings = BeamSettings()  # the search of `hard: "beam"`
 
     def wants_programs(self) -> bool:
@@ -61,8 +62,8 @@ class Auto(SearchStrategy[AutoSettings]):
         hot = HotSampling(temperature=s.temperature, top_p=s.top_p, min_p=s.min_p).model_dump()
         if deps.verifier is not None:
             self.phase = "verify"
-            self.child = BestOfN(problem, deps, BestOfNSettings(n=s.n, batch=self.batch,
-                                                                programs=s.programs, **hot))
+            self.child = BestOfN(problem, deps, BestOfNSettings(n=s.n, batch=self.batch, programs=s.programs,
+                                                                give_up_after=s.give_up_after, **hot))
         else:
             self.phase = "probe"
             # With a program prompt, part of the probe is the greedy program (a second, independent

@@ -32,6 +32,10 @@ class BestOfNSettings(HotSampling):
     greedy_first: bool = True  # a small model's greedy pass is its single best guess
     weighted: bool = False
     programs: int = Field(0, ge=0, le=64)
+    # Stop once this many candidates are checked and not one was well-formed (no answer, broken
+    # rules, code that does not compile or prints nothing): the model cannot produce the task's
+    # form, and more samples of it are tokens for nothing. 0: never.
+    give_up_after: int = Field(0, ge=0, le=64)
 
     def wants_programs(self) -> bool:
         return self.programs > 0
@@ -61,7 +65,7 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         self.scored: list[Scored] = []
 
     def ask(self) -> list[Ask]:
-        if any(s.check.passed for s in self.scored):
+        if any(s.check.passed for s in self.scored) or self.gave_up:
             return []
         asks = program_asks(self.problem, self.programs, self.settings)
         for d in self.candidates.draws():
@@ -92,6 +96,11 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         start = len(self.scored)
         for i, (sample, text, answer, check) in enumerate(zip(generation.samples, texts, answers, checks, strict=True)):
             self.scored.append(Scored(start + i, text, answer, check, truncated=sample.finish_reason == "length"))
+
+    @property
+    def gave_up(self) -> bool:
+        after = self.settings.give_up_after
+        return 0 < after <= len(self.scored) and not any(s.check.wellformed for s in self.scored)
 
     async def _check(self, text: str) -> CheckLike:
         if self.verifier is not None:
@@ -128,11 +137,11 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         return Outcome(
             content=top.text.strip(), answer=top.answer, confidence=confidence, candidates=tuple(ranked.values()),
             details={"samples": len(self.scored), "passed": sum(s.check.passed for s in self.scored),
-                     "verdict": top.check.feedback,
+                     "verdict": top.check.feedback, **({"gave_up": True} if self.gave_up else {}),
                      **({"programs": self.programs.requested} if self.programs.total else {})},
             truncated=top.truncated,
         )
 
 
 async def _printed_nothing() -> CheckLike:
-    return Check(passed=False, score=0.0, feedback="the program printed no answer")
+    return Check(passed=False, score=0.0, feedback="the program printed no answer", wellformed=False)

@@ -16,6 +16,8 @@ from search.charged import BudgetExhausted
 from search.protocols import Generation
 from search.strategy import Ask, Candidate, Outcome, Problem, SearchDeps, SearchStrategy, StrategySettings
 
+# The feedback for a computation the exact checker found wrong ({wrong} names it and its right value).
+ARITHMETIC_FEEDBACK = "{wrong}. Redo that computation and everything that follows from it"
 REVISE_REQUEST = (
     "Your solution was checked: {feedback}\n"
     "Find the mistake and write a corrected, complete solution. End with the final answer as \\boxed{{ANSWER}}."
@@ -71,7 +73,7 @@ class Revise(SearchStrategy[ReviseSettings]):
             return verdict.score, verdict.passed, verdict.feedback
         wrong = self.deps.tools.arithmetic_error(text)
         if wrong is not None:  # a computation checked exactly and found wrong: no judge is surer than that
-            return 0.0, False, f"{wrong}. Redo that computation and everything that follows from it"
+            return 0.0, False, ARITHMETIC_FEEDBACK.format(wrong=wrong)
         scorer, generator = self.deps.scorer, self.deps.generator
         if scorer is None or generator is None:
             return 0.5, False, "no checker is available"
@@ -102,5 +104,9 @@ class Revise(SearchStrategy[ReviseSettings]):
             content=top.text.strip(), answer=top.answer, confidence=1.0 if top.passed else top.score,
             candidates=tuple(Candidate(answer=a.answer, votes=1.0, score=round(a.score, 3))
                              for a in self.attempts if a.answer is not None),
-            details={"attempts": len(self.attempts), "verdict": top.feedback}, truncated=top.truncated,
+            details={"attempts": len(self.attempts), "verdict": top.feedback,
+                     # each attempt's answer, and the check's feedback the next attempt was given
+                     "history": [{"answer": a.answer, "passed": a.passed, "feedback": a.feedback}
+                                 for a in self.attempts]},
+            truncated=top.truncated,
         )

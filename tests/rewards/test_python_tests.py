@@ -36,6 +36,13 @@ async def test_correct_code_passes():
 async def test_wrong_code_fails_with_feedback_a_revision_can_use():
     v = await verifier().check("```python\ndef add(a, b):\n    return a - b\n```")
     assert not v.passed and "AssertionError" in v.feedback and "candidate(2, 3) == 5" in v.feedback
+    assert v.wellformed  # it ran: a real attempt, wrong
+
+
+async def test_code_that_does_not_compile_is_malformed_and_says_where():
+    v = await verifier().check("```python\ndef add(a, b)\n    return a + b\n```")
+    assert not v.passed and not v.wellformed
+    assert "SyntaxError" in v.feedback and "line " in v.feedback
 
 
 async def test_exiting_early_is_not_a_pass():
@@ -50,7 +57,7 @@ async def test_non_terminating_code_fails_in_time():
 
 async def test_answer_without_code_fails():
     v = await verifier().check("I think it is a + b.")
-    assert not v.passed and "no Python code" in v.feedback
+    assert not v.passed and "no Python code" in v.feedback and not v.wellformed
 
 
 async def test_plain_assert_tests_without_entry_point():

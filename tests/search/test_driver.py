@@ -138,6 +138,39 @@ async def test_best_of_n_without_a_pass_prefers_the_majority_and_is_unsure():
     assert result.outcome.answer == "5" and result.outcome.confidence < 0.5
 
 
+class FormedWhen(PassesOn):
+    """Candidates ending in "so <number>" are well-formed attempts; anything else is malformed."""
+
+    async def check(self, text: str):
+        from search.protocols import Check
+
+        self.checked.append(text)
+        if not text.startswith("so "):
+            return Check(passed=False, score=0.0, feedback="no answer", wellformed=False)
+        ok = text.endswith(self.word)
+        return Check(passed=ok, score=1.0 if ok else 0.0, feedback="" if ok else "wrong")
+
+
+async def test_best_of_n_gives_up_when_no_candidate_is_even_well_formed():
+    budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
+    gen = ScriptedGenerator(["hmm", "???", "what", "no", "so 4"], tokens=10)
+    verifier = FormedWhen("4")
+    result = await run_search(make("best_of_n", verifier=verifier, n=10, batch=3, give_up_after=4),
+                              generator=gen, budget=budget)
+    assert [c["n"] for c in gen.calls] == [1, 3]  # greedy, one batch: 4 malformed, then no more
+    assert result.outcome.details["gave_up"] is True and result.outcome.confidence < 0.5
+    # One well-formed (if wrong) attempt among them: the model can produce the form, so it goes on.
+    gen = ScriptedGenerator(["hmm", "so 5", "what", "no", "so 4"], tokens=10)
+    result = await run_search(make("best_of_n", verifier=FormedWhen("4"), n=10, batch=3, give_up_after=4),
+                              generator=gen, budget=Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+    assert result.outcome.answer == "4" and "gave_up" not in result.outcome.details
+    # give_up_after=0 (the default) never gives up
+    gen = ScriptedGenerator(["hmm"] * 5 + ["so 4"], tokens=10)
+    result = await run_search(make("best_of_n", verifier=FormedWhen("4"), n=10, batch=3), generator=gen,
+                              budget=Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+    assert result.outcome.answer == "4"
+
+
 async def test_beam_keeps_the_best_scored_steps_and_charges_the_judge():
     from search.charged import ChargedGenerator
 
