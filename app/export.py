@@ -20,7 +20,9 @@ def read_traces(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
         files = sorted([*path.glob("*.json"), *path.glob("*.jsonl")]) if path.is_dir() else [path]
         for file in files:
             if file.suffix == ".json":
-                yield json.loads(file.read_text())["trace"]
+                stored = json.loads(file.read_text())
+                if isinstance(stored, dict) and isinstance(stored.get("trace"), dict):  # other JSON is not a trace
+                    yield stored["trace"]
                 continue
             for line in file.read_text().splitlines():
                 if line.strip():

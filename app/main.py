@@ -35,8 +35,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.trace_dir is not None and settings.api_keys and settings.caller_secret is None:
             logging.getLogger("ponder").warning(
-                "traces in %s are readable through this process only: gateways sharing the folder need the same "
-                "PONDER_CALLER_SECRET", settings.trace_dir)
+                "traces in %s cannot be read back after a restart or through another gateway: set "
+                "PONDER_CALLER_SECRET (the same on every gateway that shares the folder)", settings.trace_dir)
         # Every search's backend calls end when the shutdown grace does (app/shutdown.py).
         async with open_service(settings, backend=backend, metrics=metrics, drain=drain) as service:
             app.state.service = service

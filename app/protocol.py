@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, computed_field, field_validator
 
 from app.settings import Effort
+from rewards.python_tests import compile_error
 
 
 class Game24Spec(BaseModel):
@@ -52,6 +53,14 @@ class PythonTestsSpec(BaseModel):
     entry_point: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)
     prelude: str = Field(default="", max_length=20_000, description="code run before the answer's (imports)")
     timeout_s: float = Field(default=10.0, gt=0, le=60, strict=True)
+
+    @field_validator("tests", "prelude")
+    @classmethod
+    def _compiles(cls, code: str) -> str:
+        """Tests or a prelude that do not compile would fail every answer, and blame the model for it."""
+        if (error := compile_error(code)) is not None:
+            raise ValueError(f"does not compile: {error}")
+        return code
 
 
 class JsonSchemaSpec(BaseModel):

@@ -104,6 +104,6 @@ async def reason(body: ReasonRequest, request: Request, service: ServiceDep, set
 async def get_trace(trace_id: str, request: Request, traces: TracesDep) -> dict[str, Any]:
     found = await traces.get(trace_id, caller_of(request))  # another key's trace is a 404 too: existence does not leak
     if found is None:
-        raise ApiError(404, f"no trace {trace_id!r} (only the most recent ones are kept)", type="not_found_error",
+        raise ApiError(404, f"no trace {trace_id!r}", type="not_found_error",
                        param="trace_id")
     return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from search.driver import SearchResult
 
+log = logging.getLogger("ponder")
 # ponder's ids (chatcmpl-<hex>, reason-<hex>): anything else is never a file name.
 _TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
@@ -42,7 +44,10 @@ class TraceStore:
         while len(self._items) > self.max_items:
             self._items.popitem(last=False)  # the oldest goes first
         if self.directory is not None and _TRACE_ID.fullmatch(trace_id):
-            await asyncio.to_thread(self._write, self.directory, trace_id, {"owner": owner, "trace": trace})
+            try:
+                await asyncio.to_thread(self._write, self.directory, trace_id, {"owner": owner, "trace": trace})
+            except OSError as exc:  # a full or unreachable folder costs the shared copy, never the answer
+                log.error("trace %s not written to %s: %s", trace_id, self.directory, exc)
 
     async def get(self, trace_id: str, caller: str | None) -> dict[str, Any] | None:
         """The trace, or None when it is unknown, dropped, or `caller` did not create it (the same answer)."""
@@ -58,9 +63,12 @@ class TraceStore:
     def _write(directory: Path, trace_id: str, stored: dict[str, Any]) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # prompts inside: owner only
         partial = directory / f".{trace_id}.{os.getpid()}.tmp"
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump(stored, f)
-        os.replace(partial, directory / f"{trace_id}.json")  # a reader sees the whole file or none
+        try:
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                json.dump(stored, f)
+            os.replace(partial, directory / f"{trace_id}.json")  # a reader sees the whole file or none
+        finally:
+            partial.unlink(missing_ok=True)
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any] | None:

@@ -7,8 +7,9 @@ wrong computation").
 Each item runs `revise` with one revision and no verifier. Its first attempt is the greedy chain;
 when the exact checker (rewards/step_checks.py) finds a wrong computation in it, the revision
 request names that computation and its right value. Over the items whose greedy chain had one:
-how many revised chains have no wrong computation left, how many revised answers are right (and
-how many greedy ones were). The revision's tokens are counted beside the greedy pass's. Rows go to
+how many revised chains have no wrong computation left (a revision with no computation the checker
+reads counts too), how many revised answers are right (and how many greedy ones were), and the
+tokens per item (greedy pass, revision and judge together). Rows go to
 bench/results/revise_feedback_<dataset>_<model>.jsonl, the summary next to them."""
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ class _Invalid(Exception):
     pass
 
 
+class _DivisionByZero(_Invalid):
+    pass
+
+
 def _evaluate(node: ast.AST, used: list[int]) -> Fraction:
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
         used.append(node.value)
@@ -30,7 +34,7 @@ def _evaluate(node: ast.AST, used: list[int]) -> Fraction:
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
         left, right = _evaluate(node.left, used), _evaluate(node.right, used)
         if isinstance(node.op, ast.Div) and right == 0:
-            raise _Invalid("division by zero")
+            raise _DivisionByZero("division by zero")
         return _OPS[type(node.op)](left, right)
     raise _Invalid(f"only integers, + - * / and parentheses are allowed, not {type(node).__name__}")
 
@@ -48,6 +52,8 @@ def check_24(expression: str, numbers: list[int], target: int = 24) -> Verdict:
         value = _evaluate(tree.body, used)
     except SyntaxError:
         return Verdict.malformed(f"{text!r} is not an arithmetic expression")
+    except _DivisionByZero as exc:  # an expression that keeps the rules and fails: a wrong attempt
+        return Verdict.fail(str(exc))
     except _Invalid as exc:
         return Verdict.malformed(str(exc))
     if Counter(used) != Counter(numbers):

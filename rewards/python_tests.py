@@ -80,6 +80,7 @@ def compile_error(code: str) -> str | None:
 
 
 def compiles(code: str) -> bool:
+    """Whether `code` is valid Python (compile_error)."""
     return compile_error(code) is None
 
 
@@ -121,10 +122,11 @@ class PythonTestsVerifier:
         code = extract_code(text)
         if code is None:
             return Verdict.malformed("no Python code was found in the answer")
+        # The tests and prelude compile (checked when the request came in): a failure here is the answer's.
+        if (error := await asyncio.to_thread(compile_error, code)) is not None:
+            return Verdict.malformed(f"the code does not compile: {error}")
         marker = f"tests-passed-{secrets.token_hex(8)}"
         program = build_program(code, self.tests, self.entry_point, self.prelude, marker)
-        if (error := compile_error(program)) is not None:  # the whole script: the code may continue the prelude
-            return Verdict.malformed(f"the code does not compile: {error}")
         try:
             result = await _run(program, self.limits, self.slots)
         except SandboxUnavailable as exc:

@@ -34,7 +34,8 @@ class BestOfNSettings(HotSampling):
     programs: int = Field(0, ge=0, le=64)
     # Stop once this many candidates are checked and not one was well-formed (no answer, broken
     # rules, code that does not compile or prints nothing): the model cannot produce the task's
-    # form, and more samples of it are tokens for nothing. 0: never.
+    # form, and more samples of it are tokens for nothing. A sample cut at its token cap counts as
+    # what it is, usually malformed: more samples under the same cap end the same way. 0: never.
     give_up_after: int = Field(0, ge=0, le=64)
 
     def wants_programs(self) -> bool:
@@ -63,9 +64,13 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         wanted = s.programs if problem.program_prompt and self.verifier is not None else 0
         self.programs = Schedule(wanted, s.batch, greedy_first=s.greedy_first)
         self.scored: list[Scored] = []
+        self.gave_up = False  # stopped by give_up_after with samples still to ask for
 
     def ask(self) -> list[Ask]:
-        if any(s.check.passed for s in self.scored) or self.gave_up:
+        if any(s.check.passed for s in self.scored):
+            return []
+        if self._hopeless():
+            self.gave_up = self.candidates.remaining + self.programs.remaining > 0
             return []
         asks = program_asks(self.problem, self.programs, self.settings)
         for d in self.candidates.draws():
@@ -97,8 +102,7 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         for i, (sample, text, answer, check) in enumerate(zip(generation.samples, texts, answers, checks, strict=True)):
             self.scored.append(Scored(start + i, text, answer, check, truncated=sample.finish_reason == "length"))
 
-    @property
-    def gave_up(self) -> bool:
+    def _hopeless(self) -> bool:
         after = self.settings.give_up_after
         return 0 < after <= len(self.scored) and not any(s.check.wellformed for s in self.scored)
 

@@ -43,6 +43,11 @@ async def test_bad_python_tests_specs_are_400s():
             r = await http.post("/v1/chat/completions", json=body(**bad))
             assert r.status_code == 400, (bad, r.text)
             assert r.json()["error"]["type"] == "invalid_request_error"
+        # Tests that do not compile would fail every answer and blame the model: refused, naming the field.
+        for field, code in (("tests", "def check(candidate)\n    assert candidate(1) == 2"), ("prelude", "import (")):
+            r = await http.post("/v1/chat/completions", json=body(**{field: code}))
+            assert r.status_code == 400 and "does not compile" in r.json()["error"]["message"], r.text
+            assert r.json()["error"]["param"].endswith(field)
 
 
 BOTH = "print(4)\n```\nSo the answer is \\boxed{4}."  # a chain of thought, and a program after its opening fence

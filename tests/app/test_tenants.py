@@ -87,8 +87,32 @@ async def test_gateways_sharing_a_trace_folder_and_secret_answer_for_each_others
     async with client_for(ScriptedBackend(), **shared) as second:  # another process: nothing in its memory
         assert (await second.get(f"/v1/traces/{chat}", headers=A)).json()["id"] == chat
         assert (await second.get(f"/v1/traces/{chat}", headers=B)).status_code == 404  # still the owner's only
-        for bad in ("..%2F..%2Fetc%2Fpasswd", ".hidden", "a" * 101):
-            assert (await second.get(f"/v1/traces/{bad}", headers=A)).status_code == 404
     async with client_for(ScriptedBackend(), api_keys=KEY_A, trace_dir=tmp_path) as unshared:
         # A gateway without the fleet's secret cannot tell who owns the file: nobody does, to it.
         assert (await unshared.get(f"/v1/traces/{chat}", headers=A)).status_code == 404
+
+
+async def test_a_trace_id_is_never_a_path_outside_the_folder_nor_a_hidden_file(tmp_path):
+    from app.traces import TraceStore
+
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    planted = json.dumps({"owner": None, "trace": {"id": "planted"}})
+    for path in (tmp_path / "outside.json", folder / ".hidden.json", folder / "ok.json"):
+        path.write_text(planted)
+    store = TraceStore(directory=folder)
+    assert await store.get("ok", None) == {"id": "planted"}  # the planted files are readable as traces
+    for bad in ("../outside", ".hidden", "a/../ok", "ok\x00"):
+        assert await store.get(bad, None) is None
+    await store.put("../escape", {"id": "x"}, owner=None)  # kept in memory, never written outside
+    assert not (tmp_path / "escape.json").exists() and sorted(p.name for p in folder.iterdir()) == [
+        ".hidden.json", "ok.json"]
+
+
+async def test_a_trace_folder_that_cannot_be_written_costs_the_copy_not_the_answer(tmp_path):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    async with client_for(ScriptedBackend(), trace_dir=blocked) as http:
+        reply = await http.post("/v1/chat/completions", json=TRACED)
+        assert reply.status_code == 200
+        assert (await http.get(f"/v1/traces/{reply.json()['id']}")).status_code == 200  # from memory

@@ -28,8 +28,8 @@ def test_valid_forms_are_accepted(expr):
 def test_invalid_answers_are_rejected_with_feedback(expr, numbers, why):
     verdict = check_24(expr, numbers)
     assert not verdict.passed and why in verdict.feedback
-    # Only an expression that keeps the rules and misses the target is a well-formed attempt.
-    assert verdict.wellformed == (why == "not 24")
+    # Only an expression that keeps the rules and misses the target (or divides by zero) is a well-formed attempt.
+    assert verdict.wellformed == (why in ("not 24", "division by zero"))
 
 
 def test_exact_rationals_not_floats():

@@ -169,6 +169,11 @@ async def test_best_of_n_gives_up_when_no_candidate_is_even_well_formed():
     result = await run_search(make("best_of_n", verifier=FormedWhen("4"), n=10, batch=3), generator=gen,
                               budget=Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
     assert result.outcome.answer == "4"
+    # Out of samples with none well-formed is running out, not giving up.
+    gen = ScriptedGenerator(["hmm"] * 4, tokens=10)
+    result = await run_search(make("best_of_n", verifier=FormedWhen("4"), n=4, batch=3, give_up_after=4),
+                              generator=gen, budget=Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+    assert "gave_up" not in result.outcome.details and len(gen.calls) == 2
 
 
 async def test_beam_keeps_the_best_scored_steps_and_charges_the_judge():
