@@ -31,13 +31,13 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
+        request_id = _header(scope, b"x-request-id")
         request_id = request_id[:64] if request_id.isprintable() and request_id else str(uuid.uuid4())
         started = time.monotonic()
         status = 500
         # Forwarded only as a UUID: some servers (llama-cpp-python's) answer 400 to any other form.
         forwarded = {"X-Request-ID": request_id} if _is_uuid(request_id) else {}
-        traceparent = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"traceparent"), "")
+        traceparent = _header(scope, b"traceparent")
         if traceparent and len(traceparent) <= 128 and traceparent.isprintable():
             forwarded["traceparent"] = traceparent
         searched: dict[str, Any] = {}
@@ -65,9 +65,13 @@ class Observe:
                                  "status": status, "seconds": round(elapsed, 3), **searched}))
 
 
+def _header(scope: Scope, name: bytes) -> str:
+    """The request's first `name` header ("" when absent)."""
+    return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == name), "")
+
+
 def _is_uuid(text: str) -> bool:
     try:
         return str(uuid.UUID(text)) == text.lower()
     except ValueError:
         return False
-

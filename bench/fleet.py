@@ -37,7 +37,14 @@ from app.main import create_app
 from app.settings import load_settings
 from bench.config import RESULTS
 from bench.vllm_beam import FEW_SHOT
-from bench.vllm_server import SERVED_MODEL, reset_prefix_cache, start_router, start_vllm, stop_vllm
+from bench.vllm_server import (
+    SERVED_MODEL,
+    requests_finished,
+    reset_prefix_cache,
+    start_router,
+    start_vllm,
+    stop_vllm,
+)
 
 MODES = ("one", "replicas", "router-hash", "router-cache")
 
@@ -53,15 +60,6 @@ def body(i: int, n: int) -> dict[str, Any]:
             "reasoning": {"strategy": "self_consistency", "n": n, "settings": {"batch": 2}, "budget_tokens": 2000}}
 
 
-def requests_served(worker: str) -> float:
-    try:
-        text = httpx.get(f"{worker}/metrics", timeout=10).text
-    except httpx.HTTPError:
-        return float("nan")
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("vllm:request_success_total"))
-
-
 @asynccontextmanager
 async def router(workers: list[str], policy: str, logs: Path) -> AsyncIterator[str]:
     proc, url = await asyncio.to_thread(start_router, workers, policy=policy, log=logs / f"router-{policy}.log")
@@ -73,6 +71,8 @@ async def router(workers: list[str], policy: str, logs: Path) -> AsyncIterator[s
 
 @asynccontextmanager
 async def ponder(**backend: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """ponder in-process on the OpenAI-compatible backend `backend` names (base_url or backend_urls):
+    48 tokens a sample, an HTTP client on its ASGI app."""
     settings = load_settings(backend="openai", model=SERVED_MODEL, max_tokens_per_sample=48, backend_timeout_s=60,
                              backend_cooldown_s=5, **backend)
     app = create_app(settings)
@@ -83,7 +83,7 @@ async def ponder(**backend: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def throughput(http: httpx.AsyncClient, workers: list[str], *, searches: int, clients: int) -> dict[str, Any]:
-    before = [requests_served(w) for w in workers]
+    before = [requests_finished(w) for w in workers]
     queue = list(range(searches))
     rows: list[dict[str, Any]] = []
 
@@ -102,7 +102,7 @@ async def throughput(http: httpx.AsyncClient, workers: list[str], *, searches: i
     return {"searches": searches, "ok": sum(r["status"] == 200 for r in rows), "wall_s": round(wall, 1),
             "searches_per_min": round(60 * searches / wall, 2), "prompt_tokens": prompt, "cached_tokens": cached,
             "cached_share": round(cached / prompt, 3) if prompt else 0.0,
-            "requests_per_worker": [round(requests_served(w) - b) for w, b in zip(workers, before, strict=True)]}
+            "requests_per_worker": [round(requests_finished(w) - b) for w, b in zip(workers, before, strict=True)]}
 
 
 async def failover(http: httpx.AsyncClient, victim: subprocess.Popen[bytes], *, clients: int,

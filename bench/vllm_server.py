@@ -128,6 +128,13 @@ def start_router(workers: Sequence[str], *, policy: str, log: Path) -> tuple[sub
     return proc, url
 
 
+def requests_finished(url: str) -> float:
+    """The requests a vLLM server has finished (its own counter; each of a call's n samples counts)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("vllm:request_success_total"))
+
+
 async def reset_prefix_cache(url: str) -> None:
     async with httpx.AsyncClient(timeout=60) as http:
         (await http.post(f"{url}/reset_prefix_cache")).raise_for_status()

@@ -11,19 +11,16 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import load_settings
+from bench.fleet import ponder
 from bench.local_server import free_port
 from bench.vllm_beam import FEW_SHOT
-from bench.vllm_server import ROUTER, SERVED_MODEL, start_router, start_vllm, stop_vllm
+from bench.vllm_server import ROUTER, SERVED_MODEL, requests_finished, start_router, start_vllm, stop_vllm
 
 pytestmark = pytest.mark.vllm
 
@@ -58,31 +55,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             stop_vllm(proc)
 
 
-@asynccontextmanager
-async def ponder(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = load_settings(backend="openai", base_url=base_url, model=SERVED_MODEL, max_tokens_per_sample=48,
-                             backend_timeout_s=60)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ponder",
-                                     timeout=600) as http:
-            yield http
-
-
-def served(worker: str) -> float:
-    """The requests a worker has finished (vLLM's own counter)."""
-    text = httpx.get(f"{worker}/metrics", timeout=10).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("vllm:request_success_total"))
-
-
 def search(strategy: str, **reasoning: Any) -> dict[str, Any]:
     return {"model": SERVED_MODEL, "messages": QUESTION,
             "reasoning": {"strategy": strategy, "budget_tokens": 400, **reasoning}}
 
 
 async def test_searches_answer_through_the_router(fleet):
-    async with ponder(fleet.router) as http:
+    async with ponder(base_url=fleet.router) as http:
         for body in (search("self_consistency", n=3), search("beam", settings={"width": 2, "max_depth": 2}),
                      search("mcts", settings={"simulations": 3, "max_depth": 2})):
             reply = await http.post("/v1/chat/completions", json=body)
@@ -94,9 +73,9 @@ async def test_searches_answer_through_the_router(fleet):
 async def test_a_searchs_calls_land_on_one_worker_and_share_its_cache(fleet):
     # The 600-token few-shot preamble spans whole 128-token blocks, which vLLM caches.
     long = [{"role": "system", "content": FEW_SHOT}, *QUESTION]
-    async with ponder(fleet.router) as http:
+    async with ponder(base_url=fleet.router) as http:
         for _ in range(2):
-            before = [served(w) for w in fleet.workers]
+            before = [requests_finished(w) for w in fleet.workers]
             reply = await http.post("/v1/chat/completions", json={
                 **search("self_consistency", n=6, settings={"batch": 2}), "messages": long})
             assert reply.status_code == 200, reply.text
@@ -104,13 +83,13 @@ async def test_a_searchs_calls_land_on_one_worker_and_share_its_cache(fleet):
             # After the first call every call finds the preamble cached on its worker, as on one worker.
             assert usage["prompt_tokens_details"]["cached_tokens"] >= 0.5 * usage["prompt_tokens"]
             calls = reply.json()["ponder"]["calls"]
-            moved = [served(w) - b for w, b in zip(fleet.workers, before, strict=True)]
+            moved = [requests_finished(w) - b for w, b in zip(fleet.workers, before, strict=True)]
             # Every call on one worker, none on the other (vLLM counts each of a call's n samples).
             assert calls >= 2 and min(moved) == 0 and max(moved) >= calls
 
 
 async def test_a_worker_killed_mid_run_costs_only_its_searches(fleet):
-    async with ponder(fleet.router) as http:
+    async with ponder(base_url=fleet.router) as http:
         running = asyncio.create_task(http.post("/v1/chat/completions", json=search(
             "self_consistency", n=24, settings={"batch": 2}, budget_tokens=4000)))
         await asyncio.sleep(3)
@@ -130,7 +109,7 @@ async def test_a_worker_killed_mid_run_costs_only_its_searches(fleet):
 async def test_a_router_that_is_down_is_reported_in_health_without_a_hang():
     dead = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    async with ponder(dead) as http:
+    async with ponder(base_url=dead) as http:
         health = await http.get("/health")
     assert health.status_code == 503 and health.json()["status"] == "unavailable"
     assert time.monotonic() - started < 30
