@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth import caller_of, require_api_key
 from app.errors import ApiError
-from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut, VerifierSpec
+from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut
 from app.render import usage_of
 from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep, run_planned
 from app.service import plan_request
 from app.traces import trace_record
+from app.verifier_specs import VerifierSpec
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 

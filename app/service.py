@@ -14,10 +14,11 @@ from app import unsupported
 from app.errors import ApiError
 from app.metrics import Metrics
 from app.observe import SEARCH_LOG
-from app.protocol import ChatCompletionRequest, VerifierSpec
+from app.protocol import ChatCompletionRequest
 from app.settings import Settings, Tier
 from app.shutdown import SHUTDOWN, ServerShuttingDown
 from app.unsupported import refuse_unsupported
+from app.verifier_specs import VerifierSpec
 from app.wiring import CountedVerifier, FinalTextVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.http_retry import SEARCH_SESSION
 from backends.types import Backend

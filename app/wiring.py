@@ -7,7 +7,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.protocol import ExactSpec, Game24Spec, JsonSchemaSpec, MathEquivSpec, PythonTestsSpec, RegexSpec, VerifierSpec
+from app.verifier_specs import (
+    ExactSpec,
+    Game24Spec,
+    JsonSchemaSpec,
+    MathEquivSpec,
+    PythonTestsSpec,
+    RegexSpec,
+    VerifierSpec,
+)
 from backends.types import Backend, Completion
 from rewards.confidence import confident_weights, trace_confidence
 from rewards.equivalence import MathEquivalence
