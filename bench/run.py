@@ -87,6 +87,8 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
         row["votes"] = solved.votes
     if solved.judged is not None:
         row["judged"] = solved.judged
+    if solved.texts is not None:
+        row["texts"] = solved.texts
     return row
 
 

@@ -30,6 +30,7 @@ class Solved:
     errors: tuple[str, ...] = field(default=())
     votes: list[Any] | None = None  # a voting search's samples (in-process only): [answer, source, weight]
     judged: dict[str, float] | None = None  # a close vote's top two answers and the judge's p(correct) of each
+    texts: list[str] | None = None  # a voting search's sample texts, in the order of `votes` (in-process only)
 
 
 class Solver(Protocol):
@@ -53,7 +54,8 @@ class InProcessSolver:
                       completion_tokens=usage.completion_tokens, prompt_tokens=usage.prompt_tokens,
                       cached_tokens=usage.cached_tokens, calls=usage.calls, rounds=result.rounds,
                       stop_reason=result.stop_reason, errors=tuple(result.errors),
-                      votes=o.details.get("votes") if o else None, judged=o.details.get("judged") if o else None)
+                      votes=o.details.get("votes") if o else None, judged=o.details.get("judged") if o else None,
+                      texts=o.details.get("texts") if o else None)
 
 
 class HttpSolver:

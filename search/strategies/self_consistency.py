@@ -244,7 +244,10 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
                                    # every sample's vote as [answer, "program" | "chain", weight]: what a
                                    # benchmark needs to test another voting rule without generating again
                                    "votes": [[b.answer, "program" if b.program else "chain", round(w, 4)]
-                                             for b, w in zip(self.ballots, self.effective, strict=True)]}
+                                             for b, w in zip(self.ballots, self.effective, strict=True)],
+                                   # each sample's text, in the same order (a program's code): for rules that
+                                   # read the work, not only the answer (bench.replay, bench.cross_check)
+                                   "texts": [b.text for b in self.ballots]}
         if self.judged:
             details["judged"] = {a: round(p, 4) for a, p in self.judged.items()}
         if self.programs.total:

@@ -121,6 +121,7 @@ async def test_a_voting_search_row_keeps_every_samples_vote(tmp_path):
                       out=rows_path, summary_path=tmp_path / "sc.json", command="test", quiet=True)
     (only,) = [json.loads(line) for line in rows_path.read_text().splitlines()]
     assert only["votes"] and all(answer == "18" and source == "chain" for answer, source, _ in only["votes"])
+    assert len(only["texts"]) == len(only["votes"]) and all("18" in text for text in only["texts"])
 
 
 

@@ -68,6 +68,11 @@ async def test_disagreement_samples_more_and_programs_can_outvote_the_chains():
     assert sorted(a for a, src, _ in votes if src == "chain") == ["4", "5", "5", "7"]
     assert [a for a, src, _ in votes if src == "program"] == ["4", "4", "4"]
     assert all(w > 0 for _, _, w in votes)
+    # ...and each sample's text beside it, in the same order: a program's code, a chain's words.
+    texts = o.details["texts"]
+    assert len(texts) == len(votes)
+    assert all(t.startswith("so ") for t, (_, src, _) in zip(texts, votes, strict=True) if src == "chain")
+    assert all("print(4)" in t for t, (_, src, _) in zip(texts, votes, strict=True) if src == "program")
 
 
 @pytest.mark.parametrize("verifier", [None, "never passes"])
