@@ -1,8 +1,11 @@
 """Replay voting rules on measured samples: `ponder bench replay ROWS.jsonl`.
 
 A voting search's bench row keeps every sample's vote as [answer, "chain" | "program", weight]
-(bench.run). Each rule here picks an answer from those votes alone, so a rule can be compared
-with the served one on the same samples without generating again. Math items only: an answer
+and, in rows recorded since 2026-12-02, each sample's text (bench.run). Each rule here picks an
+answer from those samples alone, so a rule can be compared with the served one on the same
+samples without generating again. The cross-check rules read the texts: a chain and a program
+that reached the same answer and share an intermediate value (rewards.cross_check) agree on the
+way, not only on the end; on rows without texts they are the served vote. Math items only: an answer
 is right when its normalised form equals the gold's (what grading checks first; math-verify's
 wider equivalence is not applied here, so a rule can only score lower than grading would).
 """
@@ -10,12 +13,15 @@ wider equivalence is not applied here, so a rule can only score lower than gradi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from fractions import Fraction
+from functools import cache
 from typing import Any
 
+from rewards.cross_check import chain_quantities, program_quantities, shared
 from rewards.extraction import normalize_answer
 from rewards.voting import Vote, weighted_vote
 
-Sample = tuple[str | None, str, float]  # answer, source, weight
+Sample = tuple[str | None, str, float, str]  # answer, source, weight, text ("" where not recorded)
 Rule = Callable[[Sequence[Sample]], str | None]
 
 
@@ -42,7 +48,7 @@ def programs_only(samples: Sequence[Sample]) -> str | None:
 def chain_backed(samples: Sequence[Sample]) -> str | None:
     """The weighted winner among answers at least one chain of thought reached; the served
     winner where no chain stated an answer."""
-    backed = {normalize_answer(a) for a, source, _ in samples if a is not None and source == "chain"}
+    backed = {normalize_answer(a) for a, source, _, _ in samples if a is not None and source == "chain"}
     return _winner([s for s in samples if s[0] is not None and normalize_answer(s[0]) in backed]) or served(samples)
 
 
@@ -51,8 +57,50 @@ def programs_half(samples: Sequence[Sample]) -> str | None:
     return _winner(samples, lambda s: s[2] * (0.5 if s[1] == "program" else 1.0))
 
 
+@cache
+def _quantities(text: str, source: str) -> frozenset[Fraction]:
+    return frozenset(program_quantities(text) if source == "program" else chain_quantities(text))
+
+
+def _value(answer: str) -> Fraction | None:
+    try:
+        return Fraction(normalize_answer(answer))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _cross_backed(samples: Sequence[Sample]) -> list[bool]:
+    """For each sample: a sample of the other kind (chain / program) reached the same answer and
+    shares an intermediate value with it, the answer itself left out."""
+    keys = [normalize_answer(s[0]) if s[0] is not None else None for s in samples]
+    found = [_quantities(s[3], s[1]) for s in samples]
+    backed = [False] * len(samples)
+    for i, (a, source, _, _) in enumerate(samples):
+        if keys[i] is None or not found[i]:
+            continue
+        value = _value(a or "")
+        backed[i] = any(keys[j] == keys[i] and samples[j][1] != source
+                        and shared(set(found[i]), set(found[j]), besides=value)
+                        for j in range(len(samples)) if j != i)
+    return backed
+
+
+def cross_weighted(samples: Sequence[Sample]) -> str | None:
+    """A sample backed by a sample of the other kind on an intermediate value votes twice."""
+    backed = _cross_backed(samples)
+    doubled = [(a, src, w * (2.0 if backed[i] else 1.0), t) for i, (a, src, w, t) in enumerate(samples)]
+    return _winner(doubled)
+
+
+def cross_only(samples: Sequence[Sample]) -> str | None:
+    """Only samples backed on an intermediate value vote; the served vote where none is."""
+    backed = _cross_backed(samples)
+    return _winner([s for i, s in enumerate(samples) if backed[i]]) or served(samples)
+
+
 RULES: dict[str, Rule] = {"served": served, "chains_only": chains_only, "programs_only": programs_only,
-                          "chain_backed": chain_backed, "programs_half": programs_half}
+                          "chain_backed": chain_backed, "programs_half": programs_half,
+                          "cross_weighted": cross_weighted, "cross_only": cross_only}
 
 
 def first(samples: Sequence[Sample], chains: int | None = None, programs: int | None = None) -> list[Sample]:
@@ -80,9 +128,11 @@ def replay(rows: Sequence[dict[str, Any]], rules: dict[str, Rule] = RULES, *, ch
     result: dict[str, Any] = {"items": len(voted), "gold_among_samples": 0,
                               "rules": {name: 0 for name in rules}}
     for row in voted:
-        samples = first([(a, str(src), float(w)) for a, src, w in row["votes"]], chains, programs)
+        texts = row.get("texts") or [""] * len(row["votes"])
+        samples = first([(a, str(src), float(w), str(t)) for (a, src, w), t in zip(row["votes"], texts, strict=True)],
+                        chains, programs)
         gold = normalize_answer(str(row["gold"]))
-        result["gold_among_samples"] += any(a is not None and normalize_answer(a) == gold for a, _, _ in samples)
+        result["gold_among_samples"] += any(a is not None and normalize_answer(a) == gold for a, _, _, _ in samples)
         for name, rule in rules.items():
             answer = rule(samples)
             result["rules"][name] += answer is not None and normalize_answer(answer) == gold

@@ -17,7 +17,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-__all__ = ["Computation", "chain_arithmetic", "find_computations", "first_error", "step_score"]
+__all__ = ["Computation", "Unsupported", "bounded", "chain_arithmetic", "exact_power", "find_computations",
+           "first_error", "step_score"]
 
 # Bounds that keep a hostile step cheap: every one of them turns into "no computation".
 _MAX_TEXT_CHARS = 50_000  # the part of a text that is read
@@ -206,8 +207,8 @@ class _Run:
     evaluated: list[Fraction | None] = field(default_factory=list)  # memo: [] until evaluated once
 
 
-class _Unsupported(Exception):
-    pass
+class Unsupported(Exception):
+    """A run this checker does not read one way, or a value past the bounds: not judged."""
 
 
 # ---------------------------------------------------------------------------- text to tokens
@@ -592,18 +593,20 @@ def _runs(tokens: list[_Token], source: str) -> tuple[dict[int, _Run], dict[int,
 # ---------------------------------------------------------------------------- exact evaluation
 
 
-def _bounded(value: Fraction) -> Fraction:
+def bounded(value: Fraction) -> Fraction:
+    """`value`, or Unsupported when its numerator or denominator has more than 60 digits."""
     if abs(value.numerator) >= _MAX_BOUND or value.denominator >= _MAX_BOUND:
-        raise _Unsupported("result too large")
+        raise Unsupported("result too large")
     return value
 
 
-def _power(base: Fraction, exponent: Fraction) -> Fraction:
+def exact_power(base: Fraction, exponent: Fraction) -> Fraction:
+    """`base ** exponent` for a small integer exponent whose result stays within the bounds."""
     if exponent.denominator != 1 or abs(exponent) > _MAX_EXPONENT:
-        raise _Unsupported("only small integer exponents")
+        raise Unsupported("only small integer exponents")
     size = max(base.numerator.bit_length(), base.denominator.bit_length())
     if size * abs(int(exponent)) > _MAX_DIGITS * 4:  # checked before computing: 9**9**9 never runs
-        raise _Unsupported("power too large")
+        raise Unsupported("power too large")
     return Fraction(base ** int(exponent))
 
 
@@ -625,24 +628,24 @@ def _evaluate(node: ast.expr, names: dict[str, Fraction], percents: frozenset[st
         if isinstance(node.op, ast.Add | ast.Sub):
             left_percent, right_percent = _is_percent(node.left, percents), _is_percent(node.right, percents)
             if left_percent != right_percent and (right if left_percent else left) != 1:
-                raise _Unsupported("'50 + 10%' may mean 55 or 50.1 (only 1 + 10% reads one way)")
+                raise Unsupported("'50 + 10%' may mean 55 or 50.1 (only 1 + 10% reads one way)")
         if isinstance(node.op, ast.Add):
-            return _bounded(left + right)
+            return bounded(left + right)
         if isinstance(node.op, ast.Sub):
-            return _bounded(left - right)
+            return bounded(left - right)
         if isinstance(node.op, ast.Mult):
-            return _bounded(left * right)
+            return bounded(left * right)
         if isinstance(node.op, ast.Div | ast.FloorDiv) and right == 0:
-            raise _Unsupported("division by zero")
+            raise Unsupported("division by zero")
         if isinstance(node.op, ast.Div):
-            return _bounded(left / right)
+            return bounded(left / right)
         if isinstance(node.op, ast.FloorDiv):
             return Fraction(left // right)
         if isinstance(node.op, ast.Pow):
             if left == 0 and right < 0:
-                raise _Unsupported("division by zero")
-            return _bounded(_power(left, right))
-    raise _Unsupported(type(node).__name__)
+                raise Unsupported("division by zero")
+            return bounded(exact_power(left, right))
+    raise Unsupported(type(node).__name__)
 
 
 def _value(run: _Run) -> Fraction | None:
@@ -650,7 +653,7 @@ def _value(run: _Run) -> Fraction | None:
         try:
             tree = ast.parse(run.python, mode="eval")
             run.evaluated.append(_evaluate(tree.body, run.names, run.percents))
-        except (SyntaxError, ValueError, RecursionError, MemoryError, ZeroDivisionError, _Unsupported):
+        except (SyntaxError, ValueError, RecursionError, MemoryError, ZeroDivisionError, Unsupported):
             run.evaluated.append(None)
     return run.evaluated[0]
 

@@ -1,0 +1,141 @@
+"""Intermediate quantities of a solution, for cross-checking chains of thought against programs.
+
+Two samples that reached the same answer may have got there the same way or by luck. What a
+solution derived on the way (a chain's computed results, a program's computed variables) can be
+compared: a chain and a program that share intermediate values agree on more than the answer.
+
+A chain's quantities are the exact values of the computations it states (rewards.step_checks),
+right or wrong. A program's are the values of its assignments whose right side computes
+something (`total = price * 12`, not `price = 9.5`), found by evaluating the assignments
+exactly, statement by statement, without running the program: only numbers, names already
+valued, + - * / // % **, unary signs and round/int/float/abs/min/max are read; any other
+statement is skipped (its target then has no value). Values are Fractions; floats from the
+program's literals are read as their decimal text, so `0.1 * 3` is 3/10.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Iterable
+from fractions import Fraction
+
+from rewards.step_checks import Unsupported, bounded, exact_power, find_computations
+
+__all__ = ["chain_quantities", "program_quantities", "shared"]
+
+_MAX_PROGRAM_CHARS = 20_000
+_MAX_STATEMENTS = 400
+_FUNCTIONS: dict[str, Callable[..., Fraction]] = {"abs": abs, "min": min, "max": max}
+
+
+def chain_quantities(text: str) -> set[Fraction]:
+    """The values of the computations a chain of thought states (as computed, not as stated)."""
+    return {c.value for c in find_computations(text)}
+
+
+def _code(text: str) -> str:
+    """The program inside a fenced answer (or the text itself when it has no fence)."""
+    body = text.split("```python", 1)[1] if "```python" in text else text
+    return body.split("```", 1)[0][:_MAX_PROGRAM_CHARS]
+
+
+def _number(value: object) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unsupported("not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Unsupported("not finite")
+    return bounded(Fraction(repr(value)) if isinstance(value, float) else Fraction(value))
+
+
+def _evaluate(node: ast.expr, names: dict[str, Fraction]) -> Fraction:
+    if isinstance(node, ast.Constant):
+        return _number(node.value)
+    if isinstance(node, ast.Name):
+        if node.id not in names:
+            raise Unsupported(f"no value for {node.id}")
+        return names[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _evaluate(node.operand, names)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        left, right = _evaluate(node.left, names), _evaluate(node.right, names)
+        if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
+            raise Unsupported("division by zero")
+        operations = {ast.Add: lambda: left + right, ast.Sub: lambda: left - right, ast.Mult: lambda: left * right,
+                      ast.Div: lambda: left / right, ast.FloorDiv: lambda: Fraction(left // right),
+                      ast.Mod: lambda: left % right, ast.Pow: lambda: exact_power(left, right)}
+        operation = operations.get(type(node.op))
+        if operation is None:
+            raise Unsupported(type(node.op).__name__)
+        return bounded(operation())
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        args = [_evaluate(a, names) for a in node.args]
+        name = node.func.id
+        if name in _FUNCTIONS and args:
+            return Fraction(_FUNCTIONS[name](*args))
+        if name == "int" and len(args) == 1:
+            return Fraction(math.trunc(args[0]))
+        if name == "float" and len(args) == 1:
+            return args[0]
+        if name == "round" and len(args) in (1, 2):
+            places = int(args[1]) if len(args) == 2 else 0
+            if not 0 <= places <= 12:
+                raise Unsupported("round to many places")
+            return Fraction(round(args[0], places))
+    raise Unsupported(type(node).__name__)
+
+
+def _computes(node: ast.expr) -> bool:
+    """An expression that derives a value (not a literal, possibly signed)."""
+    if isinstance(node, ast.UnaryOp):
+        return _computes(node.operand)
+    return not isinstance(node, ast.Constant)
+
+
+def _statements(body: Iterable[ast.stmt]) -> Iterable[ast.stmt]:
+    """Assignments in order, function bodies included in the order they are written."""
+    for statement in body:
+        if isinstance(statement, ast.FunctionDef):
+            yield from _statements(statement.body)
+        else:
+            yield statement
+
+
+def program_quantities(text: str) -> set[Fraction]:
+    """The values a program computes on its way (assignments with a computing right side), read
+    without running it; an empty set when it does not parse."""
+    try:
+        tree = ast.parse(_code(text))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    names: dict[str, Fraction] = {}
+    found: set[Fraction] = set()
+    for count, statement in enumerate(_statements(tree.body)):
+        if count >= _MAX_STATEMENTS:
+            break
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+        elif isinstance(statement, ast.AugAssign):
+            target = statement.target
+            value = ast.BinOp(left=ast.Name(id=getattr(target, "id", ""), ctx=ast.Load()), op=statement.op,
+                              right=statement.value)
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            target, value = statement.target, statement.value
+        else:
+            continue
+        if not isinstance(target, ast.Name):
+            continue
+        try:
+            names[target.id] = _evaluate(value, names)
+        except (Unsupported, ArithmeticError, ValueError, RecursionError, TypeError):
+            names.pop(target.id, None)  # its old value no longer holds
+            continue
+        if _computes(value):
+            found.add(names[target.id])
+    return found
+
+
+def shared(a: set[Fraction], b: set[Fraction], *, besides: Fraction | None = None) -> set[Fraction]:
+    """The intermediate values two solutions both derived, the final answer `besides` left out."""
+    return {v for v in a & b if v != besides}

@@ -1,0 +1,47 @@
+"""Intermediate quantities of chains and programs (rewards.cross_check)."""
+
+from __future__ import annotations
+
+from fractions import Fraction as F
+
+from rewards.cross_check import chain_quantities, program_quantities, shared
+
+
+def test_a_chain_gives_the_computed_value_of_each_stated_computation_right_or_wrong():
+    text = "He earns 12 * $9.50 = $114 a day. In 5 days: 114 * 5 = 575 dollars."  # 570, stated wrong
+    assert chain_quantities(text) == {F(114), F(570)}
+    assert chain_quantities("The answer is 42.") == set()
+
+
+def test_a_program_gives_its_computed_assignments_in_order_not_its_literals():
+    code = """```python
+def solution():
+    price = 9.5
+    boxes = 12
+    total = price * boxes
+    total -= 3 * price
+    share: float = round(total / 4, 2)
+    whole = int(total // 10) % 7
+    biggest = max(total, 100)
+    return total
+print(solution())
+```"""
+    assert program_quantities(code) == {F(114), F(171, 2), F("21.38"), F(1), F(100)}
+
+
+def test_floats_read_as_their_decimal_text_and_unknown_names_are_skipped():
+    assert program_quantities("x = 0.1 * 3\ny = unknown * 2\nz = y + 1\nw = -5") == {F(3, 10)}
+    # a name re-bound to something unreadable loses its old value
+    assert program_quantities("a = 2 + 2\na = input()\nb = a * 3") == {F(4)}
+
+
+def test_what_is_not_read_never_runs_and_bad_programs_give_nothing():
+    assert program_quantities("import os\nos.system('echo hi')\nx = len('abc') + 1") == set()
+    assert program_quantities("x = 2 ** 10000\ny = 1 / 0\nz = 10 ** 3") == {F(1000)}
+    assert program_quantities("def broken(:\n") == set()
+    assert program_quantities("x = float('nan') + 1\ny = 1e308 * 10") == set()
+
+
+def test_shared_leaves_out_the_final_answer():
+    assert shared({F(114), F(85.5)}, {F(114), F(85.5), F(3)}, besides=F(85.5)) == {F(114)}
+    assert shared({F(1)}, {F(2)}) == set()
