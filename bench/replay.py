@@ -19,6 +19,7 @@ from typing import Any
 
 from rewards.cross_check import chain_quantities, program_quantities, shared
 from rewards.extraction import normalize_answer
+from rewards.step_checks import chain_arithmetic
 from rewards.voting import Vote, weighted_vote
 
 Sample = tuple[str | None, str, float, str]  # answer, source, weight, text ("" where not recorded)
@@ -98,9 +99,16 @@ def cross_only(samples: Sequence[Sample]) -> str | None:
     return _winner([s for i, s in enumerate(samples) if backed[i]]) or served(samples)
 
 
+def arithmetic_checked(samples: Sequence[Sample]) -> str | None:
+    """A chain whose stated arithmetic is wrong (rewards.step_checks) does not vote: the tiers'
+    `wrong_arithmetic_weight` at 0. Without texts, the served vote."""
+    return _winner(samples, lambda s: 0.0 if s[1] == "chain" and s[3] and chain_arithmetic(s[3])[1] else s[2])
+
+
 RULES: dict[str, Rule] = {"served": served, "chains_only": chains_only, "programs_only": programs_only,
                           "chain_backed": chain_backed, "programs_half": programs_half,
-                          "cross_weighted": cross_weighted, "cross_only": cross_only}
+                          "arithmetic_checked": arithmetic_checked, "cross_weighted": cross_weighted,
+                          "cross_only": cross_only}
 
 
 def first(samples: Sequence[Sample], chains: int | None = None, programs: int | None = None) -> list[Sample]:

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from bench.cli import bench_cli
 from bench.replay import (
+    arithmetic_checked,
     chain_backed,
     chains_only,
     cross_only,
@@ -100,3 +101,13 @@ def test_replay_reads_recorded_texts():
            "texts": [WRONG_PROGRAM, WRONG_PROGRAM, RIGHT_CHAIN, RIGHT_PROGRAM, "So 111."]}
     result = replay([row])
     assert (result["rules"]["served"], result["rules"]["cross_weighted"], result["rules"]["cross_only"]) == (0, 1, 1)
+
+
+def test_arithmetic_checked_drops_chains_whose_stated_arithmetic_is_wrong():
+    wrong = ("575", "chain", 1.5, "12 * 9.5 = 114 a day; 114 * 5 = 575.")
+    right = ("570", "chain", 1.0, "114 * 5 = 570")
+    assert served([wrong, right]) == "575"  # the greedy weight wins
+    assert arithmetic_checked([wrong, right]) == "570"  # 575's chain is out
+    unrecorded = ("570", "chain", 1.0, "")  # no text recorded: it votes as it did
+    assert arithmetic_checked([right, unrecorded, wrong]) == "570"
+    assert arithmetic_checked([wrong, (None, "chain", 1.0, "")]) is None
