@@ -35,9 +35,9 @@ from bench.run import read_rows
 from rewards.extraction import normalize_answer
 from sampling import Sampling
 
-PAIRWISE = ("Two solutions to the problem above follow.\n\nSolution 1:\n{first}\n\nSolution 2:\n{second}\n\n"
+PAIRWISE = ("Two solutions to this problem follow.\n\nSolution 1:\n{first}\n\nSolution 2:\n{second}\n\n"
             "Which solution is correct? Answer with one character: 1 or 2.")
-BACK_SUBSTITUTION = ("Suppose the answer to the problem above is {answer}. Put {answer} back into the problem and "
+BACK_SUBSTITUTION = ("Suppose the answer to this problem is {answer}. Put {answer} back into the problem and "
                      "check, fact by fact, whether everything the problem states holds. End with one line: "
                      "Consistent: Yes or Consistent: No.")
 CHECK_TOKENS = 384
@@ -72,6 +72,12 @@ def _as_solution(answer: str, text: str, program: bool) -> str:
     return f"```python\n{code}\n```\nThe program prints {answer}, so the answer is {answer}."
 
 
+def _asked(question: str, request: str) -> list[dict[str, Any]]:
+    """One user turn: the problem, then what is asked about it (templates that forbid two user
+    turns in a row accept it)."""
+    return [{"role": "user", "content": f"{question}\n\n{request}"}]
+
+
 class Opinions:
     """The three second opinions, on one open service (its backend and generator)."""
 
@@ -96,19 +102,14 @@ class Opinions:
 
     async def pairwise(self, question: str, a: str, b: str) -> float:
         """p(a is the correct one), averaged over both orders; 0.5 where the model says neither."""
-        ask = [{"role": "user", "content": question}]
-        one = await self._first_token([*ask, {"role": "user", "content": PAIRWISE.format(first=a, second=b)}],
-                                      ("1", "2"))
-        two = await self._first_token([*ask, {"role": "user", "content": PAIRWISE.format(first=b, second=a)}],
-                                      ("2", "1"))
+        one = await self._first_token(_asked(question, PAIRWISE.format(first=a, second=b)), ("1", "2"))
+        two = await self._first_token(_asked(question, PAIRWISE.format(first=b, second=a)), ("2", "1"))
         found = [p for p in (one, two) if p is not None]
         return sum(found) / len(found) if found else 0.5
 
     async def back_substitution(self, question: str, answer: str) -> float:
         """1 when the model's written check ends "Consistent: Yes", 0 for No, 0.5 for neither."""
-        messages = [{"role": "user", "content": question},
-                    {"role": "user", "content": BACK_SUBSTITUTION.format(answer=answer)}]
-        prompt = await self.backend.render_chat(messages)
+        prompt = await self.backend.render_chat(_asked(question, BACK_SUBSTITUTION.format(answer=answer)))
         out = await self.generator.generate(prompt, n=1, sampling=Sampling(max_tokens=CHECK_TOKENS))
         self.tokens["back_substitution"] += sum(s.completion_tokens for s in out.samples)
         said = _VERDICT.findall(out.samples[0].text if out.samples else "")
