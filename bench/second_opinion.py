@@ -172,10 +172,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 return await judge_row(row, items[row["id"]], opinions)
 
         judged = [r for r in await asyncio.gather(*(guarded(r) for r in rows)) if r is not None]
-    stem = args.rows.with_name(args.rows.stem + "_opinions")
-    stem.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in judged))
+    stem = args.rows.stem + "_opinions"  # not with_suffix: "qwen-1.5b" has a dot of its own
+    args.rows.with_name(stem + ".jsonl").write_text("".join(json.dumps(r) + "\n" for r in judged))
     summary = {"rows": str(args.rows), "model": args.model, **summarize(judged, opinions.tokens)}
-    stem.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+    args.rows.with_name(stem + ".json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
 
