@@ -156,7 +156,9 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
         for sample, text, answer in zip(generation.samples, texts, answers, strict=True):
             confidence = (self.tools.trace_confidence(sample.logprobs, s.confidence_window)
                           if s.confidence and not program else None)
-            wrong = checked and self.tools.arithmetic(text)[1] > 0
+            # The check is bounded but a long chain takes a while (50,000 characters: about 0.4 s here):
+            # off the event loop, so other requests are not held up.
+            wrong = checked and (await asyncio.to_thread(self.tools.arithmetic, text))[1] > 0
             self.ballots.append(Ballot(text, answer, weight * (s.wrong_arithmetic_weight if wrong else 1.0), program,
                                        sample.finish_reason == "length", confidence))
         self.effective = self._effective_weights(s.confidence_keep)

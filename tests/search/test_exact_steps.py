@@ -3,6 +3,7 @@ checked arithmetic is its process reward, and revise's feedback names the wrong 
 
 from __future__ import annotations
 
+from app.settings import default_tiers
 from rewards.exact_prm import ExactStepsPRM
 from sampling import Sampling
 from search.budget import Budget
@@ -30,6 +31,19 @@ async def test_chains_with_wrong_arithmetic_lose_their_vote_only_when_asked():
     halved = make_strategy("auto", PROBLEM, probe=3, wrong_arithmetic_weight=0.5)
     await run_search(halved, generator=ScriptedGenerator([WRONG, RIGHT, RIGHT]), budget=budget())
     assert [w for _, _, w in halved.best().details["votes"]][:3] == [0.75, 1.0, 1.0]  # greedy 1.5 x 0.5
+
+
+async def test_the_effort_tiers_halve_the_vote_of_chains_whose_arithmetic_is_wrong():
+    script = [WRONG, RIGHT, WRONG, RIGHT, WRONG]  # the greedy chain and two hot ones compute 3 + 4 = 8
+    for effort in ("low", "medium", "high"):
+        settings = default_tiers()[effort].settings
+        tiered = await run_search(make_strategy("auto", PROBLEM, **settings), generator=ScriptedGenerator(script),
+                                  budget=budget())
+        assert tiered.outcome.answer == "7", effort  # 8 votes 0.75 + 0.5 + 0.5 against 7's 2
+        unchecked = {**settings, "wrong_arithmetic_weight": 1.0}
+        plain = await run_search(make_strategy("auto", PROBLEM, **unchecked), generator=ScriptedGenerator(script),
+                                 budget=budget())
+        assert plain.outcome.answer == "8", effort  # 1.5 + 1 + 1 against 2
 
 
 class CountingJudge:
