@@ -50,14 +50,18 @@ def step_ask(problem: Problem, tree: Tree, node_id: int, n: int, settings: StepS
 
 def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerTools, *, max_depth: int,
                  delimiter: str = STEP_DELIMITER) -> list[Node]:
-    """One child per sample. A sample that did not end at the step delimiter ended the
-    solution (end of turn or length), and so did one that states a boxed answer."""
+    """One child per sample. A sample that ended its turn without the step delimiter ended the
+    solution, and so did one that states a boxed answer. A sample cut by `step_tokens` is a long
+    step, not an end: the next step continues it (an answer read from half a sentence, "\\frac{2",
+    is no answer). At `max_depth` every path ends."""
     children = []
     for sample in generation.samples:
         at_delimiter = sample.stop_reason == delimiter
+        cut = sample.finish_reason == "length"
         text = sample.text + (delimiter if at_delimiter else "")
         answer = tools.extract(tree.path_text(parent) + text)
-        terminal = (not at_delimiter) or "\\boxed" in sample.text or tree.nodes[parent].depth + 1 >= max_depth
+        ended = not at_delimiter and not cut
+        terminal = ended or "\\boxed" in sample.text or tree.nodes[parent].depth + 1 >= max_depth
         children.append(tree.add(parent, text, tokens=sample.completion_tokens, terminal=terminal,
                                  answer=answer if terminal else None))
     return children

@@ -1,0 +1,31 @@
+"""How a step-level search reads a sampled step (search.strategies.stepwise.add_children)."""
+
+from __future__ import annotations
+
+from rewards.extraction import extract_answer
+from search.strategies.stepwise import add_children
+from search.tree import STEP_DELIMITER, Tree
+
+from .scripted import FakeGeneration, FakeSample
+
+
+class Tools:
+    def extract(self, text: str) -> str | None:
+        return extract_answer(text)
+
+
+def test_a_step_cut_by_its_token_cap_goes_on_and_only_an_ended_turn_or_a_boxed_answer_ends_the_path():
+    tree = Tree()
+    steps = FakeGeneration((
+        FakeSample("She has 2x/3 left, so \\frac{2", 160, finish_reason="length"),  # a long step, cut
+        FakeSample("She sold 12 of them.", 40, stop_reason=STEP_DELIMITER),  # a step, at the delimiter
+        FakeSample("So she had 18.", 12),  # the end of the turn
+        FakeSample("The answer is \\boxed{18} and more", 160, finish_reason="length"),  # cut, but answered
+    ), prompt_tokens=10)
+    children = add_children(tree, 0, steps, Tools(), max_depth=8)
+    assert [c.terminal for c in children] == [False, False, True, True]
+    assert [c.answer for c in children] == [None, None, "18", "18"]
+    assert children[1].text.endswith(STEP_DELIMITER) and not children[0].text.endswith(STEP_DELIMITER)
+    # At the depth limit every path ends, a cut one too.
+    deep = add_children(tree, children[0].id, steps, Tools(), max_depth=2)
+    assert all(c.terminal for c in deep)
