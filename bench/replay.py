@@ -64,8 +64,13 @@ def _quantities(text: str, source: str) -> frozenset[Fraction]:
 
 
 def _value(answer: str) -> Fraction | None:
+    """The answer as an exact number; None for anything else (and for exponent forms such as
+    "1e999999999", which Fraction would expand)."""
+    text = normalize_answer(answer)
+    if len(text) > 40 or "e" in text.lower():
+        return None
     try:
-        return Fraction(normalize_answer(answer))
+        return Fraction(text)
     except (ValueError, ZeroDivisionError):
         return None
 
@@ -81,7 +86,7 @@ def _cross_backed(samples: Sequence[Sample]) -> list[bool]:
             continue
         value = _value(a or "")
         backed[i] = any(keys[j] == keys[i] and samples[j][1] != source
-                        and shared(set(found[i]), set(found[j]), besides=value)
+                        and shared(found[i], found[j], besides=value)
                         for j in range(len(samples)) if j != i)
     return backed
 
@@ -99,10 +104,16 @@ def cross_only(samples: Sequence[Sample]) -> str | None:
     return _winner([s for i, s in enumerate(samples) if backed[i]]) or served(samples)
 
 
+@cache
+def _miscomputed(text: str) -> bool:
+    return chain_arithmetic(text)[1] > 0
+
+
 def arithmetic_checked(samples: Sequence[Sample]) -> str | None:
-    """A chain whose stated arithmetic is wrong (rewards.step_checks) does not vote: the tiers'
-    `wrong_arithmetic_weight` at 0. Without texts, the served vote."""
-    return _winner(samples, lambda s: 0.0 if s[1] == "chain" and s[3] and chain_arithmetic(s[3])[1] else s[2])
+    """A chain whose stated arithmetic is wrong (rewards.step_checks) does not vote (the setting
+    `wrong_arithmetic_weight` at 0; at 0.25 and 0.5 the recorded sets gave the same answers).
+    Without texts, the served vote."""
+    return _winner(samples, lambda s: 0.0 if s[1] == "chain" and s[3] and _miscomputed(s[3]) else s[2])
 
 
 RULES: dict[str, Rule] = {"served": served, "chains_only": chains_only, "programs_only": programs_only,

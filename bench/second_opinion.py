@@ -14,7 +14,8 @@ from the same model, greedy, with no new sampling of solutions:
   is completed again from the problem; the answer is consistent when the completion reaches it too.
 
 Each opinion overrules the vote only where it prefers the runner-up and not the winner. Reported
-per opinion: items right after it, items it turned right, items it turned wrong, and its tokens.
+per opinion: items right after it, items it turned right, items it turned wrong, and its completion
+tokens (prompt tokens beside them: a pairwise prompt holds both solutions).
 Rows and summary go next to the input as `<stem>_opinions.jsonl` / `.json`.
 """
 
@@ -34,6 +35,7 @@ from bench.datasets import Item, load
 from bench.run import read_rows
 from rewards.extraction import normalize_answer
 from sampling import Sampling
+from search.programs import program_content
 
 PAIRWISE = ("Two solutions to this problem follow.\n\nSolution 1:\n{first}\n\nSolution 2:\n{second}\n\n"
             "Which solution is correct? Answer with one character: 1 or 2.")
@@ -41,7 +43,7 @@ BACK_SUBSTITUTION = ("Suppose the answer to this problem is {answer}. Put {answe
                      "check, fact by fact, whether everything the problem states holds. End with one line: "
                      "Consistent: Yes or Consistent: No.")
 CHECK_TOKENS = 384
-_VERDICT = re.compile(r"consistent\W{0,4}(yes|no)\b", re.IGNORECASE)
+_VERDICT = re.compile(r"(?im)^\W*consistent\W{0,4}(yes|no)\W*$")  # its own line: not "Inconsistent"
 
 
 def _top_two(row: dict[str, Any]) -> list[tuple[str, str]] | None:
@@ -62,14 +64,8 @@ def _top_two(row: dict[str, Any]) -> list[tuple[str, str]] | None:
     if len(tally) < 2:
         return None
     ranked = sorted(tally, key=lambda k: -tally[k])[:2]
-    return [(shown[k][0], _as_solution(*shown[k])) for k in ranked]
-
-
-def _as_solution(answer: str, text: str, program: bool) -> str:
-    if not program:
-        return text.strip()
-    code = text.strip().removeprefix("```python").split("```")[0].strip()
-    return f"```python\n{code}\n```\nThe program prints {answer}, so the answer is {answer}."
+    return [(shown[k][0], program_content(shown[k][1], shown[k][0]) if shown[k][2] else shown[k][1].strip())
+            for k in ranked]
 
 
 def _asked(question: str, request: str) -> list[dict[str, Any]]:
@@ -83,13 +79,15 @@ class Opinions:
 
     def __init__(self, service: Any) -> None:
         self.backend, self.generator, self.tools = service.backend, service.generator, service.tools
-        self.tokens = {"pairwise": 0, "back_substitution": 0, "consistency": 0}
+        self.tokens = {"pairwise": 0, "back_substitution": 0, "consistency": 0}  # completion tokens
+        self.prompt_tokens = {"pairwise": 0, "back_substitution": 0, "consistency": 0}
 
     async def _first_token(self, messages: list[dict[str, Any]], labels: tuple[str, str]) -> float | None:
         """p(labels[0]) among the two labels at the first answer token."""
         prompt = await self.backend.render_chat(messages)
         out = await self.generator.generate(prompt, n=1, sampling=Sampling(max_tokens=1, logprobs=10))
         self.tokens["pairwise"] += sum(s.completion_tokens for s in out.samples)
+        self.prompt_tokens["pairwise"] += out.prompt_tokens
         logprobs = out.samples[0].logprobs if out.samples else None
         if not logprobs:
             return None
@@ -112,18 +110,22 @@ class Opinions:
         prompt = await self.backend.render_chat(_asked(question, BACK_SUBSTITUTION.format(answer=answer)))
         out = await self.generator.generate(prompt, n=1, sampling=Sampling(max_tokens=CHECK_TOKENS))
         self.tokens["back_substitution"] += sum(s.completion_tokens for s in out.samples)
+        self.prompt_tokens["back_substitution"] += out.prompt_tokens
         said = _VERDICT.findall(out.samples[0].text if out.samples else "")
         return 0.5 if not said else 1.0 if said[-1].lower() == "yes" else 0.0
 
     async def consistent(self, question: str, answer: str, solution: str) -> bool:
         """rStar's check: the first half of the solution's lines, completed again, reaches `answer`."""
         lines = solution.splitlines(keepends=True)
-        half = "".join(lines[: max(1, len(lines) // 2)])
+        if len(lines) < 2:
+            return False  # no half to go on from: the whole solution would only be repeated
+        half = "".join(lines[: len(lines) // 2])
         prompt = await self.backend.render_chat([{"role": "user", "content": question},
                                                  {"role": "assistant", "content": half}],
                                                 add_generation_prompt=False)
         out = await self.generator.generate(prompt, n=1, sampling=Sampling(max_tokens=CHECK_TOKENS))
         self.tokens["consistency"] += sum(s.completion_tokens for s in out.samples)
+        self.prompt_tokens["consistency"] += out.prompt_tokens
         said = self.tools.extract(half + out.samples[0].text) if out.samples else None
         return said is not None and normalize_answer(said) == normalize_answer(answer)
 
@@ -174,7 +176,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         judged = [r for r in await asyncio.gather(*(guarded(r) for r in rows)) if r is not None]
     stem = args.rows.stem + "_opinions"  # not with_suffix: "qwen-1.5b" has a dot of its own
     args.rows.with_name(stem + ".jsonl").write_text("".join(json.dumps(r) + "\n" for r in judged))
-    summary = {"rows": str(args.rows), "model": args.model, **summarize(judged, opinions.tokens)}
+    summary = {"rows": str(args.rows), "model": args.model, **summarize(judged, opinions.tokens),
+               "prompt_tokens": opinions.prompt_tokens}
     args.rows.with_name(stem + ".json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 

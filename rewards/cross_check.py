@@ -18,8 +18,10 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from fractions import Fraction
 
+from rewards.python_tests import extract_code
 from rewards.step_checks import Unsupported, bounded, exact_power, find_computations
 
 __all__ = ["chain_quantities", "program_quantities", "shared"]
@@ -35,9 +37,9 @@ def chain_quantities(text: str) -> set[Fraction]:
 
 
 def _code(text: str) -> str:
-    """The program inside a fenced answer (or the text itself when it has no fence)."""
-    body = text.split("```python", 1)[1] if "```python" in text else text
-    return body.split("```", 1)[0][:_MAX_PROGRAM_CHARS]
+    """The program in a sample (its last fenced block, else the text), cut at a line end."""
+    code = extract_code(text) or text
+    return code[: code.rfind("\n", 0, _MAX_PROGRAM_CHARS) + 1] if len(code) > _MAX_PROGRAM_CHARS else code
 
 
 def _number(value: object) -> Fraction:
@@ -79,7 +81,7 @@ def _evaluate(node: ast.expr, names: dict[str, Fraction]) -> Fraction:
         if name == "float" and len(args) == 1:
             return args[0]
         if name == "round" and len(args) in (1, 2):
-            places = int(args[1]) if len(args) == 2 else 0
+            places = int(args[1]) if len(args) == 2 and args[1].denominator == 1 else 0 if len(args) == 1 else -1
             if not 0 <= places <= 12:
                 raise Unsupported("round to many places")
             return Fraction(round(args[0], places))
@@ -87,55 +89,82 @@ def _evaluate(node: ast.expr, names: dict[str, Fraction]) -> Fraction:
 
 
 def _computes(node: ast.expr) -> bool:
-    """An expression that derives a value (not a literal, possibly signed)."""
+    """An expression that derives a value: an operator or a function of a value, not a literal or
+    a copy of a name (possibly signed or cast: `-5`, `float(5)`, `y`)."""
     if isinstance(node, ast.UnaryOp):
         return _computes(node.operand)
-    return not isinstance(node, ast.Constant)
+    if isinstance(node, ast.Call) and len(node.args) == 1 and getattr(node.func, "id", None) in ("int", "float"):
+        return _computes(node.args[0])
+    return not isinstance(node, ast.Constant | ast.Name)
 
 
-def _statements(body: Iterable[ast.stmt]) -> Iterable[ast.stmt]:
-    """Assignments in order, function bodies included in the order they are written."""
+def _stored(node: ast.AST) -> set[str]:
+    """Every name a statement may bind: assignment targets anywhere inside it (loops, branches,
+    `with ... as`, `except ... as`, `:=`), a function's name and its parameters."""
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    names |= {n.name for n in ast.walk(node) if isinstance(n, ast.ExceptHandler) and n.name}
+    names |= {a.arg for n in ast.walk(node) if isinstance(n, ast.arguments)
+              for a in (*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg) if a is not None}
+    return names
+
+
+def _statements(body: Iterable[ast.stmt], names: dict[str, Fraction]) -> Iterable[ast.stmt]:
+    """The statements in the order they are written, a function's body in place of the function
+    (its parameters have no value there, so names shadowed by them are forgotten first)."""
     for statement in body:
         if isinstance(statement, ast.FunctionDef):
-            yield from _statements(statement.body)
+            for name in _stored(statement.args):
+                names.pop(name, None)
+            yield from _statements(statement.body, names)
         else:
             yield statement
 
 
+def _assignment(statement: ast.stmt) -> tuple[str, ast.expr] | None:
+    """(name, value) of a straight assignment to one name: `x = ...`, `x += ...`, `x: float = ...`."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target, value = statement.targets[0], statement.value
+    elif isinstance(statement, ast.AugAssign):
+        target = statement.target
+        value = ast.BinOp(left=ast.Name(id=getattr(target, "id", ""), ctx=ast.Load()), op=statement.op,
+                          right=statement.value)
+    elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        target, value = statement.target, statement.value
+    else:
+        return None
+    return (target.id, value) if isinstance(target, ast.Name) else None
+
+
 def program_quantities(text: str) -> set[Fraction]:
     """The values a program computes on its way (assignments with a computing right side), read
-    without running it; an empty set when it does not parse."""
+    without running it; an empty set when it does not parse. Only straight-line assignments are
+    read: a name bound any other way (in a loop or branch, by tuple unpacking, as a parameter)
+    loses its value, so nothing computed after it uses a stale one."""
     try:
         tree = ast.parse(_code(text))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     names: dict[str, Fraction] = {}
     found: set[Fraction] = set()
-    for count, statement in enumerate(_statements(tree.body)):
+    for count, statement in enumerate(_statements(tree.body, names)):
         if count >= _MAX_STATEMENTS:
             break
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-            target, value = statement.targets[0], statement.value
-        elif isinstance(statement, ast.AugAssign):
-            target = statement.target
-            value = ast.BinOp(left=ast.Name(id=getattr(target, "id", ""), ctx=ast.Load()), op=statement.op,
-                              right=statement.value)
-        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-            target, value = statement.target, statement.value
-        else:
+        assignment = _assignment(statement)
+        if assignment is None:
+            for name in _stored(statement):
+                names.pop(name, None)
             continue
-        if not isinstance(target, ast.Name):
-            continue
+        name, value = assignment
         try:
-            names[target.id] = _evaluate(value, names)
+            names[name] = _evaluate(value, names)
         except (Unsupported, ArithmeticError, ValueError, RecursionError, TypeError):
-            names.pop(target.id, None)  # its old value no longer holds
+            names.pop(name, None)  # its old value no longer holds
             continue
         if _computes(value):
-            found.add(names[target.id])
+            found.add(names[name])
     return found
 
 
-def shared(a: set[Fraction], b: set[Fraction], *, besides: Fraction | None = None) -> set[Fraction]:
+def shared(a: AbstractSet[Fraction], b: AbstractSet[Fraction], *, besides: Fraction | None = None) -> set[Fraction]:
     """The intermediate values two solutions both derived, the final answer `besides` left out."""
     return {v for v in a & b if v != besides}

@@ -8,6 +8,7 @@ The best-scored attempt is returned, not merely the last.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
 from pydantic import Field
@@ -71,7 +72,7 @@ class Revise(SearchStrategy[ReviseSettings]):
             except Exception as exc:  # a crashing verifier fails this attempt, not the search
                 return 0.0, False, f"the verifier failed: {type(exc).__name__}: {exc}"
             return verdict.score, verdict.passed, verdict.feedback
-        wrong = self.deps.tools.arithmetic_error(text)
+        wrong = await asyncio.to_thread(self.deps.tools.arithmetic_error, text)  # bounded, but off the loop
         if wrong is not None:  # a computation checked exactly and found wrong: no judge is surer than that
             return 0.0, False, ARITHMETIC_FEEDBACK.format(wrong=wrong)
         scorer, generator = self.deps.scorer, self.deps.generator

@@ -153,12 +153,12 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
             answers = list(await asyncio.gather(*(self.tools.run_program(t) for t in texts)))
         else:
             answers = [self.tools.extract(t) for t in texts]
-        for sample, text, answer in zip(generation.samples, texts, answers, strict=True):
+        # The arithmetic check is bounded, but a long chain takes a while: off the event loop.
+        miscomputed = (await asyncio.to_thread(lambda: [self.tools.arithmetic(t)[1] > 0 for t in texts])
+                       if checked else [False] * len(texts))
+        for sample, text, answer, wrong in zip(generation.samples, texts, answers, miscomputed, strict=True):
             confidence = (self.tools.trace_confidence(sample.logprobs, s.confidence_window)
                           if s.confidence and not program else None)
-            # The check is bounded but a long chain takes a while (50,000 characters: about 0.4 s here):
-            # off the event loop, so other requests are not held up.
-            wrong = checked and (await asyncio.to_thread(self.tools.arithmetic, text))[1] > 0
             self.ballots.append(Ballot(text, answer, weight * (s.wrong_arithmetic_weight if wrong else 1.0), program,
                                        sample.finish_reason == "length", confidence))
         self.effective = self._effective_weights(s.confidence_keep)
@@ -248,7 +248,7 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
                                    "votes": [[b.answer, "program" if b.program else "chain", round(w, 4)]
                                              for b, w in zip(self.ballots, self.effective, strict=True)],
                                    # each sample's text, in the same order (a program's code): for rules that
-                                   # read the work, not only the answer (bench.replay, bench.cross_check)
+                                   # read the work, not only the answer (bench.replay, bench.second_opinion)
                                    "texts": [b.text for b in self.ballots]}
         if self.judged:
             details["judged"] = {a: round(p, 4) for a, p in self.judged.items()}

@@ -71,7 +71,7 @@ def test_top_two_ranks_answers_by_recorded_weight_and_shows_a_chain_first():
     unanimous = {**ROW, "votes": [["5", "chain", 1.5], ["5", "program", 1.0]], "texts": [WRONG, "print(5)"]}
     assert _top_two(unanimous) is None and _top_two({**ROW, "texts": None}) is None
     only_program = {**ROW, "votes": [["5", "program", 1.0], ["10", "chain", 0.5]], "texts": ["print(3 + 4 - 2)", RIGHT]}
-    assert _top_two(only_program)[0][1].startswith("```python\nprint(3 + 4 - 2)\n```\nThe program prints 5")
+    assert _top_two(only_program)[0][1].startswith("```python\nprint(3 + 4 - 2)\n```\n\nThe program prints 5")
 
 
 async def test_each_opinion_can_overrule_a_wrong_majority():
@@ -90,3 +90,19 @@ async def test_each_opinion_can_overrule_a_wrong_majority():
                                                                      "turned_wrong": 0, "tokens": 4}
     assert await judge_row({**ROW, "votes": ROW["votes"][:2], "texts": ROW["texts"][:2]},
                            Item(id="q1", question=QUESTION, gold="10", kind="math"), Opinions(service)) is None
+
+
+async def test_back_substitution_reads_only_a_verdict_line_and_a_one_line_solution_is_not_consistent():
+    class Says(Generator):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+        async def generate(self, prompt: str, *, n: int, sampling: Any, deadline: float | None = None) -> Completion:
+            return _completion(self.text)
+
+    for said, verdict in [("It fails.\nInconsistent: yes", 0.5), ("Say Consistent: Yes or Consistent: No.", 0.5),
+                          ("Checked.\n**Consistent: No**", 0.0), ("Checked.\nConsistent: yes", 1.0)]:
+        assert await Opinions(Service(generator=Says(said))).back_substitution(QUESTION, "10") == verdict, said
+    # A one-line solution has no first half to continue: never counted as consistent.
+    assert not await Opinions(Service(generator=Says("\\boxed{10}"))).consistent(QUESTION, "10", "So \\boxed{10}.")

@@ -35,11 +35,25 @@ def test_floats_read_as_their_decimal_text_and_unknown_names_are_skipped():
     assert program_quantities("a = 2 + 2\na = input()\nb = a * 3") == {F(4)}
 
 
-def test_what_is_not_read_never_runs_and_bad_programs_give_nothing():
-    assert program_quantities("import os\nos.system('echo hi')\nx = len('abc') + 1") == set()
+def test_what_is_not_read_never_runs_and_bad_programs_give_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    code = (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\nx = len('abc') + 1\n"
+            f"open({str(marker)!r}, 'w')")
+    assert program_quantities(code) == set() and not marker.exists()
     assert program_quantities("x = 2 ** 10000\ny = 1 / 0\nz = 10 ** 3") == {F(1000)}
     assert program_quantities("def broken(:\n") == set()
-    assert program_quantities("x = float('nan') + 1\ny = 1e308 * 10") == set()
+    assert program_quantities("x = float('nan') + 1\ny = 1e308 * 10\nz = round(2.5, 1.5)") == set()
+
+
+def test_a_name_bound_in_a_loop_a_branch_a_tuple_or_a_parameter_loses_its_value():
+    loop = "total = 0\nfor x in [3, 4]:\n    total += x\navg = total / 2 + 1"
+    assert program_quantities(loop) == set()  # total is not 0 after the loop
+    assert program_quantities("a = 2 + 3\na, b = 7, 8\nc = a * 2") == {F(5)}
+    assert program_quantities("a = 2 * 3\nb = a = 7 * 1\nc = a + 1") == {F(6)}
+    assert program_quantities("a = 2 * 3\nif a > 1:\n    a = 10 * 2\nc = a + 1") == {F(6)}
+    assert program_quantities("price = 5\ndef cost(price):\n    total = price * 2\n    return total") == set()
+    # copies and casts of literals are not computed values
+    assert program_quantities("x = 5\ny = x\nz = float(5)\nw = -x") == set()
 
 
 def test_shared_leaves_out_the_final_answer():

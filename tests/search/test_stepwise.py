@@ -21,10 +21,11 @@ def test_a_step_cut_by_its_token_cap_goes_on_and_only_an_ended_turn_or_a_boxed_a
         FakeSample("She sold 12 of them.", 40, stop_reason=STEP_DELIMITER),  # a step, at the delimiter
         FakeSample("So she had 18.", 12),  # the end of the turn
         FakeSample("The answer is \\boxed{18} and more", 160, finish_reason="length"),  # cut, but answered
+        FakeSample("so x = \\boxed{\\frac{2", 160, finish_reason="length"),  # cut inside the box
     ), prompt_tokens=10)
     children = add_children(tree, 0, steps, Tools(), max_depth=8)
-    assert [c.terminal for c in children] == [False, False, True, True]
-    assert [c.answer for c in children] == [None, None, "18", "18"]
+    assert [c.terminal for c in children] == [False, False, True, True, False]
+    assert [c.answer for c in children] == [None, None, "18", "18", None]
     assert children[1].text.endswith(STEP_DELIMITER) and not children[0].text.endswith(STEP_DELIMITER)
     # At the depth limit every path ends, a cut one too.
     deep = add_children(tree, children[0].id, steps, Tools(), max_depth=2)
