@@ -34,6 +34,7 @@ from app.settings import load_settings
 from bench.datasets import Item, load
 from bench.run import read_rows
 from rewards.extraction import normalize_answer
+from rewards.voting import Vote, weighted_vote
 from sampling import Sampling
 from search.programs import program_content
 
@@ -52,20 +53,17 @@ def _top_two(row: dict[str, Any]) -> list[tuple[str, str]] | None:
     texts = row.get("texts")
     if not texts or not row.get("votes"):
         return None
-    tally: dict[str, float] = {}
-    shown: dict[str, tuple[str, str, bool]] = {}
-    for (answer, source, weight), text in zip(row["votes"], texts, strict=True):
-        if answer is None or weight <= 0:
-            continue
-        key = normalize_answer(answer)
-        tally[key] = tally.get(key, 0.0) + float(weight)
-        if key not in shown or (shown[key][2] and source == "chain"):
-            shown[key] = (answer, text, source == "program")
-    if len(tally) < 2:
+    samples = [(answer, source, text) for (answer, source, _), text in zip(row["votes"], texts, strict=True)]
+    ranked = weighted_vote([Vote(answer=a, key=normalize_answer(a), index=i, weight=float(w))
+                            for i, (a, _, w) in enumerate(row["votes"]) if a is not None and w > 0])
+    if len(ranked) < 2:
         return None
-    ranked = sorted(tally, key=lambda k: -tally[k])[:2]
-    return [(shown[k][0], program_content(shown[k][1], shown[k][0]) if shown[k][2] else shown[k][1].strip())
-            for k in ranked]
+    top = []
+    for tally in ranked[:2]:
+        chains = [m for m in tally.members if samples[m][1] == "chain"]
+        answer, source, text = samples[(chains or list(tally.members))[0]]
+        top.append((answer, text.strip() if source == "chain" else program_content(text, answer)))
+    return top
 
 
 def _asked(question: str, request: str) -> list[dict[str, Any]]:
