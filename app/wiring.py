@@ -19,7 +19,7 @@ from app.verifier_specs import (
 from backends.types import Backend, Completion
 from rewards.confidence import confident_weights, trace_confidence
 from rewards.equivalence import MathEquivalence
-from rewards.extraction import extract_answer, normalize_answer
+from rewards.extraction import extract_answer, last_boxed, normalize_answer
 from rewards.python_tests import PythonTestsVerifier, program_answer
 from rewards.sandbox import SandboxLimits, SandboxResult
 from rewards.step_checks import chain_arithmetic, first_error
@@ -122,6 +122,9 @@ class RewardsAnswerTools:
     def extract(self, text: str) -> str | None:
         """The answer a sample states in its final text (a thinking model's chain is not read)."""
         return extract_answer(final_text(text, self.reasoning_parser))
+
+    def boxed_answer(self, text: str) -> str | None:
+        return last_boxed(final_text(text, self.reasoning_parser))
 
     def arithmetic(self, text: str) -> tuple[int, int]:
         return chain_arithmetic(final_text(text, self.reasoning_parser))

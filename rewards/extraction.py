@@ -24,7 +24,8 @@ def _braced(text: str, start: int) -> str | None:
     return None
 
 
-def _last_boxed(text: str) -> str | None:
+def last_boxed(text: str) -> str | None:
+    """The contents of the last \\boxed{} (or \\fbox{}) whose braces close; None when there is none."""
     found = None
     for match in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
         inner = _braced(text, match.end() - 1)
@@ -36,7 +37,7 @@ def _last_boxed(text: str) -> str | None:
 def extract_answer(text: str) -> str | None:
     """The final answer stated in `text`: the last \\boxed{}, else the last "the answer
     is X", else the last number; None when there is none."""
-    boxed = _last_boxed(text)
+    boxed = last_boxed(text)
     if boxed is not None and boxed.strip():
         return boxed.strip()
     stated = _ANSWER_IS.findall(text)

@@ -72,6 +72,11 @@ class AnswerTools(Protocol):
 
     def extract(self, text: str) -> str | None: ...
 
+    def boxed_answer(self, text: str) -> str | None:
+        """The last boxed answer the text states with its braces closed (a cut `\\boxed{\\frac{2` is
+        none); None when there is none."""
+        ...
+
     async def tally(self, answers: Sequence[str], weights: Sequence[float] | None = None) -> list[AnswerGroup]:
         """Group equivalent answers, best first."""
         ...

@@ -48,19 +48,6 @@ def step_ask(problem: Problem, tree: Tree, node_id: int, n: int, settings: StepS
                node=node_id, tag=tag)
 
 
-def _boxed(text: str) -> bool:
-    """The text states a boxed answer whose braces close (a cut `\\boxed{\\frac{2` does not)."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return False
-    depth = 0
-    for char in text[start + len("\\boxed"):]:
-        depth += {"{": 1, "}": -1}.get(char, 0)
-        if depth == 0:
-            return True
-    return False
-
-
 def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerTools, *, max_depth: int,
                  delimiter: str = STEP_DELIMITER) -> list[Node]:
     """One child per sample. A sample that ended its turn without the step delimiter ended the
@@ -74,7 +61,7 @@ def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerT
         text = sample.text + (delimiter if at_delimiter else "")
         answer = tools.extract(tree.path_text(parent) + text)
         ended = not at_delimiter and not cut
-        terminal = ended or _boxed(sample.text) or tree.nodes[parent].depth + 1 >= max_depth
+        terminal = ended or tools.boxed_answer(sample.text) is not None or tree.nodes[parent].depth + 1 >= max_depth
         children.append(tree.add(parent, text, tokens=sample.completion_tokens, terminal=terminal,
                                  answer=answer if terminal else None))
     return children

@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from rewards.equivalence import MathEquivalence
-from rewards.extraction import extract_answer, normalize_answer
+from rewards.extraction import extract_answer, last_boxed, normalize_answer
 from rewards.voting import Vote, majority_vote, merge_equivalent, weighted_vote
 
 
@@ -24,6 +24,12 @@ from rewards.voting import Vote, majority_vote, merge_equivalent, weighted_vote
 )
 def test_extract_answer(text, answer):
     assert extract_answer(text) == answer
+
+
+def test_last_boxed_reads_only_a_box_whose_braces_close():
+    assert last_boxed("so \\boxed{\\frac{1}{2}}, then \\boxed{\\frac{2") == "\\frac{1}{2}"  # the cut box is none
+    assert last_boxed("x = \\boxed{\\frac{2") is None and last_boxed("no box") is None
+    assert last_boxed("\\fbox{7} and \\boxed {8}") == "8" and last_boxed("\\boxed{}") == ""
 
 
 @pytest.mark.parametrize(

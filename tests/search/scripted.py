@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rewards.confidence import confident_weights, trace_confidence
+from rewards.extraction import last_boxed
 from rewards.step_checks import chain_arithmetic, first_error
 from sampling import Sampling
 from search.protocols import AnswerGroup
@@ -71,6 +72,9 @@ class LastNumberTools:
     def extract(self, text: str) -> str | None:
         words = text.split()
         return words[-1] if words and words[-1] != "?" else None
+
+    def boxed_answer(self, text: str) -> str | None:
+        return last_boxed(text)
 
     async def tally(self, answers: Sequence[str], weights: Sequence[float] | None = None) -> list[AnswerGroup]:
         groups: dict[str, list[int]] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rewards.extraction import extract_answer
+from rewards.extraction import extract_answer, last_boxed
 from search.strategies.stepwise import add_children
 from search.tree import STEP_DELIMITER, Tree
 
@@ -12,6 +12,9 @@ from .scripted import FakeGeneration, FakeSample
 class Tools:
     def extract(self, text: str) -> str | None:
         return extract_answer(text)
+
+    def boxed_answer(self, text: str) -> str | None:
+        return last_boxed(text)
 
 
 def test_a_step_cut_by_its_token_cap_goes_on_and_only_an_ended_turn_or_a_boxed_answer_ends_the_path():
