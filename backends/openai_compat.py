@@ -11,7 +11,8 @@ import httpx
 
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
-from backends.templates import Renderer, RendersChat, TemplateSlot, server_template
+from backends.server_templates import server_template
+from backends.templates import Renderer, RendersChat, TemplateSlot
 from backends.token_prompts import TokenPrompts
 from backends.types import Completion, Sample, TokenLogprob
 from backends.wire import completions_fields

@@ -18,7 +18,8 @@ import httpx
 
 from backends.errors import BackendBadResponse
 from backends.http_retry import JsonApi
-from backends.templates import Renderer, RendersChat, TemplateSlot, folder_template
+from backends.server_templates import folder_template
+from backends.templates import Renderer, RendersChat, TemplateSlot
 from backends.types import Completion, Sample, TokenLogprob
 from backends.wire import sglang_fields, sglang_request_fields
 from sampling import Sampling

@@ -2,10 +2,10 @@
 
 1. `PONDER_CHAT_TEMPLATE`: a Jinja file, an HF model folder (its `chat_template.jinja` or
    `tokenizer_config.json`), a `tokenizer_config.json`, or a GGUF file (its `tokenizer.chat_template`);
-2. the server itself: llama.cpp's `llama-server` shows its template at `GET /props`; vLLM renders a
-   conversation at `POST /tokenize` with `messages`, and ponder reads the prompt back through
-   `/detokenize`; SGLang names its tokenizer folder at `GET /get_model_info` (read when this machine
-   can see it);
+2. the server itself (backends/server_templates.py): llama.cpp's `llama-server` shows its template at
+   `GET /props`; vLLM renders a conversation at `POST /tokenize` with `messages`, and ponder reads the
+   prompt back through `/detokenize`; SGLang names its tokenizer folder at `GET /get_model_info` (read
+   when this machine can see it);
 3. ChatML, as the last resort, with a warning.
 
 A partial assistant message is continued the same way whatever the source: the conversation is
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +25,12 @@ from typing import Any, Protocol
 from jinja2 import TemplateError
 
 from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
-from backends.errors import BackendBadResponse, BackendError
-from backends.http_retry import JsonApi
+from backends.errors import BackendError
 from backends.types import ChatMessage
 
 log = logging.getLogger("ponder.backends")
 
-_PROBE: list[ChatMessage] = [{"role": "user", "content": "2 + 2?"}]
-_MARK = "PONDERCONTINUEHERE"  # a partial assistant message's stand-in (one word: no template trims it)
+PROBE_MESSAGES: list[ChatMessage] = [{"role": "user", "content": "2 + 2?"}]  # a conversation every template renders
 
 
 class TemplateLoadError(ValueError):
@@ -127,7 +124,7 @@ def chatml(reason: str) -> LocalTemplate:
     return LocalTemplate(ChatTemplate(CHATML_TEMPLATE), f"chatml (fallback: {reason})")
 
 
-def _token_text(value: Any) -> str:
+def token_text(value: Any) -> str:
     """A special token as tokenizer_config.json writes it: a string or {"content": ...}."""
     if isinstance(value, dict):
         value = value.get("content")
@@ -141,7 +138,7 @@ def _from_hf_config(config: dict[str, Any], where: str) -> tuple[str, str, str]:
         template = named.get("default") or next(iter(named.values()), None)
     if not isinstance(template, str) or not template.strip():
         raise TemplateLoadError(f"{where} has no chat_template")
-    return template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token"))
+    return template, token_text(config.get("bos_token")), token_text(config.get("eos_token"))
 
 
 def _read_gguf(path: Path) -> tuple[str, str, str]:
@@ -174,8 +171,8 @@ def load_template(location: str) -> LocalTemplate:
             config_path = path / "tokenizer_config.json"
             config = json.loads(config_path.read_text()) if config_path.exists() else {}
             if jinja.exists():
-                template, bos, eos = jinja.read_text(), _token_text(config.get("bos_token")), \
-                    _token_text(config.get("eos_token"))
+                template, bos, eos = jinja.read_text(), token_text(config.get("bos_token")), \
+                    token_text(config.get("eos_token"))
             else:
                 template, bos, eos = _from_hf_config(config, str(config_path))
         elif path.suffix == ".gguf":
@@ -200,108 +197,12 @@ def checked(template: str, bos: str, eos: str, *, source: str) -> LocalTemplate:
     """A compiled template that renders a fresh turn and continues an assistant message."""
     try:
         compiled = ChatTemplate(template, bos_token=bos, eos_token=eos)
-        probe = compiled.render(_PROBE)
+        probe = compiled.render(PROBE_MESSAGES)
         bos = bos or next((b for b in _KNOWN_BOS if probe.startswith(b)), "")
-        compiled.render([*_PROBE, {"role": "assistant", "content": "4"}], add_generation_prompt=False)
+        compiled.render([*PROBE_MESSAGES, {"role": "assistant", "content": "4"}], add_generation_prompt=False)
     except TemplateError as exc:
         raise TemplateLoadError(f"chat template from {source} does not render a conversation: {exc}") from None
     return LocalTemplate(compiled, source, bos)
-
-
-class ServerTemplate:
-    """vLLM renders: POST /tokenize with `messages` gives the ids of the prompt, /detokenize its text."""
-
-    def __init__(self, api: JsonApi, model: Callable[[], str], bos_token: str) -> None:
-        self._api, self._model = api, model
-        self.source = f"server {api.base_url}/tokenize (the server's own template)"
-        self.bos_token = bos_token
-
-    async def render(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        continuing = not add_generation_prompt and bool(messages) and messages[-1].get("role") == "assistant"
-        if not continuing:
-            return await self._text(messages, add_generation_prompt=add_generation_prompt, continue_final=False)
-        partial = str(messages[-1].get("content") or "")
-        text = await self._text([*messages[:-1], {**messages[-1], "content": _MARK}], add_generation_prompt=False,
-                                continue_final=True)
-        cut = text.rfind(_MARK)
-        if cut < 0:
-            raise TemplateRenderError(f"the chat template ({self.source}) drops assistant messages; cannot continue")
-        return text[:cut] + partial
-
-    async def _text(self, messages: list[ChatMessage], *, add_generation_prompt: bool, continue_final: bool) -> str:
-        body = {"model": self._model(), "messages": messages, "add_generation_prompt": add_generation_prompt,
-                "continue_final_message": continue_final, "add_special_tokens": False}
-        try:
-            tokens = (await self._api.send_object("POST", "/tokenize", body=body)).get("tokens")
-        except BackendBadResponse as exc:
-            if exc.upstream_status == 400:  # the template raised on these messages
-                raise TemplateRenderError(f"the chat template ({self.source}) refused the conversation: {exc}") \
-                    from None
-            raise
-        if not isinstance(tokens, list):
-            raise BackendBadResponse(f"{self.source} answered without tokens")
-        text = (await self._api.send_object("POST", "/detokenize", body={"model": self._model(), "tokens": tokens}))
-        prompt = text.get("prompt")
-        if not isinstance(prompt, str):
-            raise BackendBadResponse(f"{self._api.base_url}/detokenize answered without a prompt")
-        return prompt
-
-
-PROBE_S = 10.0  # asking a server for its template takes a moment; one that hangs is asked again later
-
-
-async def server_template(api: JsonApi, model: Callable[[], str]) -> Renderer | None:
-    """The template a running OpenAI-compatible server uses, if it shows or renders one."""
-    deadline = time.monotonic() + min(api.timeout_s, PROBE_S)
-    try:
-        props = await api.send_object("GET", "/props", deadline=deadline)
-    except BackendBadResponse:
-        props = {}
-    template = props.get("chat_template")
-    if isinstance(template, str) and template.strip():  # llama.cpp's llama-server
-        try:
-            return checked(template, _token_text(props.get("bos_token")), _token_text(props.get("eos_token")),
-                           source=f"server {api.base_url}/props")
-        except TemplateLoadError as exc:
-            log.warning("%s; looking further", exc)
-    try:
-        probe = await api.send_object("POST", "/tokenize", deadline=deadline, body={
-            "model": model(), "messages": _PROBE, "add_generation_prompt": True, "add_special_tokens": False})
-        bare = await api.send_object("POST", "/tokenize", deadline=deadline, body={
-            "model": model(), "prompt": "", "add_special_tokens": True})
-    except BackendBadResponse:
-        return None  # no /tokenize, or not one that takes messages
-    tokens, specials = probe.get("tokens"), bare.get("tokens")
-    if not isinstance(tokens, list) or not tokens:
-        return None
-    bos = ""
-    if isinstance(specials, list) and specials and tokens[:1] == specials[:1]:  # the template writes the BOS
-        head = await api.send_object("POST", "/detokenize", deadline=deadline,
-                                     body={"model": model(), "tokens": specials[:1]})
-        bos = _token_text(head.get("prompt"))
-    return ServerTemplate(api, model, bos)
-
-
-async def folder_template(api: JsonApi) -> Renderer | None:
-    """SGLang's template: the tokenizer folder its /get_model_info names, when this machine can read it
-    (a shared model volume); SGLang renders no conversation for a client."""
-    info = await api.send_object("GET", "/get_model_info", deadline=time.monotonic() + min(api.timeout_s, PROBE_S))
-    folders = [(key, info.get(key)) for key in ("tokenizer_path", "model_path")]
-    return await asyncio.to_thread(_first_readable, [(k, f) for k, f in folders if isinstance(f, str) and f],
-                                   api.base_url)
-
-
-def _first_readable(folders: list[tuple[str, str]], base_url: str) -> LocalTemplate | None:
-    for key, folder in folders:
-        if not Path(folder).is_dir():
-            continue
-        try:
-            found = load_template(folder)
-        except TemplateLoadError as exc:
-            log.warning("%s", exc)
-            continue
-        return LocalTemplate(found.template, f"server {base_url}/get_model_info {key} {folder}", found.bos_token)
-    return None
 
 
 def gguf_template(llm: Any, path: Path | str) -> LocalTemplate | None:
