@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from rewards.step_runs import UNIT_SIZES, Number, Run, runs
+from rewards.step_runs import Number, Run, runs
 from rewards.step_tokens import EQ, MAX_DIGITS, is_approx, normalize, tokenize
+from rewards.step_words import UNIT_SIZES
 
 __all__ = ["Computation", "Unsupported", "bounded", "chain_arithmetic", "exact_power", "find_computations",
            "first_error", "step_score"]

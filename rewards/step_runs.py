@@ -4,7 +4,8 @@ A run is a maximal stretch of arithmetic (numbers, operators, parentheses and th
 after a number) read from the tokens of rewards.step_tokens, with its expression rewritten
 over names (`_0 * _1`) so that the model's own characters are never parsed. A run that could
 be read two ways, or is only a piece of a larger expression ("x + 5 + 3", "sqrt 16 + 1"), is
-marked so that it is not judged. This module also knows the unit words and their exact sizes.
+marked so that it is not judged. The words it knows (units and their sizes among them) are in
+rewards.step_words.
 """
 
 from __future__ import annotations
@@ -29,63 +30,13 @@ from rewards.step_tokens import (
     Token,
     is_approx,
 )
+from rewards.step_words import POSTFIX_WORDS, PREFIX_WORDS, STOP_WORDS, UNIT_SIZES, UNITS
 
 # Bounds that keep a hostile step cheap: every one of them turns into "no computation".
 _MAX_EXPRESSION_CHARS = 200  # a longer arithmetic run is not checked at all (not a suffix of it)
 _MAX_DEPTH = 20  # nested parentheses
 _MAX_UNIT_WORDS = 3  # "dollars per hour" after a number
 _SCAN_BUDGET = 400_000  # tokens visited by the scanner over one text
-
-# Words before a number that change it, or stand for an operator this checker does not read
-# in that place: "sqrt 16 + 1", "half of 16 + 2", "3 less than 5 * 4", "x * 5 + 3".
-_PREFIX_WORDS = frozenset({
-    "sqrt", "root", "square", "cube", "log", "ln", "sin", "cos", "tan", "exp", "half", "twice", "double",
-    "triple", "thrice", "quadruple", "third", "quarter", "fourth", "fifth", "average", "mean", "median",
-    "reciprocal", "inverse", "negative", "than", "over", "power", "times", "mod", "modulo",
-})
-# Words after a number that operate on it ("4 squared + 1"): the run is not plain arithmetic.
-# Clock times ("11am + 2") add modulo 12: not plain arithmetic either.
-_POSTFIX_WORDS = frozenset({"squared", "cubed", "factorial", "doubled", "tripled", "halved", "am", "pm"})
-# Words that end a unit phrase: what follows is a new clause, not the number's unit.
-_STOP_WORDS = frozenset({
-    "and", "or", "but", "so", "then", "thus", "hence", "therefore", "which", "that", "while", "because",
-    "since", "if", "is", "are", "was", "were", "be", "will", "would", "gives", "give", "makes", "make",
-    "becomes", "yields", "leaves", "i", "we", "he", "she", "they", "it", "you", "this", "there",
-})
-
-# Units whose sizes are exact, in one base per dimension (mm, g, mL, s, cents); None: no fixed size.
-# A run that mixes two units of one dimension ("4 hours + 90 minutes") is not plain arithmetic, and a
-# result stated in another unit of the expression's dimension ("2 * 45 minutes = 1.5 hours") is
-# compared after converting.
-UNIT_SIZES: dict[str, tuple[str, Fraction | None]] = {
-    "second": ("time", Fraction(1)), "minute": ("time", Fraction(60)), "hour": ("time", Fraction(3600)),
-    "day": ("time", Fraction(86400)), "week": ("time", Fraction(604800)), "month": ("time", None),
-    "year": ("time", None),
-    "millimeter": ("length", Fraction(1)), "centimeter": ("length", Fraction(10)),
-    "meter": ("length", Fraction(1000)), "kilometer": ("length", Fraction(10**6)),
-    "inch": ("length", Fraction(127, 5)), "foot": ("length", Fraction(1524, 5)),
-    "yard": ("length", Fraction(4572, 5)), "mile": ("length", Fraction(8046720, 5)),
-    "gram": ("mass", Fraction(1)), "kilogram": ("mass", Fraction(1000)),
-    "pound": ("mass", Fraction(45359237, 100000)), "ounce": ("mass", Fraction(45359237, 1600000)),
-    "milliliter": ("volume", Fraction(1)), "liter": ("volume", Fraction(1000)),
-    "gallon": ("volume", Fraction(3785411784, 1000000)), "quart": ("volume", Fraction(3785411784, 4000000)),
-    "pint": ("volume", Fraction(3785411784, 8000000)), "cup": ("volume", Fraction(3785411784, 16000000)),
-    "cent": ("money", Fraction(1)), "dollar": ("money", Fraction(100)),
-}
-_UNIT_SPELLINGS = {
-    "second": "second seconds sec secs", "minute": "minute minutes min mins", "hour": "hour hours hr hrs",
-    "day": "day days", "week": "week weeks wk wks", "month": "month months", "year": "year years yr yrs",
-    "millimeter": "millimeter millimeters millimetre millimetres mm", "centimeter": "centimeter centimeters "
-    "centimetre centimetres cm", "meter": "meter meters metre metres", "kilometer": "kilometer kilometers "
-    "kilometre kilometres km", "inch": "inch inches", "foot": "foot feet ft", "yard": "yard yards yd yds",
-    "mile": "mile miles", "gram": "gram grams", "kilogram": "kilogram kilograms kg kgs",
-    "pound": "pound pounds lb lbs", "ounce": "ounce ounces oz", "milliliter": "milliliter milliliters "
-    "millilitre millilitres ml", "liter": "liter liters litre litres", "gallon": "gallon gallons gal",
-    "quart": "quart quarts qt", "pint": "pint pints", "cup": "cup cups", "cent": "cent cents",
-    "dollar": "dollar dollars",
-}
-_UNITS = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings.split()}
-
 
 @dataclass(frozen=True)
 class Number:
@@ -145,7 +96,7 @@ def _can_start(tokens: list[Token], i: int) -> bool:
 def _math_word(tok: Token) -> bool:
     word = tok.lower
     single_letter = len(word) == 1 and word not in "ai"  # "x + 5 + 3"; "a" and "I" are English words
-    return tok.kind == WORD and (word in _PREFIX_WORDS or word in _POSTFIX_WORDS or single_letter)
+    return tok.kind == WORD and (word in PREFIX_WORDS or word in POSTFIX_WORDS or single_letter)
 
 
 def _contaminated(tokens: list[Token], s: int) -> bool:
@@ -284,11 +235,11 @@ def _scan(tokens: list[Token], source: str, start: int, budget: list[int]) -> tu
         if tok.kind == WORD:
             word = tok.lower
             article = word == "a" and j + 1 < n and tokens[j + 1].kind == WORD  # "$5 a day"
-            if word in _POSTFIX_WORDS or (len(word) == 1 and word != "i" and not article):
+            if word in POSTFIX_WORDS or (len(word) == 1 and word != "i" and not article):
                 poisoned = True  # "4 squared", "2x", "3 m": not plain arithmetic
                 j += 1
                 break
-            if word in _STOP_WORDS or word in APPROX_WORDS or st.units >= _MAX_UNIT_WORDS:
+            if word in STOP_WORDS or word in APPROX_WORDS or st.units >= _MAX_UNIT_WORDS:
                 break
             _name_unit(st, tok.text, rate=word == "per" or article)
             st.units += 1
@@ -303,7 +254,7 @@ def _scan(tokens: list[Token], source: str, start: int, budget: list[int]) -> tu
     if st.snapshot is None or budget[0] <= 0:
         return None, max(j, start + 1) if poisoned else start + 1
     end, last, n_parts, has_operator, n_numbers = st.snapshot
-    if last + 1 < end and tokens[last + 1].lower in _UNITS:
+    if last + 1 < end and tokens[last + 1].lower in UNITS:
         last += 1  # "2 * 45 minutes": the expression's own unit belongs to its text
     text = " ".join(source[tokens[start].start : tokens[last].end].split())
     too_long = tokens[last].end - tokens[start].start > _MAX_EXPRESSION_CHARS
@@ -326,7 +277,7 @@ def _name_unit(st: _Scan, word: str, rate: bool) -> None:
     """Note a unit word read after the last number ("hours"; "per day" makes it a rate)."""
     if not st.operand_units:
         return
-    unit = _UNITS.get(word.lower())
+    unit = UNITS.get(word.lower())
     if unit is not None:
         st.mentioned[-1].add(unit)
     if rate:
