@@ -59,11 +59,10 @@ def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerT
         at_delimiter = sample.stop_reason == delimiter
         cut = sample.finish_reason == "length"
         text = sample.text + (delimiter if at_delimiter else "")
-        answer = tools.extract(tree.path_text(parent) + text)
         ended = not at_delimiter and not cut
         terminal = ended or tools.boxed_answer(sample.text) is not None or tree.nodes[parent].depth + 1 >= max_depth
-        children.append(tree.add(parent, text, tokens=sample.completion_tokens, terminal=terminal,
-                                 answer=answer if terminal else None))
+        answer = tools.extract(tree.path_text(parent) + text) if terminal else None  # only an ended path answers
+        children.append(tree.add(parent, text, tokens=sample.completion_tokens, terminal=terminal, answer=answer))
     return children
 
 
