@@ -47,22 +47,24 @@ def default_tiers() -> dict[str, Tier]:
         # (search.programs). If the program prints nothing the greedy chain stands; if they disagree,
         # more chains and programs vote together: programs alone outvote right greedy chains.
         # Other questions: self-consistency. With a verifier: best-of-N, which stops once 4 candidates
-        # are checked and none is even well-formed (give_up_after). A chain whose stated arithmetic is
+        # are checked and none is even well-formed (give_up_after); programs stop there once the greedy
+        # one is not well-formed (program_trial: 1; on a quantitative question without a verifier this
+        # can only matter when the greedy chain stated no answer either). A chain whose stated arithmetic is
         # wrong (checked exactly) votes half: such chains are nearly always wrong answers.
         "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8,
                     settings={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
-                              "batch": 2, "settle_if_program_fails": True, "give_up_after": 4,
+                              "batch": 2, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
                               "wrong_arithmetic_weight": 0.5}),
         "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64,
                        settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
-                                 "batch": 3, "settle_if_program_fails": True, "give_up_after": 4,
+                                 "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
                                  "wrong_arithmetic_weight": 0.5}),
         # high votes as medium does on a quantitative question (a bigger vote does not select better);
         # it samples more where more can change the answer: 12 chains without a program prompt, 12
         # candidates against a verifier.
         "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128,
                      settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 12,
-                               "batch": 3, "settle_if_program_fails": True, "give_up_after": 4,
+                               "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
                                "wrong_arithmetic_weight": 0.5}),
     }
 

@@ -41,7 +41,7 @@ class AutoSettings(HotSampling):
     judge_close: float = Field(0.0, ge=0)  # the final vote's, not the probe's
     greedy_weight: float = Field(1.5, ge=0)
     program_weight: float = Field(1.0, ge=0)
-    program_trial: int = Field(2, ge=1, le=64)
+    program_trial: int = Field(2, ge=1, le=64)  # self-consistency's, or best_of_n's with a verifier
     wrong_arithmetic_weight: float = Field(1.0, ge=0, le=1)  # self_consistency's, for the probe and the vote
     give_up_after: int = Field(0, ge=0, le=64)  # best_of_n's, with a verifier
     beam: BeamSettings = BeamSettings()  # the search of `hard: "beam"`
@@ -63,7 +63,8 @@ class Auto(SearchStrategy[AutoSettings]):
         if deps.verifier is not None:
             self.phase = "verify"
             self.child = BestOfN(problem, deps, BestOfNSettings(n=s.n, batch=self.batch, programs=s.programs,
-                                                                give_up_after=s.give_up_after, **hot))
+                                                                give_up_after=s.give_up_after,
+                                                                program_trial=s.program_trial, **hot))
         else:
             self.phase = "probe"
             # With a program prompt, part of the probe is the greedy program (a second, independent

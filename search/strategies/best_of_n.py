@@ -37,6 +37,11 @@ class BestOfNSettings(HotSampling):
     # form, and more samples of it are tokens for nothing. A sample cut at its token cap counts as
     # what it is, usually malformed: more samples under the same cap end the same way. 0: never.
     give_up_after: int = Field(0, ge=0, le=64)
+    # Ask for no more programs once this many have come back and none was even well-formed (printed
+    # nothing, or not the task's form), as self-consistency's program_trial: a model that cannot put
+    # the problem into code gains little from more samples of it, and a small model's broken
+    # programs run to their token cap. The remaining candidates are chains of thought. 0: never.
+    program_trial: int = Field(0, ge=0, le=64)
 
     def wants_programs(self) -> bool:
         return self.programs > 0
@@ -65,6 +70,8 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         self.programs = Schedule(wanted, s.batch, greedy_first=s.greedy_first)
         self.scored: list[Scored] = []
         self.gave_up = False  # stopped by give_up_after with samples still to ask for
+        self.programs_formed: list[bool] = []  # whether each program that came back was well-formed
+        self.programs_stopped = False  # program_trial stopped them with programs still to ask for
 
     def ask(self) -> list[Ask]:
         if any(s.check.passed for s in self.scored):
@@ -72,6 +79,9 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         if self._hopeless():
             self.gave_up = self.candidates.remaining + self.programs.remaining > 0
             return []
+        trial = self.settings.program_trial
+        if 0 < trial <= len(self.programs_formed) and not any(self.programs_formed) and self.programs.remaining:
+            self.programs_stopped, self.programs.total = True, self.programs.requested
         asks = program_asks(self.problem, self.programs, self.settings)
         for d in self.candidates.draws():
             asks.append(Ask(
@@ -98,6 +108,8 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
         checks = await asyncio.gather(*(
             _printed_nothing() if program and a is None else self._check(t)
             for t, a in zip(texts, answers, strict=True)))
+        if program:
+            self.programs_formed.extend(c.wellformed for c in checks)
         start = len(self.scored)
         for i, (sample, text, answer, check) in enumerate(zip(generation.samples, texts, answers, checks, strict=True)):
             self.scored.append(Scored(start + i, text, answer, check, truncated=sample.finish_reason == "length"))
@@ -142,6 +154,7 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
             content=top.text.strip(), answer=top.answer, confidence=confidence, candidates=tuple(ranked.values()),
             details={"samples": len(self.scored), "passed": sum(s.check.passed for s in self.scored),
                      "verdict": top.check.feedback, **({"gave_up": True} if self.gave_up else {}),
+                     **({"programs_stopped": True} if self.programs_stopped else {}),
                      **({"programs": self.programs.requested} if self.programs.total else {})},
             truncated=top.truncated,
         )

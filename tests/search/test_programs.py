@@ -151,12 +151,47 @@ async def test_a_program_that_prints_nothing_fails_without_reaching_the_verifier
     assert o.answer == "7" and len(verifier.checked) == 1  # only the chain was checked
 
 
+class FormedPasses(Passes):
+    """Passes `good`; a candidate with no boxed answer is not even well-formed."""
+
+    async def check(self, text):
+        from search.protocols import Check
+
+        verdict = await super().check(text)
+        return verdict if "\\boxed{" in text else Check(passed=False, score=0.0, feedback="no answer", wellformed=False)
+
+
+async def test_best_of_n_stops_its_programs_after_a_failed_trial_and_goes_on_with_chains():
+    def search(trial, programs):
+        gen = ByPrompt(["\\boxed{5}", "\\boxed{6}", "\\boxed{7}", "\\boxed{8}"], programs)
+        bon = make_strategy("best_of_n", PROBLEM, LastNumberTools(), verifier=FormedPasses("7"), n=5, batch=2,
+                            programs=3, program_trial=trial)
+        return gen, run_search(bon, generator=gen, budget=budget())
+
+    gen, running = search(1, ["x = 1"])  # no program prints anything
+    o = (await running).outcome
+    # round one: the greedy program (printed nothing) and the greedy chain (wrong); then chains only
+    assert [c["prompt"].startswith("program:") for c in gen.calls] == [True, False, False]
+    assert o.confidence == 1.0 and o.content == "\\boxed{7}"
+    assert o.details["programs"] == 1 and o.details["programs_stopped"] is True
+    gen, running = search(0, ["x = 1"])
+    o = (await running).outcome
+    assert o.details["programs"] == 3 and "programs_stopped" not in o.details  # program_trial=0: all asked for
+    # A greedy program that prints something well-formed, if wrong, keeps the programs going.
+    gen, running = search(1, ["print(3)", "print(7)"])
+    o = (await running).outcome
+    assert o.details["programs"] == 3 and "programs_stopped" not in o.details
+    assert [c["prompt"].startswith("program:") for c in gen.calls] == [True, False, True, False]
+
+
 async def test_auto_with_a_verifier_passes_its_programs_to_best_of_n_and_without_one_best_of_n_has_none():
     gen = ByPrompt(["so 5"], ["print(7)"])
     auto = make_strategy("auto", PROBLEM, LastNumberTools(), verifier=Passes("7"), n=4, probe=2, programs=2)
     assert (await run_search(auto, generator=gen, budget=budget())).outcome.answer == "7"
     plain = make_strategy("best_of_n", PROBLEM, LastNumberTools(), n=2, batch=2, programs=2)  # no verifier
     assert plain.programs.total == 0
+    tried = make_strategy("auto", PROBLEM, LastNumberTools(), verifier=Passes("7"), programs=2, program_trial=1)
+    assert tried.child.settings.program_trial == 1
 
 
 def test_a_worked_example_goes_between_the_instruction_and_the_question():
