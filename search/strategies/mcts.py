@@ -4,7 +4,9 @@ reasoning see rStar and ReST-MCTS*).
 Each simulation walks from the root by PUCT, expands the leaf it reaches into several
 next steps (one request with n), values the new steps with the PRM (or, for finished
 solutions, the verifier), and backs the best new value up the path. Several simulations
-run per round; a virtual loss on the paths in flight spreads them over the tree.
+run per round; a virtual loss on the paths in flight spreads them over the tree. If no path
+has finished when the simulations are spent, the best one is finished in one sample (a rollout
+with the request's own sampling): a search answers with a whole solution, never half of one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 from pydantic import Field
 
 from search.protocols import Generation
-from search.strategies.stepwise import StepSettings, TreeStrategy, grow, step_ask, tree_outcome
+from search.strategies.stepwise import StepSettings, TreeStrategy, finish_ask, grow, step_ask, tree_outcome
 from search.strategy import Ask, Outcome, Problem, SearchDeps
 
 
@@ -35,6 +37,7 @@ class MCTS(TreeStrategy[MCTSSettings]):
         self.done_simulations = 0
         self._in_flight: set[int] = set()
         self._virtual: dict[int, int] = {}
+        self.finished_from: int | None = None  # the unfinished path the closing rollout continued
 
     def _puct(self, parent: int, child: int) -> float:
         node = self.tree.nodes[child]
@@ -74,7 +77,14 @@ class MCTS(TreeStrategy[MCTSSettings]):
                 self._virtual[n.id] = self._virtual.get(n.id, 0) + 1
             self._in_flight.add(leaf)
             asks.append(step_ask(self.problem, self.tree, leaf, s.expansions, s, f"expand node {leaf}"))
-        return asks
+        if asks or self.finished_from is not None or any(n.terminal for n in self.tree.leaves()):
+            return asks
+        open_leaves = [n for n in self.tree.leaves() if n.id != 0]
+        if not open_leaves:
+            return asks
+        best = max(open_leaves, key=lambda n: (n.mean_value, n.depth, -n.id))
+        self.finished_from = best.id
+        return [finish_ask(self.problem, self.tree, best.id, f"finish node {best.id}")]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         if generation is None or ask.node is None:
@@ -88,5 +98,7 @@ class MCTS(TreeStrategy[MCTSSettings]):
     def best(self) -> Outcome | None:
         finished = [n.id for n in self.tree.leaves() if n.terminal]
         pool = finished or [n.id for n in self.tree.leaves()]
+        details = {"simulations": self.done_simulations, "finished": len(finished),
+                   **({"finished_from": self.finished_from} if self.finished_from is not None else {})}
         return tree_outcome(self.tree, pool, lambda i: self.tree.nodes[i].mean_value, verifier=self.deps.verifier,
-                            details={"simulations": self.done_simulations, "finished": len(finished)})
+                            details=details)

@@ -48,6 +48,13 @@ def step_ask(problem: Problem, tree: Tree, node_id: int, n: int, settings: StepS
                node=node_id, tag=tag)
 
 
+def finish_ask(problem: Problem, tree: Tree, node_id: int, tag: str) -> Ask:
+    """The rest of the solution from the path that ends at `node_id`, in one sample with the request's
+    own sampling (as the single pass would write it): for a search that ran out of steps unfinished."""
+    return Ask(prompt=problem.prompt + tree.path_text(node_id), n=1, sampling=problem.sampling, kind=AskKind.STEP,
+               greedy=True, node=node_id, tag=tag)
+
+
 def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerTools, *, max_depth: int,
                  delimiter: str = STEP_DELIMITER) -> list[Node]:
     """One child per sample. A sample that ended its turn without the step delimiter ended the
