@@ -54,7 +54,9 @@ def summarise(rows: Sequence[dict[str, Any]], config: Config | None = None) -> d
         calls_per_item=round(sum(r["calls"] for r in rows) / per, 2),
         latency_p50_s=round(percentile(walls, 50), 2), latency_p95_s=round(percentile(walls, 95), 2),
         wall_s_total=round(sum(walls), 1),
-        answers_extracted=sum(r["answer"] is not None for r in rows),
+        answers_extracted=sum(r["answer"] is not None for r in rows),  # by the grader, from the content if need be
+        # by ponder itself: fewer than the grader's means responses without an answer (a cut solution)
+        answers_returned=sum(r.get("ponder_answer") is not None for r in rows),
         stop_reasons=dict(Counter(r["stop_reason"] for r in rows)),
         items_with_errors=sum(bool(r["errors"]) for r in rows),
     )

@@ -41,9 +41,10 @@ class AnswerByQuestion(ScriptedBackend):
                           prompt_tokens=10 * n, cached_tokens=9 * (n - 1), backend=self.name)
 
 
-def row(correct: bool, tokens: int, wall: float, answer: str | None = "1") -> dict:
+def row(correct: bool, tokens: int, wall: float, answer: str | None = "1", returned: str | None = "1") -> dict:
     return {"correct": correct, "completion_tokens": tokens, "prompt_tokens": 100, "cached_tokens": 25,
-            "calls": 2, "wall_s": wall, "answer": answer, "stop_reason": "done", "errors": []}
+            "calls": 2, "wall_s": wall, "answer": answer, "ponder_answer": returned, "stop_reason": "done",
+            "errors": []}
 
 
 def test_wilson_interval_brackets_the_proportion():
@@ -61,14 +62,15 @@ def test_percentile_interpolates_between_order_statistics():
 
 
 def test_summary_counts_tokens_per_item_and_per_correct_and_latency():
-    rows = [row(True, 100, 1.0), row(False, 300, 2.0, answer=None), row(True, 200, 3.0), row(False, 400, 10.0)]
+    rows = [row(True, 100, 1.0), row(False, 300, 2.0, answer=None, returned=None), row(True, 200, 3.0),
+            row(False, 400, 10.0, returned=None)]  # the last: the grader read an answer ponder did not return
     s = summarise(rows, Config(strategy="single", budget_tokens=500))
     assert (s["items"], s["correct"], s["accuracy"]) == (4, 2, 0.5)
     assert s["completion_tokens_per_item"] == 250.0
     assert s["completion_tokens_per_correct"] == 500.0
     assert s["cached_over_prompt"] == 0.25 and s["calls_per_item"] == 2.0
     assert s["latency_p50_s"] == 2.5 and s["latency_p95_s"] == pytest.approx(8.95, abs=0.01)
-    assert s["answers_extracted"] == 3 and s["budget_used"] == 0.5
+    assert s["answers_extracted"] == 3 and s["answers_returned"] == 2 and s["budget_used"] == 0.5
     assert s["wilson95"] == [round(x, 4) for x in wilson(2, 4)]
     none_right = summarise([row(False, 10, 1.0)])
     assert none_right["completion_tokens_per_correct"] is None and "strategy" not in none_right
