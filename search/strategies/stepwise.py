@@ -132,8 +132,10 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
     """The answer of a tree search: a weight-summed vote over the paths ending in `pool`.
 
     The shown solution is the heaviest path giving the winning answer; with a verifier, a
-    path that passed it wins outright (confidence 1)."""
+    path that passed it wins outright (confidence 1). A path with no text (a sample that ended its
+    turn at once) is no solution to show while another path says something."""
     pool = [i for i in pool if i != 0]
+    pool = [i for i in pool if tree.path_text(i).strip()] or pool
     if not pool:
         return None
     votes: dict[str, float] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rewards.extraction import extract_answer, last_boxed
-from search.strategies.stepwise import add_children
+from search.strategies.stepwise import add_children, tree_outcome
 from search.tree import STEP_DELIMITER, Tree
 
 from .scripted import FakeGeneration, FakeSample
@@ -33,3 +33,14 @@ def test_a_step_cut_by_its_token_cap_goes_on_and_only_an_ended_turn_or_a_boxed_a
     # At the depth limit every path ends, a cut one too.
     deep = add_children(tree, children[0].id, steps, Tools(), max_depth=2)
     assert all(c.terminal for c in deep)
+
+
+def test_a_path_with_no_text_is_not_shown_while_another_says_something():
+    tree = Tree()
+    blank = tree.add(0, "", terminal=True, answer=None)
+    worded = tree.add(0, "2 + 2 is 4", terminal=True, answer=None)
+    values = {blank.id: 0.9, worded.id: 0.2}  # the blank path is valued higher
+    outcome = tree_outcome(tree, [blank.id, worded.id], values.__getitem__, verifier=None, details={})
+    assert outcome is not None and outcome.content == "2 + 2 is 4"
+    only_blank = tree_outcome(tree, [blank.id], values.__getitem__, verifier=None, details={})
+    assert only_blank is not None and only_blank.content == ""  # nothing better to show
