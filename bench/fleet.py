@@ -141,14 +141,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     workers: list[str] = []
     for i in range(2):
-        proc, url = start_vllm(eager=True, memory=0.15, log=logs / f"worker{i}.log", extra=extra)
+        proc, url = start_vllm(eager=True, kv_cache_gib=0.5, log=logs / f"worker{i}.log", extra=extra)
         procs.append(proc)
         workers.append(url)
     results: dict[str, Any] = {}
     try:
         for mode in args.modes:
             if procs[1].poll() is not None:  # killed by the last mode's failover: a fresh worker 1
-                procs[1], workers[1] = start_vllm(eager=True, memory=0.15, log=logs / "worker1.log", extra=extra)
+                procs[1], workers[1] = start_vllm(eager=True, kv_cache_gib=0.5, log=logs / "worker1.log", extra=extra)
             for w in workers:
                 await reset_prefix_cache(w)
             async with _backend(mode, workers, logs) as http:

@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
-    with vllm_server(model=GEMMA_MODEL, served=GEMMA_SERVED, eager=True, memory=0.25) as url:
+    with vllm_server(model=GEMMA_MODEL, served=GEMMA_SERVED, eager=True, kv_cache_gib=1.0) as url:
         report = asyncio.run(measure(args.dataset, args.limit, args.efforts.split(","), url, args.out_dir,
                                      args.concurrency))
     path = args.out_dir / f"{args.dataset.replace(':', '-')}_gemma3-270m_templates.json"

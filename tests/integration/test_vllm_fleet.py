@@ -39,7 +39,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     if not ROUTER.is_file():
         pytest.skip(f"no vllm-router at {ROUTER}: run scripts/vllm_cpu.sh")
     logs = tmp_path_factory.mktemp("fleet")
-    started = [start_vllm(eager=True, memory=0.15, log=logs / f"worker{i}.log") for i in range(2)]
+    started = [start_vllm(eager=True, kv_cache_gib=0.5, log=logs / f"worker{i}.log") for i in range(2)]
     procs, workers = [p for p, _ in started], [u for _, u in started]
     try:
         router, url = start_router(workers, policy="consistent_hash", log=logs / "router.log")

@@ -29,7 +29,7 @@ JUDGED = [*CONTINUED, {"role": "user", "content": "Is the last step above correc
 
 @pytest.fixture(scope="module")
 def gemma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with vllm_server(model=GEMMA_MODEL, served=GEMMA_SERVED, eager=True, memory=0.25,
+    with vllm_server(model=GEMMA_MODEL, served=GEMMA_SERVED, eager=True, kv_cache_gib=1.0,
                      log=tmp_path_factory.mktemp("vllm-gemma") / "server.log") as url:
         yield url
 
