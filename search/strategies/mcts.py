@@ -77,12 +77,10 @@ class MCTS(TreeStrategy[MCTSSettings]):
                 self._virtual[n.id] = self._virtual.get(n.id, 0) + 1
             self._in_flight.add(leaf)
             asks.append(step_ask(self.problem, self.tree, leaf, s.expansions, s, f"expand node {leaf}"))
-        if asks or self.finished_from is not None or any(n.terminal for n in self.tree.leaves()):
+        leaves = list(self.tree.leaves())  # never the root
+        if asks or self.finished_from is not None or not leaves or any(n.terminal for n in leaves):
             return asks
-        open_leaves = [n for n in self.tree.leaves() if n.id != 0]
-        if not open_leaves:
-            return asks
-        best = max(open_leaves, key=lambda n: (n.mean_value, n.depth, -n.id))
+        best = max(leaves, key=lambda n: (n.mean_value, n.depth, -n.id))
         self.finished_from = best.id
         return [finish_ask(self.problem, self.tree, best.id, f"finish node {best.id}")]
 
