@@ -262,14 +262,20 @@ def _limit(limits: SandboxLimits) -> None:
 
 
 async def _read_capped(stream: asyncio.StreamReader, cap: int, on_overflow: Callable[[], None]) -> tuple[bytes, bool]:
-    """Read until EOF, keeping at most `cap` bytes; past the cap the child is killed at once."""
-    data = bytearray()
+    """Read until EOF, keeping at most `cap` bytes; past the cap the child is killed at once and the
+    rest is drained: asyncio (3.11) wakes `proc.wait()` only once every pipe has reached EOF."""
+    data, cut = bytearray(), False
     while chunk := await stream.read(65536):
         data.extend(chunk[: cap - len(data)])
-        if len(data) >= cap:
+        if len(data) >= cap and not cut:
+            cut = True
             on_overflow()
-            return bytes(data), True
-    return bytes(data), False
+    return bytes(data), cut
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(65536):
+        pass
 
 
 def _kill_group(pid: int) -> None:
@@ -329,11 +335,15 @@ async def run_sandboxed(code: str, *, limits: SandboxLimits = SandboxLimits()) -
             timed_out, out, err, out_cut, err_cut = True, b"", b"", False, False
         finally:
             kill()  # also when our caller is cancelled: nothing outlives the call
-            try:
-                code_ = await asyncio.wait_for(proc.wait(), 5.0)  # bwrap exits once its namespace is gone
+            code_: int | None
+            draining = asyncio.gather(proc.wait(), _drain(proc.stdout), _drain(proc.stderr))
+            try:  # bwrap exits once its namespace is gone; what a timed-out run left in the pipes is drained
+                code_, *_ = await asyncio.wait_for(draining, 5.0)
             except TimeoutError:
-                _kill_group(proc.pid)
-                code_ = await proc.wait()
+                _kill_group(proc.pid)  # a survivor may hold the pipes open, and wait() waits for them too
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 1.0)
+                code_ = proc.returncode
     finally:
         if launch.workdir is not None:
             shutil.rmtree(launch.workdir, ignore_errors=True)

@@ -93,7 +93,8 @@ async def test_memory_files_are_bounded_in_number(limits):
 
 async def test_output_flood_is_capped_and_killed(limits):
     r = await run_sandboxed("import sys\nwhile True:\n    sys.stdout.write('x' * 100000)", limits=limits)
-    assert r.output_truncated and len(r.stdout) == limits.output_bytes and r.duration_s < 3
+    assert r.output_truncated and len(r.stdout) == limits.output_bytes
+    assert not r.timed_out and r.exit_code in (137, -9)  # SIGKILLed for the cap before the wall clock
 
 
 async def test_bwrap_run_is_a_fresh_uid_on_loopback_only_with_a_read_only_system_and_no_proc():
