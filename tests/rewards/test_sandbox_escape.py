@@ -266,7 +266,13 @@ for _ in range(30):
 print("looked", seen)
 '''
     try:
-        a, b = await asyncio.gather(run(writer, wall_s=5.0), run(reader, wall_s=5.0))
+        # Both runs end before the test does, even when one skips or fails: a run left behind would
+        # outlive the test's event loop.
+        a, b = await asyncio.gather(run(writer, wall_s=5.0), run(reader, wall_s=5.0), return_exceptions=True)
+        for outcome in (a, b):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(a, SandboxResult) and isinstance(b, SandboxResult)
         assert "wrote" in a.stdout, a.stderr
         assert "looked" in b.stdout, b.stderr
         assert f"A-secret-{token}" not in b.stdout + b.stderr
