@@ -264,13 +264,14 @@ def _limit(limits: SandboxLimits) -> None:
 async def _read_capped(stream: asyncio.StreamReader, cap: int, on_overflow: Callable[[], None]) -> tuple[bytes, bool]:
     """Read until EOF, keeping at most `cap` bytes; past the cap the child is killed at once and the
     rest is drained: asyncio (3.11) wakes `proc.wait()` only once every pipe has reached EOF."""
-    data, cut = bytearray(), False
+    data = bytearray()
     while chunk := await stream.read(65536):
         data.extend(chunk[: cap - len(data)])
-        if len(data) >= cap and not cut:
-            cut = True
+        if len(data) >= cap:
             on_overflow()
-    return bytes(data), cut
+            await _drain(stream)
+            return bytes(data), True
+    return bytes(data), False
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:
