@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.protocol import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
 from search.driver import SearchResult
 from search.protocols import Event
+from search.strategy import Selection
 
 
 def usage_of(result: SearchResult) -> UsageOut:
@@ -48,15 +49,37 @@ def summary_text(result: SearchResult, level: str = "concise") -> str | None:
     if o.candidates:
         shown = o.candidates if level == "detailed" else o.candidates[:5]
         lines.append("answers: " + ", ".join(f"{c.answer} ({c.votes:g} votes)" for c in shown))
-    lines.append(f"chosen: {o.answer if o.answer is not None else '(none extracted)'}; confidence {o.confidence:.2f}")
+    if o.selection is not None:
+        lines.append(selection_line(o.selection))
+        if o.answer is not None:
+            lines.append(f"answer: {o.answer}")
+    else:
+        lines.append(f"chosen: {o.answer if o.answer is not None else '(none extracted)'}; "
+                     f"confidence {o.confidence:.2f}")
     if result.errors:
         lines.append(f"failed calls: {len(result.errors)} ({result.errors[0]})")
+    if o.work is not None:
+        lines.append(f"work behind the answer:\n{o.work.strip()}")
     if level == "detailed":
         for event in result.events:
             line = progress_line(event)
             if line:
                 lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def selection_line(selection: Selection) -> str:
+    """How an open-ended reply was chosen, in one line ("selected by instruction checks among 6 ...")."""
+    s = selection
+    line = f"selected by {s.method} among {s.replies} repl{'y' if s.replies == 1 else 'ies'}"
+    if s.checks:
+        line += f" ({s.met} of {len(s.checks)} instructions met"
+        line += f"; not met: {'; '.join(s.failed)})" if s.failed else ")"
+    if s.revised:
+        line += "; the chosen reply is a revision that met more instructions"
+    if s.broken:
+        line += f"; {s.broken} looping repl{'y' if s.broken == 1 else 'ies'} set aside"
+    return line
 
 
 def progress_line(event: Event) -> str | None:
@@ -70,6 +93,9 @@ def progress_line(event: Event) -> str | None:
         spent = f"{event['tokens_used']}/{event['tokens_budget']} tokens"
         known = best is not None and conf is not None
         lead = f"best so far: {best} (confidence {conf:.2f})" if known else "no answer yet"
+        if (chosen := event.get("selection")) and not known:
+            checked = f", meeting {chosen['met']} of {chosen['checks']} instructions" if chosen["checks"] else ""
+            lead = f"best of {chosen['replies']} repl{'y' if chosen['replies'] == 1 else 'ies'}{checked}"
         return f"round {event['round']} done: {lead}; {spent}\n"
     return None
 

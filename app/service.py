@@ -30,6 +30,7 @@ from sampling import Sampling
 from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
+from search.instruction_prompts import checks_messages
 from search.programs import (
     SEARCH_PROGRAM_EXAMPLE,
     SEARCH_PROGRAM_INSTRUCTION,
@@ -39,6 +40,7 @@ from search.programs import (
 from search.protocols import Generator, StepScorer, Verifier
 from search.registry import STRATEGIES, build_strategy, strategy_names
 from search.registry import strategy_settings as strategy_settings_of
+from search.request_kind import asks_bare_answer, request_kind
 from search.strategy import Problem, SearchDeps, StrategySettings
 
 
@@ -53,6 +55,7 @@ class Plan:
     deadline_s: float | None
     sampling: Sampling  # every call's base: per-sample cap, seed, stop strings, top_p
     verifier: VerifierSpec | None = None
+    default_system: bool = False  # messages[0] is the server's default system prompt, not the client's
 
     @property
     def seed(self) -> int | None:
@@ -101,12 +104,15 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     if max_calls > settings.max_calls:
         raise ApiError(400, f"max_calls {max_calls} exceeds the limit {settings.max_calls}",
                        param="reasoning.max_calls")
-    deadline_s = (opts.deadline_s if opts else None) or tier.deadline_s or settings.default_deadline_s
+    # The effort's own deadline is the default, bounded by the server's (an operator lowers every tier at once).
+    default_deadline_s = min(tier.deadline_s or settings.default_deadline_s, settings.default_deadline_s)
+    deadline_s = (opts.deadline_s if opts else None) or default_deadline_s
     if deadline_s > settings.max_deadline_s:
         raise ApiError(400, f"deadline_s {deadline_s} exceeds the limit {settings.max_deadline_s}",
                        param="reasoning.deadline_s")
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
-    if settings.system_prompt and not any(m["role"] == "system" for m in messages):
+    default_system = bool(settings.system_prompt) and not any(m["role"] == "system" for m in messages)
+    if default_system:
         messages.insert(0, {"role": "system", "content": settings.system_prompt})
     per_sample = (opts.max_tokens_per_sample if opts else None) or tier.max_tokens_per_sample \
         or settings.max_tokens_per_sample
@@ -117,7 +123,7 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
                         top_p=req.top_p if req.top_p is not None else 1.0)
     return Plan(strategy=strategy, effort=effort, settings=strategy_settings, messages=messages,
                 budget_tokens=budget_tokens, max_calls=max_calls, deadline_s=deadline_s, sampling=sampling,
-                verifier=verifier)
+                verifier=verifier, default_system=default_system)
 
 
 def _refuse_lone_surrogates(req: ChatCompletionRequest) -> None:
@@ -208,7 +214,7 @@ class ReasoningService:
                           verifier=verifier, render=self.backend.render_chat)
         strategy = build_strategy(plan.strategy, problem, deps, plan.settings)
         result = await run_search(strategy, generator=charged, emit=emit)
-        result = self._without_thinking(result)
+        result = _in_form_asked(self._without_thinking(result), problem.question)
         logged = SEARCH_LOG.get()
         if logged is not None:  # the access log line's search fields: never any prompt or answer text
             logged.update(strategy=result.strategy, completion_tokens=result.usage.completion_tokens,
@@ -226,6 +232,14 @@ class ReasoningService:
         prompt = await self.backend.render_chat(plan.messages)
         question = next((m["content"] for m in reversed(plan.messages) if m["role"] == "user"), "")
         problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), sampling=plan.sampling)
+        if plan.verifier is None and request_kind(question) != "answer":
+            # No answer to box: the reply is written to the client's own chat, without the default math prompt.
+            reply_messages = plan.messages[1:] if plan.default_system else plan.messages
+            reply_prompt = await self.backend.render_chat(reply_messages) if plan.default_system else None
+            checks_prompt = (await self.backend.render_chat(checks_messages(question), add_generation_prompt=False)
+                             if plan.settings.wants_checks() else None)
+            problem = replace(problem, reply_messages=tuple(reply_messages), reply_prompt=reply_prompt,
+                              checks_prompt=checks_prompt)
         if plan.settings.wants_programs() and wants_program(question):
             # A game-24 verifier says the answer is an expression to search for, not a number to compute.
             searched = plan.verifier is not None and plan.verifier.type == "game24"
@@ -246,3 +260,14 @@ class ReasoningService:
             return result
         details = {**outcome.details, "thinking_chars": len(thinking)}
         return replace(result, outcome=replace(outcome, content=final.strip(), details=details))
+
+
+def _in_form_asked(result: SearchResult, question: str) -> SearchResult:
+    """The bare answer as the content when the request asks for only that ("the number only"); the
+    work it came from moves to the outcome's `work`, which reasoning_content shows."""
+    outcome = result.outcome
+    if outcome is None or outcome.answer is None or not asks_bare_answer(question):
+        return result
+    if outcome.content.strip() == outcome.answer.strip():
+        return result
+    return replace(result, outcome=replace(outcome, content=outcome.answer.strip(), work=outcome.content))

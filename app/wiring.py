@@ -18,8 +18,10 @@ from app.verifier_specs import (
 )
 from backends.types import Backend, Completion
 from rewards.confidence import confident_weights, trace_confidence
+from rewards.degeneration import is_degenerate
 from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, last_boxed, normalize_answer
+from rewards.instruction_checks import CheckedReplies, run_checks
 from rewards.python_tests import PythonTestsVerifier, program_answer
 from rewards.sandbox import SandboxLimits, SandboxResult
 from rewards.step_checks import chain_arithmetic, first_error
@@ -51,6 +53,7 @@ def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: Sa
 
 
 PROGRAM_WALL_S = 10.0  # a program-aided answer is a few lines of arithmetic
+CHECKS_WALL_S = 15.0  # every check on every reply, each call under a 1 s alarm
 
 
 @dataclass
@@ -118,6 +121,14 @@ class RewardsAnswerTools:
         limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, PROGRAM_WALL_S))
         return await program_answer(final_text(text, self.reasoning_parser), limits, self.sandbox.slots,
                                     self.sandbox.on_result)
+
+    async def run_checks(self, program: str, replies: Sequence[str]) -> CheckedReplies | None:
+        limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, CHECKS_WALL_S))
+        return await run_checks(program, [final_text(r, self.reasoning_parser) for r in replies], limits,
+                                self.sandbox.slots, self.sandbox.on_result)
+
+    def degenerate(self, text: str) -> bool:
+        return is_degenerate(text)
 
     def extract(self, text: str) -> str | None:
         """The answer a sample states in its final text (a thinking model's chain is not read)."""

@@ -30,6 +30,7 @@ class SearchResult:
     errors: tuple[str, ...] = ()
     events: tuple[Event, ...] = field(default=(), repr=False)
     tree: list[dict[str, Any]] | None = field(default=None, repr=False)
+    budget: dict[str, Any] = field(default_factory=dict)  # the limits it ran under: tokens, calls, deadline_s
 
 
 class SearchFailed(Exception):
@@ -105,6 +106,9 @@ async def run_search(
             "tokens_budget": budget.max_tokens, "calls_used": budget.calls_used,
             "errors": [f"{type(e).__name__}: {e}" for _, e in results if e is not None],
             **({"expanded": expanded} if expanded else {}),
+            **({"selection": {"method": best.selection.method, "replies": best.selection.replies,
+                              "met": best.selection.met, "checks": len(best.selection.checks)}}
+               if best is not None and best.selection is not None else {}),
         })
         exhausted = [e for _, e in results if isinstance(e, BudgetExhausted)]
         if exhausted and len(exhausted) == len(results):
@@ -118,8 +122,13 @@ async def run_search(
     return SearchResult(
         strategy=strategy.name, outcome=outcome, usage=usage, stop_reason=stop_reason, rounds=rounds,
         elapsed_s=time.monotonic() - started, errors=tuple(f"{type(e).__name__}: {e}" for e in errors),
-        events=tuple(events), tree=tree.to_records() if tree is not None else None,
+        events=tuple(events), tree=tree.to_records() if tree is not None else None, budget=_limits(budget, started),
     )
+
+
+def _limits(budget: Budget, started: float) -> dict[str, Any]:
+    deadline_s = round(budget.deadline - started, 3) if budget.deadline is not None else None
+    return {"tokens": budget.max_tokens, "calls": budget.max_calls, "deadline_s": deadline_s}
 
 
 def _tree(strategy: Strategy) -> Tree | None:
@@ -127,12 +136,13 @@ def _tree(strategy: Strategy) -> Tree | None:
 
 
 def _new_nodes(strategy: Strategy, seen: int) -> tuple[list[dict[str, Any]], int]:
-    """The tree nodes a round added (with their scores), and how many nodes there are now."""
+    """The tree nodes a round added (with their step text and scores), and how many nodes there are now."""
     tree = _tree(strategy)
     if tree is None:
         return [], seen
     nodes = list(tree.nodes.values())
-    new = [{"node": n.id, "parent": n.parent, "score": n.prm_score, "terminal": n.terminal, "answer": n.answer}
+    new = [{"node": n.id, "parent": n.parent, "text": n.text, "score": n.prm_score, "terminal": n.terminal,
+            "answer": n.answer}
            for n in nodes[seen:] if n.id != 0]
     return new, len(nodes)
 

@@ -101,6 +101,26 @@ class AnswerTools(Protocol):
         """Vote weights for samples with these confidences (the least confident get 0)."""
         ...
 
+    def degenerate(self, text: str) -> bool:
+        """Whether a sample ends in a loop (one stretch repeated back to back to its cap)."""
+        ...
+
+    async def run_checks(self, program: str, replies: Sequence[str]) -> CheckedReplies | None:
+        """Run a model-written program of instruction checks (`check_*` functions) on each reply in
+        the sandbox; None when the program defines no check or cannot run."""
+        ...
+
+
+class CheckedReplies(Protocol):
+    """What a program of instruction checks found: each check's description (the instruction it
+    checks), and for each reply, each check's verdict (None: the check raised on that reply)."""
+
+    @property
+    def checks(self) -> tuple[str, ...]: ...
+
+    @property
+    def verdicts(self) -> tuple[tuple[bool | None, ...], ...]: ...
+
 
 Event = dict[str, Any]
 

@@ -9,6 +9,7 @@ from search.strategies.auto import Auto
 from search.strategies.beam import Beam
 from search.strategies.best_of_n import BestOfN
 from search.strategies.mcts import MCTS
+from search.strategies.open_ended import OpenEnded
 from search.strategies.particle_filter import ParticleFilter
 from search.strategies.revise import Revise
 from search.strategies.self_consistency import SelfConsistency
@@ -23,6 +24,7 @@ STRATEGIES: dict[str, StrategyClass] = {
     "single": Single,
     "tot": TreeOfThoughts,
     "mcts": MCTS,
+    "open_ended": OpenEnded,
     "particle_filter": ParticleFilter,
     "revise": Revise,
     "self_consistency": SelfConsistency,

@@ -46,6 +46,20 @@ class Candidate:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Selection:
+    """How an open-ended reply was chosen where there was no answer to vote on."""
+
+    method: str  # "instruction checks", "consensus", "the model's consistency pick"
+    replies: int  # replies compared, rewrites included
+    checks: tuple[str, ...] = ()  # the instructions checked (each check's description)
+    met: int = 0  # checks the chosen reply met
+    failed: tuple[str, ...] = ()  # the checks it did not meet
+    broken: int = 0  # replies that looped (never chosen while another exists)
+    revised: bool = False  # the chosen reply is a rewrite that met more checks than its source
+    rejected_revisions: int = 0  # rewrites that met no more checks than their source
+
+
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
     """A strategy's best answer so far."""
 
@@ -55,6 +69,8 @@ class Outcome:
     candidates: tuple[Candidate, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     truncated: bool = False  # the shown text was cut by max_tokens (OpenAI's finish_reason "length")
+    selection: Selection | None = None  # open-ended searches: how the reply was chosen
+    work: str | None = None  # the text `content` was taken from, when the request asked for the bare answer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +81,11 @@ class Problem:
     # Every call's base: the per-sample cap, the request's seed, stop strings and top_p; greedy.
     sampling: Sampling
     program_prompt: str | None = None  # the chat asking for a program instead (search.programs)
+    # Open-ended requests: the chat without the server's default (math) system prompt, rendered, and
+    # the chat asking for checks of the request's instructions (search.instruction_prompts).
+    reply_messages: tuple[dict[str, Any], ...] = ()
+    reply_prompt: str | None = None
+    checks_prompt: str | None = None
 
     @property
     def max_tokens(self) -> int:
@@ -96,6 +117,10 @@ class StrategySettings(BaseModel):
 
     def wants_programs(self) -> bool:
         """Whether the strategy may ask for programs (then the problem carries a program prompt)."""
+        return False
+
+    def wants_checks(self) -> bool:
+        """Whether the strategy may ask for instruction checks (then the problem carries a checks prompt)."""
         return False
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from backends.engine.loops import CHECK_EVERY, token_loop
 from backends.engine.sampler import sampler_chain
 from backends.engine.sequence import Request, Sequence, Status
 from backends.engine.slots import Slot, SlotTable
@@ -207,6 +208,8 @@ class EngineCore:
             self._finish(seq, reason="stop")
         elif len(seq.generated) >= params.max_tokens or len(seq.tokens) >= self.n_ctx:
             self._finish(seq, reason="length")
+        elif len(seq.generated) % CHECK_EVERY == 0 and token_loop(seq.generated):
+            self._finish(seq, reason="length")  # it loops: the rest of its cap would be more copies
         elif seq.request.deadline is not None and time.monotonic() >= seq.request.deadline:
             self._finish(seq, reason="length")
 

@@ -9,6 +9,9 @@
   voted on (`hard="self_consistency"`: with programs, up to `programs` of them beside
   `chains_with_programs` chains), or a PRM-guided beam search runs (`hard="beam"`) and its answer joins
   the probe's votes.
+- An open-ended request (search.request_kind: "open" or "mixed"; no verifier): there is no answer
+  to vote on, so the open-ended search (search.strategies.open_ended, settings `open`) compares
+  replies against the request's own instructions instead; `open: null` votes on it as on any other.
 - With `settle_if_program_fails`, a probe whose greedy program printed nothing while its greedy chain
   stated an answer is settled on that chain: a model that cannot put the problem into code gains
   nothing from more samples of it (docs/benchmarks.md#settle_if_program_fails).
@@ -21,8 +24,10 @@ from typing import Literal
 from pydantic import Field
 
 from search.protocols import Generation
+from search.request_kind import request_kind
 from search.strategies.beam import Beam, BeamSettings
 from search.strategies.best_of_n import BestOfN, BestOfNSettings
+from search.strategies.open_ended import OpenEnded, OpenEndedSettings
 from search.strategies.self_consistency import SelfConsistency, SelfConsistencySettings
 from search.strategy import Ask, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy, Strategy
 from search.tree import Tree
@@ -45,9 +50,13 @@ class AutoSettings(HotSampling):
     wrong_arithmetic_weight: float = Field(1.0, ge=0, le=1)  # self_consistency's, for the probe and the vote
     give_up_after: int = Field(0, ge=0, le=64)  # best_of_n's, with a verifier
     beam: BeamSettings = BeamSettings()  # the search of `hard: "beam"`
+    open: OpenEndedSettings | None = OpenEndedSettings()  # the search of an open-ended request
 
     def wants_programs(self) -> bool:
         return self.programs > 0 or self.probe_programs > 0
+
+    def wants_checks(self) -> bool:
+        return self.open is not None and self.open.checks
 
 
 class Auto(SearchStrategy[AutoSettings]):
@@ -60,7 +69,10 @@ class Auto(SearchStrategy[AutoSettings]):
         self.probe_outcome: Outcome | None = None
         self.child: Strategy
         hot = HotSampling(temperature=s.temperature, top_p=s.top_p, min_p=s.min_p).model_dump()
-        if deps.verifier is not None:
+        if deps.verifier is None and s.open is not None and request_kind(problem.question) != "answer":
+            self.phase = "open"
+            self.child = OpenEnded(problem, deps, s.open.model_copy(update=hot))
+        elif deps.verifier is not None:
             self.phase = "verify"
             self.child = BestOfN(problem, deps, BestOfNSettings(n=s.n, batch=self.batch, programs=s.programs,
                                                                 give_up_after=s.give_up_after,

@@ -159,8 +159,11 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
         for sample, text, answer, wrong in zip(generation.samples, texts, answers, miscomputed, strict=True):
             confidence = (self.tools.trace_confidence(sample.logprobs, s.confidence_window)
                           if s.confidence and not program else None)
-            self.ballots.append(Ballot(text, answer, weight * (s.wrong_arithmetic_weight if wrong else 1.0), program,
-                                       sample.finish_reason == "length", confidence))
+            # A chain that loops states whatever its last copy says: it does not vote.
+            share = 0.0 if not program and self.tools.degenerate(text) else (
+                s.wrong_arithmetic_weight if wrong else 1.0)
+            self.ballots.append(Ballot(text, answer, weight * share, program, sample.finish_reason == "length",
+                                       confidence))
         self.effective = self._effective_weights(s.confidence_keep)
         self.groups = await self._tally(self.effective)
         if s.confidence:
@@ -232,8 +235,8 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
     def best(self) -> Outcome | None:
         if not self.ballots:
             return None
-        if not self.groups:  # no sample stated an answer: show the first one as it is
-            first = self.ballots[0]
+        if not self.groups:  # no sample stated an answer: show the first one as it is (one that loops last)
+            first = min(self.ballots, key=lambda b: b.weight == 0.0)
             return Outcome(content=first.text.strip(), answer=None, confidence=0.0, truncated=first.truncated)
         winner = self.groups[0]
         if self.judged and self.judged.get(self.groups[1].answer, 0.0) > self.judged.get(winner.answer, 1.0):
@@ -249,7 +252,9 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
                                              for b, w in zip(self.ballots, self.effective, strict=True)],
                                    # each sample's text, in the same order (a program's code): for rules that
                                    # read the work, not only the answer (bench.replay, bench.second_opinion)
-                                   "texts": [b.text for b in self.ballots]}
+                                   "texts": [b.text for b in self.ballots],
+                                   # the samples whose answers the chosen one merged (equal forms agree)
+                                   "agreeing": list(winner.members)}
         if self.judged:
             details["judged"] = {a: round(p, 4) for a, p in self.judged.items()}
         if self.programs.total:

@@ -1,4 +1,5 @@
-"""One pass: the baseline every other strategy is measured against."""
+"""One pass: the baseline every other strategy is measured against (greedy unless the request sets a
+temperature; an open-ended request is answered without the server's default math prompt)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ class Single(SearchStrategy[SingleSettings]):
             return []
         self._asked = True
         sampling = replace(self.problem.sampling, temperature=self.settings.temperature)
-        return [Ask(prompt=self.problem.prompt, n=1, sampling=sampling, greedy=sampling.greedy, tag="single")]
+        # An open-ended request's reply is written to the client's chat (Problem.reply_prompt).
+        prompt = self.problem.reply_prompt or self.problem.prompt
+        return [Ask(prompt=prompt, n=1, sampling=sampling, greedy=sampling.greedy, tag="single")]
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         if generation is None or not generation.samples:

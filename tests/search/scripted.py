@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rewards.confidence import confident_weights, trace_confidence
+from rewards.degeneration import is_degenerate
 from rewards.extraction import last_boxed
+from rewards.instruction_checks import CheckedReplies
 from rewards.step_checks import chain_arithmetic, first_error
 from sampling import Sampling
 from search.protocols import AnswerGroup
@@ -101,6 +103,17 @@ class LastNumberTools:
         """A scripted "program" is `print(X)`: it prints X."""
         found = re.findall(r"print\((.*?)\)", text)
         return found[-1] if found else None
+
+    def degenerate(self, text: str) -> bool:
+        return is_degenerate(text)
+
+    async def run_checks(self, program: str, replies: Sequence[str]) -> CheckedReplies | None:
+        """A scripted checks program is lines `contains: WORD`: a reply passes when WORD is in it."""
+        words = re.findall(r"contains: (\S+)", program)
+        if not words:
+            return None
+        return CheckedReplies(checks=tuple(f"contains {w}" for w in words),
+                              verdicts=tuple(tuple(w in r for w in words) for r in replies))
 
 
 class KeywordScorer:

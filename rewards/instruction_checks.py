@@ -1,0 +1,114 @@
+"""Instruction checks the model writes as code (program-aided verification for open-ended replies).
+
+The model reads a request and writes one `check_*` function per instruction a program can
+verify ("at least 3 paragraphs", "all lowercase", "end with 'Any questions?'"), each taking a
+reply and returning True or False, its docstring quoting the instruction. Here that program
+runs in the sandbox against every candidate reply at once; each check is called under its own
+one-second alarm, and one that raises gives no verdict (None) rather than a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rewards.python_tests import compile_error, extract_code
+from rewards.sandbox import SandboxLimits, SandboxResult, SandboxUnavailable, run_sandboxed
+
+
+@dataclass(frozen=True)
+class CheckedReplies:
+    """Each check's description (the instruction it checks), and for each reply each check's
+    verdict (None: the check raised or ran out of time on that reply)."""
+
+    checks: tuple[str, ...]
+    verdicts: tuple[tuple[bool | None, ...], ...]
+
+
+MAX_CHECKS = 12  # more than a request's instructions: the rest are the model padding the list
+DESCRIPTION_CHARS = 200
+
+# Appended to the model's program: call each check on each reply, print the verdicts after a marker.
+_HARNESS = '''
+
+def _ponder_run_checks():
+    import json as _json
+    import signal as _signal
+
+    def _alarm(signum, frame):
+        raise TimeoutError("check took too long")
+
+    _signal.signal(_signal.SIGALRM, _alarm)
+    checks = [(name, fn) for name, fn in list(globals().items())
+              if name.startswith("check") and callable(fn) and getattr(fn, "__module__", "") == __name__]
+    checks = checks[:{max_checks}]
+    verdicts = []
+    for reply in _json.loads({replies!r}):
+        row = []
+        for _, fn in checks:
+            try:
+                _signal.setitimer(_signal.ITIMER_REAL, 1.0)
+                row.append(bool(fn(reply)))
+            except BaseException:
+                row.append(None)
+            finally:
+                _signal.setitimer(_signal.ITIMER_REAL, 0)
+        verdicts.append(row)
+    described = [((fn.__doc__ or name).strip().splitlines() or [name])[0] for name, fn in checks]
+    print({marker!r} + _json.dumps({{"checks": described, "verdicts": verdicts}}))
+
+
+_ponder_run_checks()
+'''
+
+
+def checks_program(text: str, replies: Sequence[str], marker: str) -> str | None:
+    """The script the sandbox runs: the model's check functions, then the harness; None when the
+    text holds no program that compiles."""
+    code = extract_code(text)
+    if code is None or compile_error(code) is not None:
+        return None
+    return code + _HARNESS.format(max_checks=MAX_CHECKS, replies=json.dumps(list(replies)), marker=marker)
+
+
+def read_verdicts(stdout: str, marker: str, replies: int) -> CheckedReplies | None:
+    """The verdicts the harness printed, or None when there are none (no check, or a broken run)."""
+    line = next((ln for ln in reversed(stdout.splitlines()) if ln.startswith(marker)), None)
+    if line is None:
+        return None
+    try:
+        found = json.loads(line[len(marker):])
+        checks = tuple(str(c)[:DESCRIPTION_CHARS] for c in found["checks"])
+        verdicts = tuple(tuple(None if v is None else bool(v) for v in row) for row in found["verdicts"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not checks or len(verdicts) != replies or any(len(row) != len(checks) for row in verdicts):
+        return None
+    return CheckedReplies(checks=checks, verdicts=verdicts)
+
+
+async def run_checks(text: str, replies: Sequence[str], limits: SandboxLimits,
+                     slots: asyncio.Semaphore | None = None,
+                     on_result: Callable[[SandboxResult], None] | None = None) -> CheckedReplies | None:
+    """Run the check functions in a model's text on every reply in the sandbox (module docstring);
+    None when there is no runnable program, no check in it, or the sandbox cannot run here."""
+    marker = f"ponder-checks-{secrets.token_hex(8)}:"
+    program = await asyncio.to_thread(checks_program, text, replies, marker)
+    if program is None or not replies:
+        return None
+    try:
+        if slots is None:
+            result = await run_sandboxed(program, limits=limits)
+        else:
+            async with slots:
+                result = await run_sandboxed(program, limits=limits)
+    except SandboxUnavailable:
+        return None
+    if on_result is not None:
+        on_result(result)
+    if result.exit_code != 0 or result.output_truncated:
+        return None
+    return read_verdicts(result.stdout, marker, len(replies))

@@ -1,0 +1,76 @@
+"""The prompts of the open-ended search (search.strategies.open_ended): the model writes checks
+for the request's instructions, rewrites a reply that failed some, or picks the reply most
+consistent with the others (universal self-consistency, Chen et al. 2023)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from search.programs import PROGRAM_OPENING
+
+# In words only: the prompt carries no check for any instruction (a worked check would solve the
+# task family it is measured on).
+CHECKS_INSTRUCTION = (
+    "You write Python checks for replies to a user's request. Find every instruction in the request "
+    "that a program can check exactly: the length (words, sentences, paragraphs, lines, bullet points), "
+    "the format (a title, sections, JSON, a table, markdown), words or phrases to include or to avoid, "
+    "letter case, punctuation, how the reply must start or end. Do not check tone, quality or facts. "
+    "For each such instruction write one function, check_1, check_2 and so on, that takes the reply "
+    "text and returns True when the reply follows that instruction; use only the Python standard "
+    "library. Begin each function with a docstring that quotes the instruction. If the request has "
+    "no such instruction, write only `CHECKS = None`. Reply with the code in one ```python block."
+)
+CHECKS_MAX_TOKENS = 400
+CHECKS_STOP = ("```\n",)
+
+REVISE_INSTRUCTION = (
+    "Your reply does not follow these instructions from my request:\n{failed}\n"
+    "Rewrite your reply so that it follows every instruction in my request. "
+    "Reply with the rewritten reply only."
+)
+
+# Universal self-consistency's selection prompt (Chen et al. 2023, section 3), for free-form replies.
+USC_INSTRUCTION = (
+    "I have generated the following responses to the question: {question}\n\n{responses}\n\n"
+    "Evaluate these responses.\nSelect the most consistent response based on majority consensus.\n"
+    'Start your answer with "The most consistent response is Response X" (without quotes).'
+)
+USC_CHARS = 2000  # of each response shown to the selector
+_USC_PICK = re.compile(r"most consistent response is response\s*(\d+)", re.IGNORECASE)
+
+
+def without_system(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation without its system messages."""
+    return [dict(m) for m in messages if m.get("role") not in {"system", "developer"}]
+
+
+def checks_messages(question: str) -> list[dict[str, Any]]:
+    """The chat asking for the request's instruction checks, the reply begun with PROGRAM_OPENING
+    (render it with `add_generation_prompt=False`)."""
+    return [{"role": "system", "content": CHECKS_INSTRUCTION},
+            {"role": "user", "content": f'Request:\n"""\n{question}\n"""'},
+            {"role": "assistant", "content": PROGRAM_OPENING}]
+
+
+def revise_messages(messages: Sequence[dict[str, Any]], reply: str, failed: Sequence[str]) -> list[dict[str, Any]]:
+    """The conversation, the reply, and the request to fix the instructions it failed."""
+    listed = "\n".join(f"- {f}" for f in failed)
+    return [*messages, {"role": "assistant", "content": reply},
+            {"role": "user", "content": REVISE_INSTRUCTION.format(failed=listed)}]
+
+
+def usc_messages(question: str, replies: Sequence[str]) -> list[dict[str, Any]]:
+    """Universal self-consistency's one-turn chat: the replies numbered from 0."""
+    shown = "\n\n".join(f"Response {i}: {r[:USC_CHARS]}" for i, r in enumerate(replies))
+    return [{"role": "user", "content": USC_INSTRUCTION.format(question=question, responses=shown)}]
+
+
+def usc_choice(text: str, count: int) -> int | None:
+    """The response number a selector's text names, when it names one of `count`."""
+    match = _USC_PICK.search(text)
+    if match is None:
+        return None
+    index = int(match.group(1))
+    return index if 0 <= index < count else None

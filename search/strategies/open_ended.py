@@ -1,0 +1,277 @@
+"""Open-ended replies, where there is no answer to vote on: sample replies, check them against
+the request's own instructions, revise the best one against what failed.
+
+1. The greedy reply, and beside it (with `checks`) a program of instruction checks the model
+   writes for the request: one `check_*` function per instruction a program can verify
+   (program-aided verification: as programs answer math, here they check form). The sandbox
+   runs every check on every reply.
+2. More replies in batches of hot samples, up to `n`, until one meets every check (a reply
+   that meets all of them cannot be bettered by the checks, so sampling stops).
+3. Self-Refine (Madaan et al. 2023) driven by the checks: the best reply is rewritten to fix
+   the instructions it failed, up to `revisions` times; a rewrite counts only if it meets more
+   checks than the reply it rewrote.
+4. Selection: a reply that loops (rewards.degeneration) is never chosen while another exists;
+   then the most checks met; for a "mixed" request (a quantity to compute, under instructions)
+   agreement with the majority answer; a reply not cut by its token cap; then among replies
+   the checks cannot separate, the one most consistent with the others: by word overlap
+   (`select: "consensus"`, an MBR choice with unigram F1 as the similarity) or by the model's
+   own pick (`select: "usc"`, universal self-consistency, Chen et al. 2023: one more call that
+   shows it the tied replies).
+Without checks (nothing checkable was written, or the sandbox cannot run) steps 1-2 sample all
+`n` replies and step 4 picks by consistency alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from pydantic import Field
+
+from search.instruction_prompts import CHECKS_MAX_TOKENS, CHECKS_STOP, revise_messages, usc_choice, usc_messages
+from search.programs import PROGRAM_OPENING
+from search.protocols import Generation
+from search.request_kind import request_kind
+from search.schedule import Schedule
+from search.strategy import Ask, AskKind, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy, Selection
+
+Role = Literal["reply", "checks", "revision", "usc"]
+
+
+class OpenEndedSettings(HotSampling):
+    n: int = Field(4, ge=1, le=64)  # replies sampled at most (the greedy one first), revisions apart
+    batch: int = Field(3, ge=1, le=64)  # hot replies per call
+    checks: bool = True  # the model writes checks of the request's instructions (step 1)
+    revisions: int = Field(1, ge=0, le=8)
+    select: Literal["consensus", "usc"] = "consensus"
+
+    def wants_checks(self) -> bool:
+        return self.checks
+
+
+@dataclass(frozen=True)
+class Reply:
+    index: int
+    text: str
+    truncated: bool
+    broken: bool  # it loops (rewards.degeneration)
+    greedy: bool = False
+    revises: int | None = None  # the reply this one rewrote
+
+
+class OpenEnded(SearchStrategy[OpenEndedSettings]):
+    name = "open_ended"
+    Settings = OpenEndedSettings
+
+    def __init__(self, problem: Problem, deps: SearchDeps, settings: OpenEndedSettings | None = None) -> None:
+        super().__init__(problem, deps, settings)
+        self.tools = deps.tools
+        self.prompt = problem.reply_prompt or problem.prompt
+        self.schedule = Schedule(self.settings.n, self.settings.batch, greedy_first=True)
+        self.mixed = request_kind(problem.question) == "mixed"
+        self.replies: list[Reply] = []
+        self.roles: dict[int, tuple[Role, int | None]] = {}  # id(ask) -> what it asked for, the reply it revises
+        self.program: str | None = None
+        self.checks_state: Literal["asked", "pending", "ready", "none"] = (
+            "asked" if self.settings.checks and problem.checks_prompt else "none")
+        self.checks: tuple[str, ...] = ()
+        self.verdicts: dict[int, tuple[bool | None, ...]] = {}
+        self.majority: frozenset[int] = frozenset()  # the replies that state the majority answer (mixed)
+        self.revisions_left = self.settings.revisions
+        self.revision: tuple[str, int] | None = None  # (rendered prompt, reply it rewrites)
+        self.rejected: set[int] = set()  # rewrites that met no more checks than their source
+        self.usc_asked = False
+        self.usc_prompt: str | None = None
+        self.usc_pick: int | None = None
+
+    # -- ask ------------------------------------------------------------------------------------
+    def ask(self) -> list[Ask]:
+        asks: list[Ask] = []
+        if self.checks_state == "asked":
+            self.checks_state = "pending"
+            assert self.problem.checks_prompt is not None
+            sampling = replace(self.problem.sampling, max_tokens=min(self.problem.max_tokens, CHECKS_MAX_TOKENS),
+                               stop=CHECKS_STOP, temperature=0.0)
+            asks.append(self._mark(Ask(prompt=self.problem.checks_prompt, n=1, sampling=sampling,
+                                       kind=AskKind.PROGRAM, greedy=True, tag="instruction checks"), "checks"))
+        if not self._all_met():
+            for d in self.schedule.draws():
+                sampling = self.problem.sampling if d.greedy else self.settings.hot(self.problem, d.first)
+                tag = "greedy reply" if d.greedy else f"replies {d.first + 1}-{d.first + d.n}"
+                asks.append(self._mark(Ask(prompt=self.prompt, n=d.n, sampling=sampling, greedy=d.greedy,
+                                           tag=tag), "reply"))
+        if asks:
+            return asks
+        if self.revision is not None:
+            prompt, source = self.revision
+            self.revision, self.revisions_left = None, self.revisions_left - 1
+            return [self._mark(Ask(prompt=prompt, n=1, sampling=self.problem.sampling, greedy=True,
+                                   tag=f"revision of reply {source + 1}"), "revision", source)]
+        if self.settings.select == "usc" and not self.usc_asked and self.usc_prompt is not None:
+            self.usc_asked = True
+            return [self._mark(Ask(prompt=self.usc_prompt, n=1, tag="consistency pick",
+                                   sampling=replace(self.problem.sampling, max_tokens=32, temperature=0.0)), "usc")]
+        return []
+
+    def _mark(self, ask: Ask, role: Role, source: int | None = None) -> Ask:
+        self.roles[id(ask)] = (role, source)
+        return ask
+
+    # -- tell -----------------------------------------------------------------------------------
+    async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
+        role, source = self.roles.pop(id(ask), ("reply", None))
+        granted = generation.samples if generation is not None else ()
+        if role == "reply":
+            self.schedule.refund(ask.n - len(granted))
+        if role == "checks":
+            self.program = PROGRAM_OPENING + granted[0].text if granted else None
+            self.checks_state = "ready" if self.program is not None else "none"
+        elif role == "usc":
+            tied = self._tied()
+            pick = usc_choice(granted[0].text, len(tied)) if granted else None
+            self.usc_pick = tied[pick].index if pick is not None else None
+        else:
+            for sample in granted:
+                self.replies.append(Reply(index=len(self.replies), text=sample.text,
+                                          truncated=sample.finish_reason == "length",
+                                          broken=self.tools.degenerate(sample.text),
+                                          greedy=ask.greedy and role == "reply", revises=source))
+        await self._check_new()
+        if self.mixed:
+            await self._vote()
+        await self._plan_revision()
+        await self._plan_usc()
+
+    async def _check_new(self) -> None:
+        """Run the checks on every reply that has no verdicts yet (once the program is back)."""
+        if self.checks_state != "ready" or self.program is None:
+            return
+        new = [r for r in self.replies if r.index not in self.verdicts]
+        if not new:
+            return
+        found = await self.tools.run_checks(self.program, [r.text for r in new])
+        if found is None or (self.checks and tuple(found.checks) != self.checks):
+            self.checks_state, self.checks, self.verdicts = "none", (), {}  # no usable checks: consistency decides
+            return
+        self.checks = tuple(found.checks)
+        for reply, row in zip(new, found.verdicts, strict=True):
+            self.verdicts[reply.index] = tuple(row)
+        for reply in new:
+            if reply.revises is not None and self._met(reply) <= self._met(self.replies[reply.revises]):
+                self.rejected.add(reply.index)
+
+    async def _vote(self) -> None:
+        answers = [(r.index, self.tools.extract(r.text)) for r in self.replies if not r.broken]
+        stated = [(i, a) for i, a in answers if a is not None]
+        groups = await self.tools.tally([a for _, a in stated]) if stated else []
+        top = groups[0] if groups and (len(groups) == 1 or groups[0].votes > groups[1].votes) else None
+        self.majority = frozenset(stated[m][0] for m in top.members) if top is not None else frozenset()
+
+    async def _plan_revision(self) -> None:
+        """Prepare the rewrite of the best reply once sampling is over and it fails a check."""
+        if (self.revision is not None or self.revisions_left <= 0 or self.schedule.remaining
+                or self.checks_state != "ready" or self.deps.render is None):
+            return
+        best = self._chosen()
+        if best is None or best.index not in self.verdicts or best.broken:
+            return
+        failed = [c for c, v in zip(self.checks, self.verdicts[best.index], strict=True) if v is False]
+        if not failed:
+            return
+        messages = revise_messages(self.problem.reply_messages or self.problem.messages, best.text.strip(), failed)
+        self.revision = (await self.deps.render(messages), best.index)
+
+    async def _plan_usc(self) -> None:
+        self.usc_prompt = None
+        if self.settings.select != "usc" or self.usc_asked or self.schedule.remaining or self.revision is not None:
+            return
+        if (self.revisions_left > 0 and self._failed_any()) or self.deps.render is None:
+            return
+        tied = self._tied()
+        if len(tied) > 1:
+            self.usc_prompt = await self.deps.render(usc_messages(self.problem.question,
+                                                                  [r.text.strip() for r in tied]))
+
+    # -- selection ------------------------------------------------------------------------------
+    def _met(self, reply: Reply) -> float:
+        verdicts = self.verdicts.get(reply.index)
+        if not verdicts:
+            return 0.0
+        return sum(v is True for v in verdicts) / len(verdicts)
+
+    def _all_met(self) -> bool:
+        return bool(self.checks) and any(self._met(r) == 1.0 and not r.broken for r in self.replies)
+
+    def _failed_any(self) -> bool:
+        best = self._chosen()
+        return best is not None and bool(self.checks) and self._met(best) < 1.0
+
+    def _eligible(self) -> list[Reply]:
+        kept = [r for r in self.replies if r.index not in self.rejected]
+        sound = [r for r in kept if not r.broken]
+        return sound or kept
+
+    def _key(self, reply: Reply) -> tuple[float, bool, bool]:
+        return self._met(reply), reply.index in self.majority, not reply.truncated
+
+    def _tied(self) -> list[Reply]:
+        """The eligible replies that the checks, the vote and the token cap cannot separate."""
+        eligible = self._eligible()
+        if not eligible:
+            return []
+        top = max(self._key(r) for r in eligible)
+        return [r for r in eligible if self._key(r) == top]
+
+    def _chosen(self) -> Reply | None:
+        tied = self._tied()
+        if not tied:
+            return None
+        if self.usc_pick is not None and any(r.index == self.usc_pick for r in tied):
+            return self.replies[self.usc_pick]
+        consensus = _consensus([r.text for r in tied], [r.text for r in self._eligible()])
+        return max(zip(tied, consensus, strict=True), key=lambda rc: (rc[1], rc[0].greedy, -rc[0].index))[0]
+
+    def best(self) -> Outcome | None:
+        chosen = self._chosen()
+        if chosen is None:
+            return None
+        met = self.verdicts.get(chosen.index, ())
+        failed = tuple(c for c, v in zip(self.checks, met, strict=True) if v is not True) if met else ()
+        method = ("instruction checks" if self.checks else
+                  "the model's consistency pick" if self.usc_pick == chosen.index else "consensus")
+        answer = self.tools.extract(chosen.text) if self.mixed and chosen.index in self.majority else None
+        confidence = self._met(chosen) if self.checks else _consensus([chosen.text], [
+            r.text for r in self._eligible()])[0]
+        return Outcome(
+            content=chosen.text.strip(), answer=answer, confidence=round(confidence, 4), truncated=chosen.truncated,
+            selection=Selection(method=method, replies=len(self.replies), checks=self.checks,
+                                met=sum(v is True for v in met), failed=failed,
+                                broken=sum(r.broken for r in self.replies),
+                                revised=chosen.revises is not None, rejected_revisions=len(self.rejected)))
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _consensus(texts: list[str], others: list[str]) -> list[float]:
+    """Each text's mean unigram F1 against the other texts in `others` (1.0 when there is no other)."""
+    bags = [Counter(_WORD.findall(t.lower())) for t in others]
+    scores = []
+    for text in texts:
+        mine = Counter(_WORD.findall(text.lower()))
+        rest = [b for b, t in zip(bags, others, strict=True) if t is not text]
+        if not rest:
+            scores.append(1.0)
+            continue
+        scores.append(sum(_f1(mine, b) for b in rest) / len(rest))
+    return scores
+
+
+def _f1(a: Counter[str], b: Counter[str]) -> float:
+    overlap = sum((a & b).values())
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / sum(a.values()), overlap / sum(b.values())
+    return 2 * precision * recall / (precision + recall)
