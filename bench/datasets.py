@@ -10,11 +10,14 @@
   have `>>>` examples, which are their serving-time verifier (the hidden tests grade).
 - `rg:NAME`: a `reasoning-gym` generator by name (`rg:basic_arithmetic`, `rg:chain_sum`, ...),
   `size` items from `seed`; graded by the generator's own `score_answer`.
+- `ifgen_dev`, `ifgen_heldout`: 40 open-ended prompts each, with one or two IFEval instructions
+  that `if-verifiable`'s checkers verify (bench.instruction_following; pip install --no-deps
+  if-verifiable). The two halves share no base prompt; tune on dev only.
 
 Every item carries the user message, the reference (`gold`), what grading needs, and the
 serving-time verifier spec a client could honestly send: the puzzle's numbers for game24,
 the task's tests for humaneval, none for math (a reference answer would be cheating;
-`oracle_verifier` gives one for upper-bound runs).
+`oracle_verifier` gives one for upper-bound runs) and none for instructions (the checkers grade).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bench import instruction_following
+
 GAME24_PROMPT = (
     "Use the numbers {numbers} and the operations + - * / to make 24. Use each number exactly once. "
     "Show your steps, then give the expression as \\boxed{{EXPRESSION}}."
@@ -40,7 +45,7 @@ CODE_PROMPT = (
     "imports it needs, in one ```python code block.\n\n```python\n{prompt}```"
 )
 
-Kind = Literal["game24", "math", "code", "gym"]
+Kind = Literal["game24", "math", "code", "gym", "instructions"]
 GYM_PREFIX = "rg:"
 GYM_PROMPT = "{question}\n\nEnd with the final answer as \\boxed{{ANSWER}}."
 
@@ -168,9 +173,20 @@ def humaneval_with_examples(path: Path | None = None) -> list[Item]:
     return [item for item in humaneval(path) if item.verifier is not None]
 
 
+def instructions(half: str, seed: int) -> list[Item]:
+    """The 40 items of one half ("dev" or "heldout") of the instruction-following prompts; the
+    sent message is the base prompt and its instructions, nothing else (no answer format)."""
+    return [Item(id=f"ifgen-{half}-{n:03d}", question=p.question, kind="instructions",
+                 gold="follows " + ", ".join(i["id"] for i in p.instructions),
+                 reference={"base": p.base, "instructions": [dict(i) for i in p.instructions]})
+            for n, p in enumerate(instruction_following.instructed_prompts(half, seed=seed))]
+
+
 DATASETS: dict[str, Callable[[], list[Item]]] = {
     "game24": game24, "gsm8k": gsm8k, "aime25": aime25, "humaneval": humaneval,
     "humaneval_examples": humaneval_with_examples,
+    "ifgen_dev": lambda: instructions("dev", instruction_following.IFGEN_DEV_SEED),
+    "ifgen_heldout": lambda: instructions("heldout", instruction_following.IFGEN_HELDOUT_SEED),
 }
 
 

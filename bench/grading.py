@@ -4,13 +4,16 @@ game24: the extracted expression must make 24 from the puzzle's numbers (`check_
 math: the extracted final answer must equal the gold numerically (`normalize_answer`), or,
 given a `MathEquivalence`, by math-verify. code: the task's tests run on the answer's code
 in the sandbox (`PythonTestsVerifier`). gym: the generator's own `score_answer` on the
-extracted final answer (1.0 is right).
+extracted final answer (1.0 is right). instructions: every instruction's IFEval checker on the
+whole content; right when all are followed (IFEval's prompt-level strict), and the
+per-instruction verdicts are kept for the instruction-level share.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench import instruction_following
 from bench.datasets import Item
 from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, normalize_answer
@@ -28,6 +31,7 @@ class Grade:
     answer: str | None  # what grading read from the content: expression, final answer, or code
     correct: bool
     feedback: str
+    instructions: dict[str, bool] | None = None  # instructions items: per instruction id, followed or not
 
 
 async def grade(item: Item, content: str, equivalence: MathEquivalence | None = None) -> Grade:
@@ -59,4 +63,17 @@ async def grade(item: Item, content: str, equivalence: MathEquivalence | None = 
             return Grade(None, False, "no final answer found")
         score = item.reference["dataset"].score_answer(answer=answer, entry=item.reference["entry"])
         return Grade(answer, score >= 1.0, f"reasoning-gym score {score:g}")
+    if item.kind == "instructions":
+        return grade_instructions(item, content)
     raise ValueError(f"no grading for item kind {item.kind!r}")
+
+
+def grade_instructions(item: Item, content: str) -> Grade:
+    """IFEval's strict check of each of the item's instructions on `content` (the checkers are
+    fast string tests, so they run inline); a checker that raises counts as not followed."""
+    verdicts = instruction_following.follows(item.reference["instructions"], content)
+    missed = [v.id if v.error is None else f"{v.id} ({v.error})" for v in verdicts if not v.followed]
+    followed = sum(v.followed for v in verdicts)
+    return Grade(f"{followed}/{len(verdicts)} followed" if content.strip() else None, not missed,
+                 "not followed: " + ", ".join(missed) if missed else "all instructions followed",
+                 instructions={v.id: v.followed for v in verdicts})

@@ -83,6 +83,8 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
         rounds=solved.rounds, wall_s=round(wall, 3), stop_reason=solved.stop_reason, errors=list(solved.errors),
         content=solved.content,
     )
+    if graded.instructions is not None:
+        row["instructions_followed"] = graded.instructions
     if solved.votes is not None:
         row["votes"] = solved.votes
     if solved.judged is not None:

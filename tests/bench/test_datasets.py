@@ -101,3 +101,30 @@ def test_reasoning_gym_generator_by_name_is_seeded_and_sized():
     assert "\\boxed" in first[0].question and first[0].verifier is None
     with pytest.raises(KeyError, match="no_such_generator"):
         load("rg:no_such_generator")
+
+
+@needs("if_verifiable", "if-verifiable")
+def test_instruction_following_halves_share_no_base_prompt_and_load_the_same_twice():
+    import random
+
+    from bench.instruction_following import BASE_PROMPTS, EXCLUDED, conflicts, instruction_ids
+
+    state = random.getstate()
+    dev, heldout = load("ifgen_dev"), load("ifgen_heldout")
+    assert random.getstate() == state  # the draws leave the caller's random state alone
+    assert len(dev) == len(heldout) == 40
+    assert dev[0].id == "ifgen-dev-000" and heldout[-1].id == "ifgen-heldout-039"
+    dev_bases, heldout_bases = {i.reference["base"] for i in dev}, {i.reference["base"] for i in heldout}
+    assert len(dev_bases) == len(heldout_bases) == 30 and not dev_bases & heldout_bases
+    assert all(BASE_PROMPTS[i.reference["base"]] in i.question for i in dev + heldout)
+    assert load("ifgen_dev") == dev and load("ifgen_heldout") == heldout  # same ids, texts, arguments
+    table, used = conflicts(), set(instruction_ids())
+    for item in dev + heldout:
+        ids = [i["id"] for i in item.reference["instructions"]]
+        assert item.kind == "instructions" and item.verifier is None and "\\boxed" not in item.question
+        assert 1 <= len(ids) <= 2 and set(ids) <= used and not set(ids) & set(EXCLUDED)
+        assert len(ids) == 1 or ids[1] not in table[ids[0]]
+        assert item.gold == "follows " + ", ".join(ids)
+    words = [i["kwargs"] for item in dev + heldout for i in item.reference["instructions"]
+             if i["id"] == "length_constraints:number_words"]
+    assert words and all(w["num_words"] <= 200 for w in words)  # short enough for a small model

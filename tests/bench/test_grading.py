@@ -72,3 +72,47 @@ async def test_humaneval_docstring_examples_pass_the_canonical_solution_and_fail
     assert (await check.check(f"```python\n{item.gold}\n```")).passed
     wrong = await check.check("```python\ndef has_close_elements(numbers, threshold):\n    return True\n```")
     assert not wrong.passed and "Expected: False Got: True" in wrong.feedback
+
+
+def instructed(*instructions: dict) -> Item:
+    return Item(id="i", question="q", gold="g", kind="instructions", reference={"instructions": list(instructions)})
+
+
+NO_COMMA = {"id": "punctuation:no_comma", "kwargs": {}}
+UNDER_12_WORDS = {"id": "length_constraints:number_words", "kwargs": {"num_words": 12, "relation": "less than"}}
+needs_checkers = pytest.mark.skipif(importlib.util.find_spec("if_verifiable") is None,
+                                    reason="pip install --no-deps if-verifiable")
+
+
+@needs_checkers
+async def test_instructions_grading_needs_every_instruction_followed():
+    item = instructed(NO_COMMA, UNDER_12_WORDS)
+    right = await grade(item, "Leaves fall and drift away.")
+    assert right.correct is True and right.answer == "2/2 followed"
+    assert right.instructions == {"punctuation:no_comma": True, "length_constraints:number_words": True}
+    comma = await grade(item, "Leaves fall, and drift away.")
+    assert comma.correct is False and comma.answer == "1/2 followed"
+    assert comma.instructions == {"punctuation:no_comma": False, "length_constraints:number_words": True}
+    assert comma.feedback == "not followed: punctuation:no_comma"
+    long = await grade(item, "Leaves fall and drift away on the wind over the hills and far beyond the sea.")
+    assert long.correct is False and long.instructions["length_constraints:number_words"] is False
+    empty = await grade(item, "  ")  # IFEval's strict check: an empty response follows nothing
+    assert empty.correct is False and empty.answer is None and not any(empty.instructions.values())
+
+
+@needs_checkers
+async def test_instructions_grading_counts_a_failing_checker_as_not_followed():
+    verdict = await grade(instructed(NO_COMMA, {"id": "no_such:instruction", "kwargs": {}}), "Fine.")
+    assert verdict.correct is False and verdict.instructions == {"punctuation:no_comma": True,
+                                                                 "no_such:instruction": False}
+    assert verdict.feedback == "not followed: no_such:instruction (KeyError)"
+
+
+@needs_checkers
+async def test_a_generated_item_is_graded_by_its_own_instructions():
+    from bench.datasets import load
+
+    item = next(i for i in load("ifgen_dev") if [x["id"] for x in i.reference["instructions"]]
+                == ["change_case:english_capital"])
+    assert (await grade(item, "BREAD RISES BECAUSE YEAST MAKES GAS THAT GETS TRAPPED IN THE DOUGH.")).correct
+    assert not (await grade(item, "Bread rises because yeast makes gas that gets trapped in the dough.")).correct

@@ -84,6 +84,16 @@ def test_markdown_table_has_one_row_per_config():
     assert lines[2].startswith("| effort=low | 1/2 | 50.0% (") and "| 200 | 400 |" in lines[2]
 
 
+def test_summary_of_instruction_following_rows_has_the_instruction_level_share():
+    rows = [{**row(True, 100, 1.0), "instructions_followed": {"punctuation:no_comma": True}},
+            {**row(False, 100, 1.0),
+             "instructions_followed": {"startend:quotation": False, "detectable_format:title": True}}]
+    s = summarise(rows)
+    assert (s["correct"], s["instructions"], s["instructions_followed"], s["instruction_accuracy"]) == (1, 3, 2, 0.6667)
+    assert markdown_table({"effort=none": s}).splitlines()[2].startswith("| effort=none | 1/2, 2/3 instr. | 50.0% (")
+    assert "instructions" not in summarise([row(True, 100, 1.0)])
+
+
 def test_request_body_carries_the_honest_verifier_only():
     code = Item(id="c", question="q", gold="g", kind="code", reference={"tests": "t"},
                 verifier={"type": "python_tests", "tests": "t"})
