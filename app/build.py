@@ -37,6 +37,7 @@ async def open_backend(settings: Settings) -> Backend:
             common: dict[str, Any] = {
                 "model": None if settings.model == "smollm2" else settings.model, "api_key": settings.backend_api_key,
                 "timeout_s": settings.backend_timeout_s, "max_in_flight": settings.backend_max_in_flight,
+                "call_base_s": settings.backend_call_base_s, "min_tokens_per_s": settings.backend_min_tokens_per_s,
                 "chat_template": template}
             if settings.backend == "sglang":
                 return SGLangBackend(url, **common)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             logging.getLogger("ponder").warning(
                 "traces in %s cannot be read back after a restart or through another gateway: set "
                 "PONDER_CALLER_SECRET (the same on every gateway that shares the folder)", settings.trace_dir)
+        await asyncio.to_thread(app.state.traces.prepare)  # an existing trace folder is made owner-only now
         # Every search's backend calls end when the shutdown grace does (app/shutdown.py).
         async with open_service(settings, backend=backend, metrics=metrics, drain=drain) as service:
             app.state.service = service

@@ -1,5 +1,5 @@
-"""ASGI middleware: a request id on every response (and on every backend call the request makes),
-request metrics, one JSON access log line per request."""
+"""ASGI middleware: ponder's own request id on every response (and on every backend call the request
+makes), request metrics, one JSON access log line per request (a client's `x-request-id` in its own field)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ log = logging.getLogger("ponder.access")
 # What a request's search adds to its access log line (tokens, stop reason): a dict per request that
 # the search's tasks share (they inherit the context).
 SEARCH_LOG: ContextVar[dict[str, Any] | None] = ContextVar("ponder_search_log", default=None)
+CLIENT_ID_CHARS = 64  # a client's x-request-id is kept to this many characters in the log
 
 
 class Observe:
@@ -31,12 +32,13 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, b"x-request-id")
-        request_id = request_id[:64] if request_id.isprintable() and request_id else str(uuid.uuid4())
+        # Always ponder's own: a client's id could name another request's log lines and backend calls.
+        request_id = str(uuid.uuid4())
+        client_request_id = _client_id(_header(scope, b"x-request-id"))
         started = time.monotonic()
         status = 500
-        # Forwarded only as a UUID: some servers (llama-cpp-python's) answer 400 to any other form.
-        forwarded = {"X-Request-ID": request_id} if _is_uuid(request_id) else {}
+        # A UUID, the one form every server accepts (llama-cpp-python's answers 400 to others).
+        forwarded = {"X-Request-ID": request_id}
         traceparent = _header(scope, b"traceparent")
         if traceparent and len(traceparent) <= 128 and traceparent.isprintable():
             forwarded["traceparent"] = traceparent
@@ -61,7 +63,8 @@ class Observe:
             self.metrics.requests.labels(path, str(status)).inc()
             self.metrics.latency.labels(path).observe(elapsed)
             # No prompt or answer text at info level: method, route, status, time, id.
-            log.info(json.dumps({"request_id": request_id, "method": scope.get("method"), "route": path,
+            client = {"client_request_id": client_request_id} if client_request_id else {}
+            log.info(json.dumps({"request_id": request_id, **client, "method": scope.get("method"), "route": path,
                                  "status": status, "seconds": round(elapsed, 3), **searched}))
 
 
@@ -70,8 +73,6 @@ def _header(scope: Scope, name: bytes) -> str:
     return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == name), "")
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        return str(uuid.UUID(text)) == text.lower()
-    except ValueError:
-        return False
+def _client_id(raw: str) -> str:
+    """A client's `x-request-id` as logged: at most 64 characters, each outside visible ASCII made "_"."""
+    return "".join(c if "!" <= c <= "~" else "_" for c in raw[:CLIENT_ID_CHARS])

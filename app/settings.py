@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from backends.http_retry import CALL_BASE_S, MIN_TOKENS_PER_S
+
 # OpenAI's reasoning efforts; each names a tier, or an alias of one (Settings.effort_aliases).
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
@@ -35,14 +37,17 @@ class Tier(BaseModel):
     budget_tokens: int = Field(gt=0)
     max_calls: int = Field(gt=0)
     max_tokens_per_sample: int | None = Field(default=None, gt=0)  # None: the server's default
-    deadline_s: float | None = Field(default=None, gt=0)  # None: the server's default_deadline_s
+    # A search at this effort ends by then unless its request sets a deadline; never past default_deadline_s.
+    deadline_s: float | None = Field(default=None, gt=0)
     settings: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("settings", "config"))
 
 
 def default_tiers() -> dict[str, Tier]:
     """The effort tiers; why each is shaped so, with its measurements, is in docs/benchmarks.md."""
     return {
-        "none": Tier(strategy="single", budget_tokens=1024, max_calls=1),
+        # Deadlines by effort: a single pass answers (or fails) within a minute; a search gets room for its
+        # calls on a CPU server (docs/benchmarks.md: medium about 9x a single pass) but a drip cannot hold it.
+        "none": Tier(strategy="single", budget_tokens=1024, max_calls=1, deadline_s=60.0),
         # Quantitative questions: the probe is the greedy chain of thought and the greedy program
         # (search.programs). If the program prints nothing the greedy chain stands; if they disagree,
         # more chains and programs vote together: programs alone outvote right greedy chains.
@@ -51,18 +56,18 @@ def default_tiers() -> dict[str, Tier]:
         # one is not well-formed (program_trial: 1; on a quantitative question without a verifier this
         # can only matter when the greedy chain stated no answer either). A chain whose stated arithmetic is
         # wrong (checked exactly) votes half: such chains are nearly always wrong answers.
-        "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8,
+        "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8, deadline_s=150.0,
                     settings={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
                               "batch": 2, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
                               "wrong_arithmetic_weight": 0.5}),
-        "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64,
+        "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64, deadline_s=300.0,
                        settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
                                  "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
                                  "wrong_arithmetic_weight": 0.5}),
         # high votes as medium does on a quantitative question (a bigger vote does not select better);
         # it samples more where more can change the answer: 12 chains without a program prompt, 12
         # candidates against a verifier.
-        "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128,
+        "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128, deadline_s=600.0,
                      settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 12,
                                "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
                                "wrong_arithmetic_weight": 0.5}),
@@ -81,7 +86,11 @@ class Settings(BaseSettings):
     # more than one routes each search to one replica by prompt prefix. Empty means [base_url].
     backend_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     backend_api_key: str | None = None
-    backend_timeout_s: float = 120.0
+    backend_timeout_s: float = 120.0  # the most one backend exchange may take, whatever it asks for
+    # A generation call may take backend_call_base_s (queueing, the prompt) + its tokens (n * max_tokens) /
+    # backend_min_tokens_per_s, never past backend_timeout_s: a server that drips its answer is cut early.
+    backend_call_base_s: float = Field(default=CALL_BASE_S, gt=0)  # 30
+    backend_min_tokens_per_s: float = Field(default=MIN_TOKENS_PER_S, gt=0)  # 2: a CPU server at ~5 tokens/s passes
     # A PRM served by vLLM's pooling runner (rewards/remote_prm.py) scores steps instead of the
     # policy model's own judge: PONDER_PRM_URL=http://HOST:8001 PONDER_PRM_MODEL=Qwen/Qwen2.5-Math-PRM-7B
     prm_url: str | None = None
@@ -122,8 +131,8 @@ class Settings(BaseSettings):
     search_concurrency: int = 4
     # A search stops after this many backend calls fail in a row (its best so far, or a 502/503).
     search_max_failures: int = Field(default=3, ge=1)
-    # Every search ends by this deadline unless the tier or the request sets one (a request may not
-    # go past max_deadline_s): a hanging backend cannot hold a request open.
+    # Every search ends by this deadline, or by its tier's when that is sooner, unless the request sets one
+    # (a request may not go past max_deadline_s): a hanging backend cannot hold a request open.
     default_deadline_s: float = Field(default=900.0, gt=0)
 
     # Auth: PONDER_API_KEYS="key1,key2" (or a JSON list); empty means no auth.

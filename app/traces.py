@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import stat
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -36,6 +37,20 @@ class TraceStore:
         self.max_items = max_items
         self.directory = directory
         self._items: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
+
+    def prepare(self) -> None:
+        """Make the trace folder, owner-only; an existing one open to others is tightened to 0700 (mkdir's
+        mode applies only to a folder it creates). Where this process may not, it says so and goes on."""
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            mode = stat.S_IMODE(self.directory.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(self.directory, 0o700)
+                log.info("trace folder %s tightened from %04o to 0700 (prompts inside)", self.directory, mode)
+        except OSError as exc:  # another user's folder (a volume's root): the files inside stay 0600
+            log.warning("trace folder %s is not owner-only and cannot be made so: %s", self.directory, exc)
 
     async def put(self, trace_id: str, trace: dict[str, Any], *, owner: str | None) -> None:
         """Keep `trace` for `owner` (a caller digest, app/auth.py; None on an open server)."""

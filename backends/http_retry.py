@@ -26,6 +26,18 @@ FORWARDED_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("ponder_forwar
 
 _CONTEXT_ERROR = re.compile(r"context length|maximum context|context window|context_length", re.IGNORECASE)
 
+# Defaults of the bound on one generation call (README, Production backends): a server gets CALL_BASE_S for
+# queueing and the prompt, then must keep up MIN_TOKENS_PER_S over the tokens it may generate; a CPU
+# server at about 5 tokens/s passes with room to spare.
+CALL_BASE_S = 30.0
+MIN_TOKENS_PER_S = 2.0
+
+
+def generation_timeout(tokens: int, *, base_s: float, min_tokens_per_s: float, cap_s: float) -> float:
+    """The most time one call that may generate `tokens` tokens (all its samples together) is allowed:
+    `base_s + tokens / min_tokens_per_s`, never more than `cap_s` (the whole-exchange cut)."""
+    return min(cap_s, base_s + max(0, tokens) / min_tokens_per_s)
+
 
 class JsonApi:
     """JSON requests to `base_url`; connect errors and 5xx are retried, everything else raised at once."""
@@ -41,6 +53,8 @@ class JsonApi:
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
         max_in_flight: int | None = None,
+        call_base_s: float = CALL_BASE_S,
+        min_tokens_per_s: float = MIN_TOKENS_PER_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.backend = backend  # the name errors carry
@@ -48,15 +62,21 @@ class JsonApi:
         # engine batches what it gets, and a flood only queues there, out of our sight.
         self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self.timeout_s = timeout_s
+        self.call_base_s = call_base_s
+        self.min_tokens_per_s = min_tokens_per_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.owns_client = client is None
         self.client = client or httpx.AsyncClient(timeout=timeout_s)
 
-    async def send(self, method: str, path: str, *, body: Any = None, deadline: float | None = None) -> Any:
+    async def send(self, method: str, path: str, *, body: Any = None, deadline: float | None = None,
+                   tokens: int | None = None) -> Any:
         """The parsed JSON object or array of one exchange, retried with exponential backoff on
-        connect errors and 5xx only. Raises BackendTimeout when `deadline` (time.monotonic()) passes."""
+        connect errors and 5xx only. Raises BackendTimeout when `deadline` (time.monotonic()) passes,
+        or, for a call that may generate `tokens` tokens, when it outlasts `generation_timeout`."""
+        limit = self.timeout_s if tokens is None else generation_timeout(
+            tokens, base_s=self.call_base_s, min_tokens_per_s=self.min_tokens_per_s, cap_s=self.timeout_s)
         failure: BackendError | None = None
         cause: Exception | None = None
         for attempt in range(self.max_retries + 1):
@@ -67,22 +87,22 @@ class JsonApi:
                 await asyncio.sleep(pause)
             try:
                 async with self._slot(deadline):
-                    timeout = self._timeout(deadline)
+                    timeout = min(limit, self._timeout(deadline))
                     # The whole exchange, not each read: a server dripping a byte at a time cannot hold a call.
                     response = await asyncio.wait_for(
                         self.client.request(method, self.base_url + path, json=body, headers=self._headers(),
                                             timeout=timeout), timeout)
             except TimeoutError as exc:
-                raise BackendTimeout(f"{self.base_url}{path} did not answer within {timeout:.1f}s",
-                                     backend=self.backend) from exc
+                raise BackendTimeout(f"{self.base_url}{path} did not answer within {timeout:.1f}s"
+                                     f"{self._bound_note(tokens, timeout)}", backend=self.backend) from exc
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure, cause = BackendUnavailable(
                     f"cannot reach the backend at {self.base_url} ({type(exc).__name__}: {exc})", backend=self.backend
                 ), exc
                 continue
             except httpx.TimeoutException as exc:
-                raise BackendTimeout(f"{self.base_url}{path} did not answer within {timeout:.1f}s",
-                                     backend=self.backend) from exc
+                raise BackendTimeout(f"{self.base_url}{path} did not answer within {timeout:.1f}s"
+                                     f"{self._bound_note(tokens, timeout)}", backend=self.backend) from exc
             except httpx.TransportError as exc:  # the server dropped a request it had taken: do not resend
                 raise BackendUnavailable(f"the backend at {self.base_url} broke off ({type(exc).__name__}: {exc})",
                                          backend=self.backend) from exc
@@ -102,16 +122,23 @@ class JsonApi:
         assert failure is not None
         raise failure from cause
 
+    def _bound_note(self, tokens: int | None, timeout: float) -> str:
+        """Why a generation call had `timeout`, when its token-rate bound set it (an operator tunes that)."""
+        if tokens is None or timeout >= self.timeout_s:
+            return ""
+        return (f" ({self.call_base_s:g} s + {tokens} tokens at {self.min_tokens_per_s:g} tokens/s, "
+                f"or the search's deadline)")
+
     def _headers(self) -> dict[str, str]:
         session, forwarded = SEARCH_SESSION.get(), FORWARDED_HEADERS.get()
         if session is None and not forwarded:
             return self.headers
         return {**(forwarded or {}), **self.headers, **({"X-Session-ID": session} if session else {})}
 
-    async def send_object(self, method: str, path: str, *, body: Any = None,
-                          deadline: float | None = None) -> dict[str, Any]:
+    async def send_object(self, method: str, path: str, *, body: Any = None, deadline: float | None = None,
+                          tokens: int | None = None) -> dict[str, Any]:
         """`send` for endpoints that answer one JSON object."""
-        answer = await self.send(method, path, body=body, deadline=deadline)
+        answer = await self.send(method, path, body=body, deadline=deadline, tokens=tokens)
         if not isinstance(answer, dict):
             raise BackendBadResponse(f"{self.base_url}{path} answered no JSON object: {str(answer)[:300]}",
                                      backend=self.backend)

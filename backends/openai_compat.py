@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from backends.errors import BackendBadResponse
-from backends.http_retry import JsonApi
+from backends.http_retry import CALL_BASE_S, MIN_TOKENS_PER_S, JsonApi
 from backends.server_templates import server_template
 from backends.templates import Renderer, RendersChat, TemplateSlot
 from backends.token_prompts import TokenPrompts
@@ -42,6 +42,8 @@ class OpenAICompatBackend(RendersChat):
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
         max_in_flight: int | None = None,
+        call_base_s: float = CALL_BASE_S,
+        min_tokens_per_s: float = MIN_TOKENS_PER_S,
         token_prompts: bool = False,
     ) -> None:
         # Accept both the server root and the OpenAI SDK's ".../v1" form.
@@ -53,7 +55,8 @@ class OpenAICompatBackend(RendersChat):
                                       f"{self.base_url} shows no chat template; set PONDER_CHAT_TEMPLATE")
         self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
                             max_retries=max_retries, backoff_s=backoff_s, client=client,
-                            max_in_flight=max_in_flight)
+                            max_in_flight=max_in_flight, call_base_s=call_base_s,
+                            min_tokens_per_s=min_tokens_per_s)
         self._client = self._api.client
         self._discovery = asyncio.Lock()
         self._one_choice_per_request = False  # learnt when a server ignores `n`
@@ -137,7 +140,9 @@ class OpenAICompatBackend(RendersChat):
                                 **completions_fields(params)}
         if ids is None and self._writes_bos(prompt):
             body["add_special_tokens"] = False  # the template wrote the BOS token; vLLM would add a second
-        answer = await self._api.send_object("POST", "/v1/completions", body=body, deadline=deadline)
+        # Bounded by what n samples of max_tokens should take, not only the whole-exchange cut.
+        answer = await self._api.send_object("POST", "/v1/completions", body=body, deadline=deadline,
+                                             tokens=n * params.max_tokens)
         return self._parse(answer, want_logprobs=params.logprobs is not None)
 
     def _writes_bos(self, prompt: str) -> bool:

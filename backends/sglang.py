@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from backends.errors import BackendBadResponse
-from backends.http_retry import JsonApi
+from backends.http_retry import CALL_BASE_S, MIN_TOKENS_PER_S, JsonApi
 from backends.server_templates import folder_template
 from backends.templates import Renderer, RendersChat, TemplateSlot
 from backends.types import Completion, Sample, TokenLogprob
@@ -49,6 +49,8 @@ class SGLangBackend(RendersChat):
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
         max_in_flight: int | None = None,
+        call_base_s: float = CALL_BASE_S,
+        min_tokens_per_s: float = MIN_TOKENS_PER_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model or ""  # filled from /get_model_info on first use when not given
@@ -56,7 +58,8 @@ class SGLangBackend(RendersChat):
         self._template = TemplateSlot(chat_template, self._folder_template, advice)
         self._api = JsonApi(self.base_url, backend=self.name, api_key=api_key, timeout_s=timeout_s,
                             max_retries=max_retries, backoff_s=backoff_s, client=client,
-                            max_in_flight=max_in_flight)
+                            max_in_flight=max_in_flight, call_base_s=call_base_s,
+                            min_tokens_per_s=min_tokens_per_s)
         self._discovery = asyncio.Lock()
 
     async def resolve_model(self, *, deadline: float | None = None) -> str:
@@ -94,7 +97,7 @@ class SGLangBackend(RendersChat):
             warm = await self._warm_prefix(prompt, deadline)
             body = {"text": [prompt] * n, "sampling_params": [sglang_fields(params, i) for i in range(n)]}
         body.update(sglang_request_fields(params))
-        answer = await self._api.send("POST", "/generate", body=body, deadline=deadline)
+        answer = await self._api.send("POST", "/generate", body=body, deadline=deadline, tokens=n * params.max_tokens)
         outputs = answer if isinstance(answer, list) else [answer]
         if len(outputs) != n or not all(isinstance(o, dict) and isinstance(o.get("text"), str) for o in outputs):
             raise BackendBadResponse(f"{self.base_url}/generate answered {len(outputs)} outputs for n={n} or "
@@ -122,7 +125,7 @@ class SGLangBackend(RendersChat):
         """Prefill `prompt` into the radix cache without generating; its prompt and cached token counts."""
         answer = await self._api.send_object(
             "POST", "/generate", body={"text": prompt, "sampling_params": {"max_new_tokens": 0, "temperature": 0.0}},
-            deadline=deadline)
+            deadline=deadline, tokens=0)
         raw = answer.get("meta_info")
         meta: dict[str, Any] = raw if isinstance(raw, dict) else {}
         return {"prompt_tokens": _int(meta.get("prompt_tokens")), "cached_tokens": _int(meta.get("cached_tokens"))}

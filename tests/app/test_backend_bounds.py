@@ -136,7 +136,7 @@ async def test_every_call_of_one_search_carries_one_session_id_for_a_routers_aff
     assert set(sessions[:split]) == {first} and len(set(sessions[split:])) == 1 and split >= 2
 
 
-async def test_the_clients_request_id_and_traceparent_reach_every_backend_call():
+async def test_the_request_id_and_the_clients_traceparent_reach_every_backend_call():
     wire = Wire(lambda r: httpx.Response(200, json=vllm_completion(["so 5"] * json.loads(r.content)["n"]))
                 if r.url.path == "/v1/completions" else httpx.Response(404, json={}))
     trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -146,5 +146,7 @@ async def test_the_clients_request_id_and_traceparent_reach_every_backend_call()
                                 json={"model": "m", "messages": QUESTION, "reasoning": {"strategy": "self_consistency",
                                                                                        "n": 2}})
     assert reply.status_code == 200
+    ours = reply.headers["x-request-id"]  # ponder's own id, not the client's, names the backend calls
+    assert ours != request_id
     calls = [r for r in wire.requests if r.url.path == "/v1/completions"]
-    assert calls and all(r.headers["x-request-id"] == request_id and r.headers["traceparent"] == trace for r in calls)
+    assert calls and all(r.headers["x-request-id"] == ours and r.headers["traceparent"] == trace for r in calls)

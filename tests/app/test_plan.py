@@ -29,6 +29,16 @@ def test_reasoning_object_overrides_tier():
     assert plan.settings == SingleSettings()  # the tier's auto settings do not leak into another strategy
 
 
+def test_the_default_deadline_depends_on_the_effort_and_the_server_bounds_it():
+    deadlines = {effort: plan_request(req(reasoning_effort=effort), load_settings()).deadline_s
+                 for effort in ("none", "minimal", "low", "medium", "high")}
+    assert deadlines == {"none": 60, "minimal": 60, "low": 150, "medium": 300, "high": 600}
+    lowered = load_settings(default_deadline_s=100)  # an operator's lower default bounds every tier
+    assert [plan_request(req(reasoning_effort=e), lowered).deadline_s for e in ("none", "high")] == [60, 100]
+    asked = plan_request(req(reasoning_effort="none", reasoning={"deadline_s": 200}), load_settings())
+    assert asked.deadline_s == 200  # a request's own deadline wins, up to max_deadline_s
+
+
 def test_system_prompt_added_only_when_client_sent_none():
     settings = load_settings()
     assert plan_request(req(), settings).messages[0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPT}

@@ -64,6 +64,15 @@ async def test_trace_files_are_owner_only_one_per_trace(tmp_path):
     assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
 
 
+async def test_an_existing_trace_folder_open_to_others_is_made_owner_only_at_start(tmp_path):
+    folder = tmp_path / "traces"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)  # as a volume or an operator's mkdir leaves it: mkdir's mode would not touch it
+    async with client_for(ScriptedBackend(), trace_dir=folder):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # at start, before any trace is written
+    assert list(folder.iterdir()) == []
+
+
 async def test_openapi_and_docs_need_the_key_when_keys_are_set():
     async with client_for(ScriptedBackend(), api_keys=KEY_A) as http:
         refused = (await http.get("/v1/models")).json()

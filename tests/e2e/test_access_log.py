@@ -37,7 +37,8 @@ def test_the_access_log_is_one_json_line_per_request(tmp_path: Path):
     entries = [json.loads(line) for line in lines]
     chat = [e for e in entries if e["route"] == "/v1/chat/completions"]
     assert len(chat) == 1
-    assert chat[0]["request_id"] == "req-from-client-7" and chat[0]["status"] == 200
+    assert chat[0]["request_id"] == reply.headers["x-request-id"] != "req-from-client-7" and chat[0]["status"] == 200
+    assert chat[0]["client_request_id"] == "req-from-client-7"  # the client's id, beside ponder's own
     assert chat[0]["completion_tokens"] > 0 and chat[0]["stop_reason"] == "done" and chat[0]["seconds"] > 0
     assert any(e["route"] == "/health" for e in entries)
     log = (tmp_path / "serve.err").read_text()
