@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Optional
@@ -48,6 +49,7 @@ def ask(
     backend: Annotated[Optional[str], typer.Option(help="embedded | openai | sglang")] = None,
     base_url: Annotated[Optional[str], typer.Option()] = None,
     model: Annotated[Optional[str], typer.Option()] = None,
+    view: Annotated[bool, typer.Option("--view", help="open the search's trace page in a browser")] = False,
 ) -> None:
     """Answer one question in-process and print the answer, then the search summary."""
     from rich.console import Console
@@ -57,6 +59,7 @@ def ask(
     from app.protocol import ChatCompletionRequest
     from app.render import summary_text
     from app.service import plan_request
+    from app.traces import trace_record
 
     settings = load_settings(**_overrides(backend, base_url, model))
     console = Console()
@@ -72,6 +75,8 @@ def ask(
         console.print(result.outcome.content if result.outcome else "(no answer)", markup=False)
         console.rule("summary")
         console.print(summary_text(result) or "", markup=False)
+        if view:
+            _open_view(trace_record(f"ask-{uuid.uuid4().hex}", result, plan.messages), console)
 
     try:
         asyncio.run(run())
@@ -80,21 +85,48 @@ def ask(
         raise typer.Exit(2) from exc
 
 
+def _open_view(trace: dict[str, Any], console: Any) -> None:
+    """Write the trace's standalone page to a temporary file, print its path, open it in a browser."""
+    import tempfile
+    import webbrowser
+    from pathlib import Path
+
+    from app.viewer import page_name, write_page
+
+    folder = Path(tempfile.mkdtemp(prefix="ponder-view-"))  # owner-only, like the page inside it
+    path = write_page(trace, folder / page_name(trace))
+    console.print(f"trace page: {path}", markup=False)
+    webbrowser.open(path.as_uri())
+
+
 @cli.command()
 def export(
     traces: Annotated[list[str], typer.Argument(help="trace folders (PONDER_TRACE_DIR), trace files, JSONL files")],
     out: Annotated[str, typer.Option(help="output JSONL")] = "ponder-export.jsonl",
     margin: Annotated[float, typer.Option(help="least score gap for a preference pair")] = 0.2,
+    html: Annotated[Optional[str], typer.Option(
+        help="write each trace's standalone viewer page, <id>.html, to this folder instead")] = None,
+    trace_id: Annotated[Optional[list[str]], typer.Option("--id", help="only this trace (repeatable)")] = None,
 ) -> None:
-    """Turn stored traces into preference pairs (DPO) and step labels (PRM training)."""
+    """Turn stored traces into preference pairs (DPO) and step labels (PRM training), or, with
+    --html, into pages that open offline in a browser (the page of GET /v1/traces/{id}/view)."""
     import json
     from pathlib import Path
 
     from app.export import export_records, read_traces
 
+    chosen = (t for t in read_traces(Path(t) for t in traces) if not trace_id or t.get("id") in trace_id)
+    if html is not None:
+        from app.viewer import page_name, write_page
+
+        folder = Path(html)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [write_page(trace, folder / page_name(trace)) for trace in chosen]
+        typer.echo(f"wrote {len(written)} trace page(s) to {folder}")
+        return
     counts = {"preference": 0, "step_label": 0}
     with open(out, "w") as f:
-        for trace in read_traces(Path(t) for t in traces):
+        for trace in chosen:
             for record in export_records(trace, margin):
                 counts[record["type"]] += 1
                 f.write(json.dumps(record) + "\n")

@@ -16,6 +16,7 @@ from app.auth import require_api_key
 from app.body_limit import BodyLimit
 from app.build import open_service
 from app.errors import install_error_handlers
+from app.live import LiveSearches
 from app.metrics import Metrics
 from app.observe import Observe
 from app.openapi_errors import document_errors
@@ -24,6 +25,7 @@ from app.responses_api import router as responses_router
 from app.routes import open_router, router
 from app.settings import Settings, load_settings
 from app.shutdown import Drain, ShutdownGate
+from app.trace_view import router as trace_view_router
 from app.traces import TraceStore
 from backends.types import Backend
 
@@ -58,12 +60,14 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.admission = Admission(max_concurrent=settings.max_concurrent_searches,
                                     max_queued=settings.max_queued_searches, metrics=metrics)
     app.state.traces = TraceStore(settings.max_traces, settings.trace_dir)
+    app.state.live = LiveSearches()  # kept traces of searches still running (app/trace_view.py follows them)
     drain = Drain(grace_s=settings.shutdown_grace_s)
     app.state.drain = drain
     install_error_handlers(app)
     document_errors(app)
     app.include_router(router)
     app.include_router(reason_router)
+    app.include_router(trace_view_router)
     app.include_router(responses_router)
     app.include_router(open_router)
     app.include_router(docs_router(app))

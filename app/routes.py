@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.admission import Admission
 from app.auth import caller_of, require_api_key
 from app.errors import ApiError
+from app.live import LiveSearches
 from app.metrics import Metrics
 from app.protocol import ChatCompletion, ChatCompletionRequest, ChoiceOut, MessageOut, ModelCard, ModelList
 from app.render import finish_reason, ponder_info, usage_of
@@ -24,7 +25,7 @@ from app.settings import Settings
 from app.streaming import failure_of, stream_chat
 from app.summarize import Summarized, summarize
 from app.traces import TraceStore, trace_record
-from search.driver import SearchFailed, SearchResult
+from search.driver import Emit, SearchFailed, SearchResult
 
 DISCONNECT_POLL_S = 0.25
 T = TypeVar("T")
@@ -56,6 +57,10 @@ def get_traces(request: Request) -> TraceStore:
     return request.app.state.traces  # type: ignore[no-any-return]
 
 
+def get_live(request: Request) -> LiveSearches:
+    return request.app.state.live  # type: ignore[no-any-return]
+
+
 async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
     """Run `work` (a search), cancelling it (no further backend calls) if the client goes away."""
     task = asyncio.create_task(work)
@@ -73,12 +78,12 @@ async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) ->
 
 
 async def run_planned(plan: Plan, request: Request, service: ReasoningService, admission: Admission,
-                      summary: str = "concise") -> Summarized:
+                      summary: str = "concise", emit: Emit | None = None) -> Summarized:
     """Run a planned search and summarise it at the `summary` level, in an admission slot,
     cancelled if the client leaves; a search in which every backend call failed becomes the
-    backend's error status."""
+    backend's error status. `emit` gets the search's events as they happen."""
     async def search_and_summarize() -> Summarized:
-        result = await service.run(plan)
+        result = await service.run(plan, emit=emit)
         return await summarize(result, summary, plan=plan, backend=service.backend)
 
     try:
@@ -93,34 +98,53 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AdmissionDep = Annotated[Admission, Depends(get_admission)]
 TracesDep = Annotated[TraceStore, Depends(get_traces)]
+LiveDep = Annotated[LiveSearches, Depends(get_live)]
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletion, operation_id="createChatCompletion")
 async def chat_completions(  # type: ignore[no-untyped-def]
     body: ChatCompletionRequest, request: Request, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep,
-    admission: AdmissionDep, traces: TracesDep,
+    admission: AdmissionDep, traces: TracesDep, live: LiveDep,
 ):
     plan = plan_request(body, settings)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = service.backend.model
+    kept = bool(body.reasoning and body.reasoning.trace) or settings.keep_all_traces
+    # A kept trace can be followed while the search runs (GET /v1/traces/{id}/events, app/trace_view.py).
+    following = live.start(completion_id, caller_of(request), plan.strategy) if kept else None
+
     async def record(result: SearchResult) -> None:
         metrics.record_search(result, service.backend.name)
-        if (body.reasoning and body.reasoning.trace) or settings.keep_all_traces:
+        if kept:
             trace = trace_record(completion_id, result, plan.messages)
             await traces.put(completion_id, trace, owner=caller_of(request))
+            live.end(completion_id, trace)
+
+    def unfollowed() -> None:  # a search that ended without a trace (failed, cancelled): followers hear so
+        live.end(completion_id, None, "the search ended without an answer")
 
     summary_level = body.reasoning.summary if body.reasoning else "concise"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         held = AsyncExitStack()
-        await held.enter_async_context(admission.slot())  # a 429 must come before the stream starts
+        held.callback(unfollowed)
+        try:
+            await held.enter_async_context(admission.slot())  # a 429 must come before the stream starts
+        except BaseException:
+            await held.aclose()
+            raise
         frames = stream_chat(service, plan, completion_id=completion_id, model=model, include_usage=include_usage,
-                             summary=summary_level, on_result=record, release=held.aclose)
+                             summary=summary_level, on_result=record, release=held.aclose,
+                             emit=following.emit if following else None)
         return StreamingResponse(frames, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    summarized = await run_planned(plan, request, service, admission, summary_level)
-    result = summarized.result
-    await record(result)
+    try:
+        summarized = await run_planned(plan, request, service, admission, summary_level,
+                                       emit=following.emit if following else None)
+        result = summarized.result
+        await record(result)
+    finally:
+        unfollowed()
     outcome = result.outcome
     response = ChatCompletion(
         id=completion_id, created=int(time.time()), model=model,

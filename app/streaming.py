@@ -38,16 +38,23 @@ def failure_of(exc: Exception) -> ApiError:
     return ApiError(502, f"every backend call failed: {cause}", type="backend_error")
 
 
-async def live_search(service: ReasoningService, plan: Plan) -> AsyncGenerator[Event | SearchResult, None]:
-    """Yield the search's events as they happen, then its result (the last item).
+async def live_search(service: ReasoningService, plan: Plan,
+                      emit: Callable[[Event], None] | None = None) -> AsyncGenerator[Event | SearchResult, None]:
+    """Yield the search's events as they happen, then its result (the last item); `emit` also
+    gets each event as it happens.
 
     SearchFailed and BackendError propagate; closing the iterator early cancels the search,
     so no further backend calls are made."""
     events: asyncio.Queue[Event | None] = asyncio.Queue()
 
+    def publish(event: Event) -> None:
+        events.put_nowait(event)
+        if emit is not None:
+            emit(event)
+
     async def search() -> SearchResult:
         try:
-            return await service.run(plan, emit=events.put_nowait)
+            return await service.run(plan, emit=publish)
         finally:
             events.put_nowait(None)
 
@@ -68,12 +75,13 @@ async def live_search(service: ReasoningService, plan: Plan) -> AsyncGenerator[E
 async def stream_chat(
     service: ReasoningService, plan: Plan, *, completion_id: str, model: str, include_usage: bool,
     summary: str = "concise", on_result: Callable[[SearchResult], Awaitable[None]] | None = None,
-    release: Callable[[], Awaitable[None]] | None = None,
+    release: Callable[[], Awaitable[None]] | None = None, emit: Callable[[Event], None] | None = None,
 ) -> AsyncIterator[str]:
     """Yield SSE frames while the search runs; cancelling the iterator cancels the search.
 
     Progress lines stream as `reasoning_content`; with summary "model" the model's summary
-    follows them. `release` is awaited when the stream ends however it ends (it frees the search slot)."""
+    follows them. `emit` also gets each search event (a viewer following the search). `release`
+    is awaited when the stream ends however it ends (it frees the search slot)."""
     created = int(time.time())
 
     def chunk(delta: DeltaOut, finish: str | None = None) -> str:
@@ -85,7 +93,7 @@ async def stream_chat(
         yield chunk(DeltaOut(role="assistant", content=""))
         result: SearchResult | None = None
         try:
-            async with aclosing(live_search(service, plan)) as items:
+            async with aclosing(live_search(service, plan, emit)) as items:
                 async for item in items:
                     if isinstance(item, SearchResult):
                         result = item

@@ -27,9 +27,18 @@ _TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stored trace: the search's events and tree, and what the viewer (app/viewer.py) shows of
+    its outcome: the budget and what was spent, the candidates, the strategy's details."""
+    o, u = result.outcome, result.usage
     return {"id": trace_id, "created": int(time.time()), "strategy": result.strategy, "messages": messages,
-            "answer": result.outcome.answer if result.outcome else None, "events": list(result.events),
-            "tree": result.tree}
+            "answer": o.answer if o else None, "events": list(result.events), "tree": result.tree,
+            "content": o.content if o else None, "confidence": o.confidence if o else None,
+            "candidates": [{"answer": c.answer, "votes": c.votes, "score": c.score}
+                           for c in (o.candidates if o else ())],
+            "details": dict(o.details) if o else {}, "stop_reason": result.stop_reason, "rounds": result.rounds,
+            "elapsed_s": round(result.elapsed_s, 3), "budget": result.budget, "errors": list(result.errors),
+            "usage": {"completion_tokens": u.completion_tokens, "prompt_tokens": u.prompt_tokens,
+                      "cached_tokens": u.cached_tokens, "calls": u.calls, "failed_calls": u.failed_calls}}
 
 
 class TraceStore:

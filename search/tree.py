@@ -74,7 +74,7 @@ class Tree:
         """The whole tree as plain records (for traces)."""
         return [
             {"id": n.id, "parent": n.parent, "depth": n.depth, "text": n.text, "tokens": n.tokens,
-             "prm_score": n.prm_score, "visits": n.visits, "value": round(n.mean_value, 4),
+             "prm_score": n.prm_score, "visits": n.visits, "value": round(n.mean_value, 4), "prior": n.prior,
              "terminal": n.terminal, "answer": n.answer, "verdict": n.verdict}
             for n in self.nodes.values() if n.id != 0
         ]

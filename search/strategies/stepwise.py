@@ -157,5 +157,5 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
         content=tree.path_text(top).strip(), answer=winner, confidence=confidence,
         candidates=tuple(Candidate(answer=a, votes=round(v, 3))
                          for a, v in sorted(votes.items(), key=lambda kv: -kv[1])),
-        details={**details, "nodes": len(tree.nodes) - 1, "score": round(weight(top), 3)},
+        details={**details, "nodes": len(tree.nodes) - 1, "score": round(weight(top), 3), "chosen": top},
     )
