@@ -74,16 +74,19 @@ async def _log_chat_template(backend: Backend) -> None:
 def sandbox_policy(settings: Settings, metrics: Metrics | None = None) -> SandboxPolicy:
     """The sandbox limits and concurrency the settings name (this event loop's semaphore). Says at
     startup, once per process, when no code can run or runs without an isolation boundary."""
-    from rewards.sandbox import sandbox_unavailable
+    from rewards.sandbox import run_bound, sandbox_unavailable
 
+    limits = SandboxLimits(cpu_s=settings.sandbox_cpu_s, wall_s=settings.sandbox_timeout_s,
+                           memory_mb=settings.sandbox_memory_mb, mode=settings.sandbox)
     if (reason := sandbox_unavailable(settings.sandbox)) is not None:  # probed once (one sandbox start), cached
         log.error("python_tests verifiers and program-aided answers cannot run: %s", reason)
     elif settings.sandbox == "unsafe-rlimits":
         log.warning("PONDER_SANDBOX=unsafe-rlimits: model- and client-written code runs without an isolation boundary")
-    return SandboxPolicy(
-        SandboxLimits(cpu_s=settings.sandbox_cpu_s, wall_s=settings.sandbox_timeout_s,
-                      memory_mb=settings.sandbox_memory_mb, mode=settings.sandbox),
-        asyncio.Semaphore(settings.sandbox_concurrency), metrics.record_sandbox if metrics is not None else None)
+    if reason is None:  # the run's bound times the runs at once is what all sandboxes together may hold
+        log.info("sandbox runs: %d MB and at most %d at once, each bounded by %s", settings.sandbox_memory_mb,
+                 settings.sandbox_concurrency, run_bound(limits).describe())
+    return SandboxPolicy(limits, asyncio.Semaphore(settings.sandbox_concurrency),
+                         metrics.record_sandbox if metrics is not None else None)
 
 
 @asynccontextmanager

@@ -37,6 +37,8 @@ class Metrics:
             outcome = "killed_timeout"
         elif result.output_truncated:
             outcome = "killed_output"
+        elif result.resource_limit is not None:
+            outcome = f"{result.resource_limit}_limit"  # memory_limit, processes_limit: the run's whole bound
         elif result.exit_code is not None and result.exit_code < 0:
             outcome = "killed_signal"  # CPU limit (SIGXCPU/SIGKILL) and the like
         else:

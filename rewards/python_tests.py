@@ -40,6 +40,8 @@ def build_program(code: str, tests: str, entry_point: str | None, prelude: str =
 
 
 def _feedback(result: SandboxResult) -> str:
+    if result.resource_limit is not None:  # before the exit code: a run that lost a child to it may still exit 0
+        return f"the program went past the sandbox's {result.resource_limit} limit for the whole run"
     if result.timed_out:
         return "the tests did not finish in time (an infinite loop or a very slow solution)"
     lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
@@ -104,7 +106,7 @@ async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaph
         return None
     if on_result is not None:
         on_result(result)
-    if result.exit_code != 0 or result.output_truncated:
+    if result.exit_code != 0 or result.output_truncated or result.resource_limit is not None:
         return None
     return printed_answer(result.stdout)
 
@@ -133,6 +135,6 @@ class PythonTestsVerifier:
             return Verdict.fail(f"the code was not run: {exc}")
         if self.on_result is not None:
             self.on_result(result)
-        if result.exit_code == 0 and result.stdout.rstrip().endswith(marker):
+        if result.exit_code == 0 and result.stdout.rstrip().endswith(marker) and result.resource_limit is None:
             return Verdict.ok("all tests passed")
         return Verdict.fail(_feedback(result))

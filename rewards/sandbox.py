@@ -12,6 +12,11 @@ Under that, as before: rlimits (CPU, memory, file size, processes, open files, n
 wall clock, capped output, and an audit hook that refuses sockets, process creation, ctypes and
 writes outside the working directory (defence in depth only: an audit hook is not a boundary).
 
+Memory and processes are bounded for the run as a whole, in either mode: by a cgroup of its own
+(rewards/run_cgroup.py: memory.max, no swap, pids.max; everything in it killed at the end) where the
+server may make one, else by rlimits whose product is the bound (`run_bound`). A run that reached
+either bound says so in `SandboxResult.resource_limit`: a resource failure, never a pass.
+
 Where bubblewrap is missing or cannot create its namespaces, no code runs (SandboxUnavailable,
 whose message names PONDER_SANDBOX), unless the operator chose mode "unsafe-rlimits": rlimits and
 the audit hook only, in a host temporary directory, as a per-run uid when the server is root.
@@ -37,6 +42,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+
+from rewards.run_cgroup import CgroupParents, ResourceLimit, RunCgroup, run_cgroups
 
 PRELUDE = r'''
 import os, resource, sys
@@ -69,6 +76,9 @@ _ADVICE = ("install bubblewrap (>= 0.8) and allow unprivileged user namespaces (
            "PONDER_SANDBOX=unsafe-rlimits to run code with rlimits and an audit hook only")
 
 
+_FALLBACK_PROCESS_MB = 128  # without a cgroup, each process's share of the run's memory (Python starts in 32)
+
+
 class SandboxUnavailable(RuntimeError):
     """No code can run: the configured sandbox does not work on this machine (the message says why
     and names the setting that allows the weaker mode)."""
@@ -78,9 +88,9 @@ class SandboxUnavailable(RuntimeError):
 class SandboxLimits:
     cpu_s: int = 5
     wall_s: float = 10.0
-    memory_mb: int = 512
+    memory_mb: int = 512  # the whole run's, all its processes together (run_bound)
     file_mb: int = 8  # per file; the run's whole tmpfs holds 4x this
-    processes: int = 32
+    processes: int = 32  # the whole run's, where a cgroup bounds it (run_bound)
     output_bytes: int = 64_000
     mode: SandboxMode = "bwrap"  # unsafe-rlimits: no isolation boundary, an operator's explicit choice
 
@@ -94,6 +104,36 @@ class SandboxResult:
     output_truncated: bool = False
     duration_s: float = 0.0
     isolation: str = ""
+    resource_limit: ResourceLimit | None = None  # the run's memory or process bound stopped part of it
+
+
+@dataclass(frozen=True)
+class RunBound:
+    """How one run is held to its memory and process limits as a whole."""
+
+    processes: int  # RLIMIT_NPROC inside the run: per uid, and each run has a uid (or user namespace) of its own
+    process_mb: int  # RLIMIT_AS of each process
+    cgroup: CgroupParents | None  # where the run's own cgroup is made; None: the rlimits' product is the bound
+    why_no_cgroup: str = ""
+
+    def describe(self) -> str:
+        if self.cgroup is not None:
+            return (f"a cgroup (v{self.cgroup.version}) per run under {self.cgroup.memory}: memory.max, no swap, "
+                    f"{self.processes} processes; {self.process_mb} MB address space per process")
+        return (f"rlimits: {self.processes} processes x {self.process_mb} MB address space "
+                f"(no cgroup: {self.why_no_cgroup})")
+
+
+def run_bound(limits: SandboxLimits) -> RunBound:
+    """The bound on one run. With a cgroup: `limits.memory_mb` (no swap) and `limits.processes` for
+    the run together. Without: at most memory_mb // 128 processes of memory_mb / that many MB each,
+    so that their product is memory_mb. The cgroup probe runs once per process (blocking)."""
+    python = _interpreter(os.geteuid() == 0)
+    found = run_cgroups(python) if python is not None else "no interpreter"
+    if isinstance(found, CgroupParents):
+        return RunBound(limits.processes, limits.memory_mb, found)
+    processes = max(1, min(limits.processes, limits.memory_mb // _FALLBACK_PROCESS_MB))
+    return RunBound(processes, limits.memory_mb // processes, None, found)
 
 
 @dataclass(frozen=True)
@@ -147,7 +187,7 @@ def _system_binds(python: str) -> tuple[str, ...]:
 
 
 def _bwrap_argv(bwrap: str, python: str, uid: int, prelude_fd: int, code_fd: int, limits: SandboxLimits,
-                disable_userns: bool) -> list[str]:
+                processes: int, disable_userns: bool) -> list[str]:
     """The bubblewrap command line for one run (see the module docstring for what each part buys)."""
     return [
         bwrap,
@@ -167,7 +207,7 @@ def _bwrap_argv(bwrap: str, python: str, uid: int, prelude_fd: int, code_fd: int
         "--remount-ro", "/",  # bwrap's root is a tmpfs the run could otherwise fill without a cap
         "--file", str(prelude_fd), f"{WORKDIR}/prelude.py", "--file", str(code_fd), f"{WORKDIR}/candidate.py",
         "--chdir", WORKDIR,
-        python, "-I", "-S", "prelude.py", str(limits.processes),
+        python, "-I", "-S", "prelude.py", str(processes),
     ]
 
 
@@ -178,9 +218,12 @@ def _memfd(text: str) -> int:
     return fd
 
 
-def _launch(code: str, limits: SandboxLimits, bwrap: str | None = None, disable_userns: bool = True) -> _Launch:
+def _launch(code: str, limits: SandboxLimits, bwrap: str | None = None, disable_userns: bool = True,
+            bound: RunBound | None = None) -> _Launch:
     """Prepare one run: in bubblewrap when `bwrap` is given, else the unsafe-rlimits way. Raises
     SandboxUnavailable where no interpreter is found."""
+    processes = limits.processes if bound is None else bound.processes
+    cgroup = "" if bound is None or bound.cgroup is None else "cgroup+"
     root = os.geteuid() == 0
     python = _interpreter(root)
     if python is None:
@@ -188,8 +231,8 @@ def _launch(code: str, limits: SandboxLimits, bwrap: str | None = None, disable_
     uid = _RUN_UIDS[secrets.randbelow(len(_RUN_UIDS))]
     if bwrap is not None:
         fds = (_memfd(PRELUDE), _memfd(code))
-        isolation = "bwrap+rlimits+audit" if disable_userns else "bwrap(nested-userns)+rlimits+audit"
-        return _Launch(_bwrap_argv(bwrap, python, uid, *fds, limits, disable_userns), isolation, _ENV,
+        isolation = f"bwrap+{cgroup}rlimits+audit" if disable_userns else f"bwrap(nested-userns)+{cgroup}rlimits+audit"
+        return _Launch(_bwrap_argv(bwrap, python, uid, *fds, limits, processes, disable_userns), isolation, _ENV,
                        uid if root else None, fds)
     workdir = Path(tempfile.mkdtemp(prefix="ponder-sandbox-"))
     (workdir / "candidate.py").write_text(code)
@@ -197,8 +240,8 @@ def _launch(code: str, limits: SandboxLimits, bwrap: str | None = None, disable_
     if root:  # a uid of its own: it cannot read the server's /proc entries or another run's files
         for path in (workdir, *workdir.iterdir()):
             os.chown(path, uid, uid)
-    return _Launch([python, "-I", "-S", "prelude.py", str(limits.processes)],
-                   "uid+rlimits+audit" if root else "rlimits+audit", {**_ENV, "HOME": str(workdir)},
+    return _Launch([python, "-I", "-S", "prelude.py", str(processes)],
+                   f"uid+{cgroup}rlimits+audit" if root else f"{cgroup}rlimits+audit", {**_ENV, "HOME": str(workdir)},
                    uid if root else None, workdir=workdir)
 
 
@@ -252,13 +295,31 @@ def _bwrap_probe(bwrap: str | None) -> tuple[str | None, bool]:
     return f"bubblewrap ({bwrap}) cannot create its sandbox here ({said}); {_ADVICE}", False
 
 
-def _limit(limits: SandboxLimits) -> None:
+def _enter(limits: SandboxLimits, bound: RunBound, cgroup: RunCgroup | None, uid: int | None) -> None:
+    """In the child, between fork and exec: into the run's cgroup (first: its files are the server's
+    user's), the rlimits, then the run's uid (root only)."""
+    if cgroup is not None:
+        cgroup.join()
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+    resource.setrlimit(resource.RLIMIT_AS, (bound.process_mb * mb, bound.process_mb * mb))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # memfds and pipes are RAM that RLIMIT_AS does not count
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+
+
+def _rlimit_hit(stderr: str) -> ResourceLimit | None:
+    """Which rlimit refused a process of the run what ended it, from its traceback's last line."""
+    for line in stderr.splitlines():
+        if line == "MemoryError" or line.startswith("MemoryError:"):
+            return "memory"
+        if line.startswith(("BlockingIOError: [Errno 11]", "RuntimeError: can't start new thread")):
+            return "processes"
+    return None
 
 
 async def _read_capped(stream: asyncio.StreamReader, cap: int, on_overflow: Callable[[], None]) -> tuple[bytes, bool]:
@@ -310,14 +371,23 @@ async def run_sandboxed(code: str, *, limits: SandboxLimits = SandboxLimits()) -
         reason, disable_userns = await asyncio.to_thread(_bwrap_probe, bwrap)  # a trial sandbox once, then cached
     if reason is not None:
         raise SandboxUnavailable(reason)
-    launch = _launch(code, limits, bwrap, disable_userns)
+    bound = await asyncio.to_thread(run_bound, limits)  # a trial cgroup once, then cached
+    cgroup: RunCgroup | None = None
+    if bound.cgroup is not None:  # fail closed: a run meant for a cgroup never runs without one
+        try:
+            cgroup = await asyncio.to_thread(RunCgroup.create, bound.cgroup, limits.memory_mb, limits.processes + 1)
+        except OSError as exc:  # +1: bwrap's own process is in the cgroup too
+            raise SandboxUnavailable(f"the run's cgroup could not be made under {bound.cgroup.memory}: {exc}") from exc
+    launch: _Launch | None = None
     started = time.monotonic()
     try:
+        launch = _launch(code, limits, bwrap, disable_userns, bound)
+        uid = launch.uid
         try:
             proc = await asyncio.create_subprocess_exec(
                 *launch.argv, cwd=launch.workdir, env=launch.env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-                pass_fds=launch.fds, preexec_fn=lambda: _limit(limits), **_as_user(launch.uid),
+                pass_fds=launch.fds, preexec_fn=lambda: _enter(limits, bound, cgroup, uid),
             )
         finally:
             for fd in launch.fds:
@@ -345,11 +415,15 @@ async def run_sandboxed(code: str, *, limits: SandboxLimits = SandboxLimits()) -
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), 1.0)
                 code_ = proc.returncode
+        stderr = err.decode("utf-8", "replace")
+        hit = (cgroup.limit_hit() if cgroup is not None else None) or _rlimit_hit(stderr)
     finally:
-        if launch.workdir is not None:
+        if cgroup is not None:  # what is left in it dies now: in unsafe-rlimits, a setsid child too
+            await asyncio.to_thread(cgroup.close)
+        if launch is not None and launch.workdir is not None:
             shutil.rmtree(launch.workdir, ignore_errors=True)
     return SandboxResult(
-        exit_code=None if timed_out else code_, stdout=out.decode("utf-8", "replace"),
-        stderr=err.decode("utf-8", "replace"), timed_out=timed_out, output_truncated=out_cut or err_cut,
-        duration_s=round(time.monotonic() - started, 3), isolation=launch.isolation,
+        exit_code=None if timed_out else code_, stdout=out.decode("utf-8", "replace"), stderr=stderr,
+        timed_out=timed_out, output_truncated=out_cut or err_cut, duration_s=round(time.monotonic() - started, 3),
+        isolation=launch.isolation, resource_limit=hit,
     )

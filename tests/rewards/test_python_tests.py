@@ -66,6 +66,19 @@ async def test_plain_assert_tests_without_entry_point():
     assert not (await v.check("```py\ndef square(x):\n    return x + x + 1\n```")).passed
 
 
+async def test_code_whose_children_go_past_the_runs_memory_is_a_resource_failure_even_when_the_tests_pass():
+    # Two children of 400 MB beside tests that pass: each fits a process's own limit, not the run's 448 MB.
+    hog = ("import time\\npages = bytearray(400 * 2**20)\\n"
+           "for i in range(0, len(pages), 4096): pages[i] = 1\\ntime.sleep(1)")
+    code = ("```python\nimport multiprocessing.util, os, sys\n"
+            f"pids = [multiprocessing.util.spawnv_passfds(os.fsencode(sys.executable), [sys.executable, '-I', '-S', "
+            f"'-c', '{hog}'], []) for _ in range(2)]\n"
+            "print([os.waitpid(pid, 0)[1] for pid in pids])\n"
+            "def add(a, b):\n    return a + b\n```")
+    v = await PythonTestsVerifier(TESTS, "add", limits=SandboxLimits(cpu_s=2, wall_s=6.0, memory_mb=448)).check(code)
+    assert not v.passed and "memory limit" in v.feedback, v.feedback
+
+
 async def test_each_run_is_reported_to_the_hook():
     slots, seen = asyncio.Semaphore(1), []
     v = verifier(slots=slots, on_result=seen.append)

@@ -10,13 +10,14 @@ import secrets
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from rewards import sandbox
-from rewards.sandbox import SandboxLimits, SandboxResult, run_sandboxed
+from rewards.sandbox import SandboxLimits, SandboxMode, SandboxResult, run_sandboxed
 
 PROJECT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -24,12 +25,15 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # a server process as uid 65534 cannot reach
 
 # A server process that is not root (as in docker/Dockerfile): it runs one program in the sandbox.
 UNPRIVILEGED_SERVER = r'''
-import asyncio, dataclasses, importlib.util, json, sys
+import asyncio, dataclasses, importlib.util, json, os, sys, types
+rewards = types.ModuleType("rewards")  # the sandbox's stdlib-only sibling modules, without the package's __init__
+rewards.__path__ = [os.path.dirname(sys.argv[1])]
+sys.modules["rewards"] = rewards
 spec = importlib.util.spec_from_file_location("sandbox_under_test", sys.argv[1])
 sandbox = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = sandbox
 spec.loader.exec_module(sandbox)
-limits = sandbox.SandboxLimits(wall_s=float(sys.argv[2]))
+limits = sandbox.SandboxLimits(wall_s=float(sys.argv[2]), mode=sys.argv[3], memory_mb=int(sys.argv[4]))
 try:
     result = asyncio.run(sandbox.run_sandboxed(sys.stdin.read(), limits=limits))
 except Exception as exc:  # SandboxUnavailable: this machine cannot run the sandbox for this user
@@ -53,13 +57,15 @@ def python(code):
 Run = Callable[..., Awaitable[SandboxResult]]
 
 
-async def _run_in_process(code: str, wall_s: float = 10.0) -> SandboxResult:
-    return await run_sandboxed(code, limits=SandboxLimits(wall_s=wall_s))
+async def _run_in_process(code: str, wall_s: float = 10.0, mode: SandboxMode = "bwrap",
+                          memory_mb: int = 512) -> SandboxResult:
+    return await run_sandboxed(code, limits=SandboxLimits(wall_s=wall_s, mode=mode, memory_mb=memory_mb))
 
 
-async def _run_as_nobody(code: str, wall_s: float = 10.0) -> SandboxResult:
+async def _run_as_nobody(code: str, wall_s: float = 10.0, mode: SandboxMode = "bwrap",
+                         memory_mb: int = 512) -> SandboxResult:
     proc = await asyncio.create_subprocess_exec(
-        SYSTEM_PYTHON, "-I", "-c", UNPRIVILEGED_SERVER, sandbox.__file__, str(wall_s), cwd="/",
+        SYSTEM_PYTHON, "-I", "-c", UNPRIVILEGED_SERVER, sandbox.__file__, str(wall_s), mode, str(memory_mb), cwd="/",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, user=NOBODY, group=NOBODY, extra_groups=[])
     out, _ = await proc.communicate(code.encode())
     data = json.loads(out)
@@ -279,3 +285,41 @@ print("looked", seen)
     finally:
         Path(shared).unlink(missing_ok=True)
 
+
+
+# Eight children of 400 MB, every page written, alive together: 3.2 GB where only each process is bounded.
+EIGHT_CHILDREN_OF_400_MB = '''
+import multiprocessing.util, os, sys
+child = ("import time\\npages = bytearray(400 * 2**20)\\n"
+         "for i in range(0, len(pages), 4096): pages[i] = 1\\ntime.sleep(1)")
+pids = [multiprocessing.util.spawnv_passfds(os.fsencode(sys.executable), [sys.executable, "-I", "-S", "-c", child], [])
+        for _ in range(8)]
+print("exits", [os.waitpid(pid, 0)[1] for pid in pids])
+'''
+
+
+def _mem_available_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError("/proc/meminfo has no MemAvailable")
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "unsafe-rlimits"])
+async def test_a_run_is_bounded_in_memory_as_a_whole_and_reported_as_a_resource_failure(run, mode):
+    before, samples, done = _mem_available_mb(), [], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(_mem_available_mb())
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:  # 448 MB: each child's 400 MB fits its own address-space limit, so only a whole-run bound holds
+        r = await run(EIGHT_CHILDREN_OF_400_MB, wall_s=10.0, mode=mode, memory_mb=448)
+    finally:
+        done.set()
+        sampler.join()
+    assert before - min(samples) <= 600, (r.isolation, before - min(samples))
+    assert r.resource_limit in ("memory", "processes"), (r.isolation, r.stdout, r.stderr)
