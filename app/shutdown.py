@@ -45,6 +45,7 @@ from typing import Any, Literal
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.connections import ACCEPT_BATCH, ConnectionGuard
 from app.errors import error_body
 from backends.errors import BackendUnavailable
 from sampling import Sampling
@@ -179,11 +180,20 @@ class ShutdownGate:
 
 
 class GracefulServer(uvicorn.Server):
-    """uvicorn.Server that drains the app (grace, then best-so-far) before uvicorn's shutdown."""
+    """uvicorn.Server that drains the app (grace, then best-so-far) before uvicorn's shutdown, and
+    whose connections are under a ConnectionGuard (app/connections.py) when it has one."""
 
-    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+    def __init__(self, config: uvicorn.Config, drain: Drain, connections: ConnectionGuard | None = None) -> None:
         super().__init__(config)
         self.drain = drain
+        self.connections = connections
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.connections is not None:
+            self.connections.start(asyncio.get_running_loop())
+        await super().startup(sockets)
+        if self.connections is not None and self.started:
+            self.connections.listening(self.servers)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self.drain.shutdown(should_abort=lambda: self.force_exit)
@@ -191,7 +201,12 @@ class GracefulServer(uvicorn.Server):
 
 
 def graceful_server(app: Any, *, host: str, port: int, **config: Any) -> GracefulServer:
-    """A GracefulServer for a `create_app` app; uvicorn's own wait is bounded as a backstop."""
+    """A GracefulServer for a `create_app` app; uvicorn's own wait is bounded as a backstop. Its
+    connections follow the app's `header_timeout_s` and `max_connections` settings."""
     drain: Drain = app.state.drain
+    settings = app.state.settings
+    guard = ConnectionGuard(max_connections=settings.max_connections, header_timeout_s=settings.header_timeout_s)
     config.setdefault("timeout_graceful_shutdown", drain.stop_wait_s)
-    return GracefulServer(uvicorn.Config(app, host=host, port=port, **config), drain)
+    config.setdefault("http", guard.protocol_class())
+    config.setdefault("backlog", ACCEPT_BATCH)  # asyncio's accepts per wake-up; the kernel's queue stays long
+    return GracefulServer(uvicorn.Config(app, host=host, port=port, **config), drain, guard)
