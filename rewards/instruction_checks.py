@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -111,4 +112,20 @@ async def run_checks(text: str, replies: Sequence[str], limits: SandboxLimits,
         on_result(result)
     if result.exit_code != 0 or result.output_truncated:
         return None
-    return read_verdicts(result.stdout, marker, len(replies))
+    found = read_verdicts(result.stdout, marker, len(replies))
+    return None if found is None else _described(found, text)
+
+
+_LISTED = re.compile(r"^\s*#\s*(\d+)\.\s*(.+?)\s*$", re.MULTILINE)
+_UNDESCRIBED = re.compile(r"check_?(\d+)")
+
+
+def _described(found: CheckedReplies, text: str) -> CheckedReplies:
+    """A check without a docstring (described by its name, `check_2`) takes the instruction the
+    program listed under its number in a `# 2. ...` comment, where there is one."""
+    listed = {int(n): line[:DESCRIPTION_CHARS] for n, line in _LISTED.findall(text)}
+    checks = []
+    for check in found.checks:
+        match = _UNDESCRIBED.fullmatch(check)
+        checks.append(listed.get(int(match.group(1)), check) if match else check)
+    return CheckedReplies(checks=tuple(checks), verdicts=found.verdicts)

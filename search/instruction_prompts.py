@@ -8,20 +8,19 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from search.programs import PROGRAM_OPENING
-
 # In words only: the prompt carries no check for any instruction (a worked check would solve the
 # task family it is measured on).
 CHECKS_INSTRUCTION = (
-    "You write Python checks for replies to a user's request. Find every instruction in the request "
-    "that a program can check exactly: the length (words, sentences, paragraphs, lines, bullet points), "
-    "the format (a title, sections, JSON, a table, markdown), words or phrases to include or to avoid, "
-    "letter case, punctuation, how the reply must start or end. Do not check tone, quality or facts. "
-    "For each such instruction write one function, check_1, check_2 and so on, that takes the reply "
-    "text and returns True when the reply follows that instruction; use only the Python standard "
-    "library. Begin each function with a docstring that quotes the instruction. If the request has "
-    "no such instruction, write only `CHECKS = None`. Reply with the code in one ```python block."
+    "You write Python functions that check whether a reply follows the instructions in a user's request. "
+    "First list, as comments, each instruction in the request about the form of the reply that code can "
+    "check: its length (words, sentences, paragraphs, bullet points), its format (sections, a title, "
+    "JSON, markdown, highlights), words it must include or avoid, letter case, punctuation, how it must "
+    "start or end. Quote each instruction exactly. Then write one function per instruction, check_1, "
+    "check_2 and so on, each taking the reply text and returning True when the reply follows that "
+    "instruction, with a one-line docstring that quotes the instruction. Use only the Python standard library."
 )
+# The reply is begun with the list of instructions, so the model reads them out before it writes code.
+CHECKS_OPENING = "```python\n# The instructions in the request, quoted:\n# 1."
 CHECKS_MAX_TOKENS = 400
 CHECKS_STOP = ("```\n",)
 
@@ -47,11 +46,11 @@ def without_system(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def checks_messages(question: str) -> list[dict[str, Any]]:
-    """The chat asking for the request's instruction checks, the reply begun with PROGRAM_OPENING
+    """The chat asking for the request's instruction checks, the reply begun with CHECKS_OPENING
     (render it with `add_generation_prompt=False`)."""
     return [{"role": "system", "content": CHECKS_INSTRUCTION},
             {"role": "user", "content": f'Request:\n"""\n{question}\n"""'},
-            {"role": "assistant", "content": PROGRAM_OPENING}]
+            {"role": "assistant", "content": CHECKS_OPENING}]
 
 
 def revise_messages(messages: Sequence[dict[str, Any]], reply: str, failed: Sequence[str]) -> list[dict[str, Any]]:

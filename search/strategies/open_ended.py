@@ -30,8 +30,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from search.instruction_prompts import CHECKS_MAX_TOKENS, CHECKS_STOP, revise_messages, usc_choice, usc_messages
-from search.programs import PROGRAM_OPENING
+from search.instruction_prompts import (
+    CHECKS_MAX_TOKENS,
+    CHECKS_OPENING,
+    CHECKS_STOP,
+    revise_messages,
+    usc_choice,
+    usc_messages,
+)
 from search.protocols import Generation
 from search.request_kind import request_kind
 from search.schedule import Schedule
@@ -126,7 +132,7 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         if role == "reply":
             self.schedule.refund(ask.n - len(granted))
         if role == "checks":
-            self.program = PROGRAM_OPENING + granted[0].text if granted else None
+            self.program = CHECKS_OPENING + granted[0].text if granted else None
             self.checks_state = "ready" if self.program is not None else "none"
         elif role == "usc":
             tied = self._tied()

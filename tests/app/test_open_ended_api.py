@@ -4,12 +4,15 @@ against the request's instructions, never a loop, and said so; a bare answer is 
 from __future__ import annotations
 
 from backends.types import Completion, Sample
+from search.instruction_prompts import CHECKS_INSTRUCTION
 
 from .fake_backend import ScriptedBackend
 from .test_ops import client_for
 
 LOOP = "Autumn leaves. " + "a leaf's fate is sealed, " * 14
-CHECKS = '''def check_1(reply):
+CHECKS = ''' "Your entire response should be in lowercase letters."
+
+def check_1(reply):
     """Your entire response should be in lowercase letters."""
     return reply == reply.lower()
 ```
@@ -26,7 +29,7 @@ class OpenBackend(ScriptedBackend):
 
     async def complete(self, prompt, *, n, params, deadline=None):
         self.calls += 1
-        if "You write Python checks" in prompt:
+        if CHECKS_INSTRUCTION in prompt:
             texts = [CHECKS] * n
         else:
             self.reply_prompts.append(prompt)

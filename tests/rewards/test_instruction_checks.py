@@ -45,6 +45,16 @@ async def test_each_check_runs_on_each_reply_and_a_broken_check_gives_no_verdict
     assert found.verdicts == ((True, True, None, None), (False, False, None, None), (True, True, None, None))
 
 
+async def test_a_check_without_a_docstring_is_described_by_the_instruction_the_program_listed(
+        limits: SandboxLimits) -> None:
+    program = ("```python\n# The instructions, quoted:\n# 1. Use all capital letters.\n# 2. Mention rain.\n"
+               "def check_1(reply):\n    return reply.isupper()\n\n"
+               "def check_2(reply):\n    \"\"\"Say rain.\"\"\"\n    return 'rain' in reply.lower()\n```")
+    found = await run_checks(program, ["RAIN AGAIN"], limits)
+    assert found is not None and found.checks == ("Use all capital letters.", "Say rain.")
+    assert found.verdicts == ((True, True),)
+
+
 async def test_a_program_without_checks_or_that_does_not_compile_gives_none(limits: SandboxLimits) -> None:
     assert await run_checks("```python\nCHECKS = None\n```", ["a reply"], limits) is None
     assert await run_checks("```python\ndef check_1(reply) return True\n```", ["a reply"], limits) is None
