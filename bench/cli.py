@@ -67,7 +67,7 @@ def run(
     concurrency: Concurrency = 1,
     resume: Resume = False,
     out: Annotated[Optional[Path], typer.Option(help="per-item JSONL; the summary JSON goes next to it (default "
-                                                     "bench/results/<dataset>_<model>_<config>.jsonl)")] = None,
+                                                     "docs/results/<dataset>_<model>_<config>.jsonl)")] = None,
 ) -> None:
     """One configuration over a data set: per-item JSONL, summary JSON, a markdown row."""
     from bench.config import Config, default_paths
@@ -99,7 +99,7 @@ def sweep(
     oracle: Oracle = False,
     concurrency: Concurrency = 1,
     resume: Resume = False,
-    out: Annotated[Optional[Path], typer.Option(help="summary JSON (default bench/results/<dataset>_<model>"
+    out: Annotated[Optional[Path], typer.Option(help="summary JSON (default docs/results/<dataset>_<model>"
                                                      "_sweep.json; the rows go next to it as .jsonl)")] = None,
 ) -> None:
     """Several configurations (each strategy, then each effort tier) over one data set, one backend."""

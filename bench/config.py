@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-RESULTS = Path("bench/results")
+RESULTS = Path("docs/results")  # recorded results: data the docs cite, outside the code package
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,6 @@ class Config:
 
 
 def default_paths(dataset: str, model: str, tag: str) -> tuple[Path, Path]:
-    """bench/results/<dataset>_<model>_<tag>.jsonl and the .json summary next to it."""
+    """docs/results/<dataset>_<model>_<tag>.jsonl and the .json summary next to it."""
     stem = f"{dataset.replace(':', '-')}_{Path(model).stem if model.endswith('.gguf') else model}_{tag}"
     return RESULTS / f"{stem}.jsonl", RESULTS / f"{stem}.json"

@@ -1,6 +1,6 @@
 """Engine efficiency of the embedded batching engine, as ratios measured in one run.
 
-    python -m bench.engine_bench [--model smollm2|qwen-1.5b] [--out bench/results/engine_smollm2.json]
+    python -m bench.engine_bench [--model smollm2|qwen-1.5b] [--out docs/results/engine_smollm2.json]
 
 1. Aggregate decode rate with 1, 2, 4, 8 sequences in flight vs one stream.
 2. A beam search (width 4, depth 4) and an MCTS run through the real service: prompt
@@ -97,4 +97,4 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    asyncio.run(main(args.model, args.out or Path(f"bench/results/engine_{args.model}.json")))
+    asyncio.run(main(args.model, args.out or Path(f"docs/results/engine_{args.model}.json")))

@@ -13,7 +13,7 @@ Per mode, in one run: `searches` self-consistency searches (n=6) on distinct que
 except for `one`, failover: `clients` clients search in a loop, worker 1 is SIGKILLed, and the
 clients go on for `--after-kill` seconds: searches that failed, and the time from the kill to the
 first search started after it that succeeds. Worker 1 is started again before the next mode.
-Writes bench/results/fleet_smollm2.json.
+Writes docs/results/fleet_smollm2.json.
 """
 
 from __future__ import annotations

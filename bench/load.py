@@ -9,7 +9,7 @@ round, and asyncio's task count before the first round and after the last (settl
 The verdict holds when: no 5xx; 429s only past the admission cap (when any request got a 429,
 at least `max_concurrent_searches + max_queued_searches` were admitted in that round); RSS flat
 (growth from round 2 to round 3 under 10%); no tasks left behind. The result goes to
-bench/results/load_<model>.json; the exit status is 1 when the verdict fails.
+docs/results/load_<model>.json; the exit status is 1 when the verdict fails.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--low", type=int, default=Load.low, help="requests per round at effort low")
     parser.add_argument("--max-tokens", type=int, default=Load.max_tokens)
     parser.add_argument("--rounds", type=int, default=Load.rounds)
-    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/load_<model>.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: docs/results/load_<model>.json")
     args = parser.parse_args(argv)
 
     from app.main import create_app

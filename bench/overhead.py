@@ -8,7 +8,7 @@ template and system prompt, the same `max_tokens`, greedy). Each concurrency lev
 paths in alternating rounds (direct, ponder, ponder, direct) so that a drift in machine speed
 falls on both. Reported per level: p50/p95 latency of each path, their ratios (ponder/direct)
 and the completion tokens each path generated (equal work is a precondition of the ratio).
-The result goes to bench/results/overhead_<model>.json.
+The result goes to docs/results/overhead_<model>.json.
 """
 
 from __future__ import annotations

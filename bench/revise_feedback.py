@@ -10,7 +10,7 @@ request names that computation and its right value. Over the items whose greedy 
 how many revised chains have no wrong computation left (a revision with no computation the checker
 reads counts too), how many revised answers are right (and how many greedy ones were), and the
 tokens per item (greedy pass, revision and judge together). Rows go to
-bench/results/revise_feedback_<dataset>_<model>.jsonl, the summary next to them."""
+docs/results/revise_feedback_<dataset>_<model>.jsonl, the summary next to them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Does a second opinion pick better than the vote where the vote is split? (issue 25, part 3)
 
-    python -m bench.second_opinion bench/results/ROWS.jsonl --dataset rg:gsm_symbolic --seed 2026 --model qwen-1.5b
+    python -m bench.second_opinion docs/results/ROWS.jsonl --dataset rg:gsm_symbolic --seed 2026 --model qwen-1.5b
 
 On recorded rows that keep their samples' texts (bench.run, since 2026-12-02), every item whose
 vote split between two or more answers gets three second opinions on its top two answers, each

@@ -4,7 +4,7 @@ same items at effort `none` and `low`, prompts rendered with the server's templa
 
     python -m bench.template_effect --dataset rg:basic_arithmetic --limit 30
 
-Needs `bash scripts/vllm_cpu.sh` (it converts Gemma). Rows and summaries go to bench/results/."""
+Needs `bash scripts/vllm_cpu.sh` (it converts Gemma). Rows and summaries go to docs/results/."""
 
 from __future__ import annotations
 

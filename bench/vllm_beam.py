@@ -12,7 +12,7 @@ Every call of the search is recorded with a seed of its own (judge calls are gre
 sequential replay generates the same tokens; the completion tokens of both runs are reported
 (equal work is the ratio's precondition). The prefix cache is emptied before each run
 (`/reset_prefix_cache`, which needs VLLM_SERVER_DEV_MODE=1: `vllm_server` sets it), so both
-start cold. The result goes to bench/results/vllm_beam_smollm2.json.
+start cold. The result goes to docs/results/vllm_beam_smollm2.json.
 
 The server comes from bench.vllm_server.
 """
