@@ -43,10 +43,10 @@ class Tier(BaseModel):
 
 
 def default_tiers() -> dict[str, Tier]:
-    """The effort tiers; why each is shaped so, with its measurements, is in docs/benchmarks.md."""
+    """The effort tiers; why each is shaped so, with its measurements, is in docs/benchmarks/."""
     return {
         # Deadlines by effort: a single pass answers (or fails) within a minute; a search gets room for its
-        # calls on a CPU server (docs/benchmarks.md: medium about 9x a single pass) but a drip cannot hold it.
+        # calls on a CPU server (docs/benchmarks/index.md: medium about 9x a single pass) but a drip cannot hold it.
         "none": Tier(strategy="single", budget_tokens=1024, max_calls=1, deadline_s=60.0),
         # Quantitative questions: the probe is the greedy chain of thought and the greedy program
         # (search.programs). If the program prints nothing the greedy chain stands; if they disagree,
@@ -65,7 +65,7 @@ def default_tiers() -> dict[str, Tier]:
                                  "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
                                  "wrong_arithmetic_weight": 0.5, "open": {"n": 2, "batch": 1, "revisions": 1}}),
         # An open-ended request (search.strategies.open_ended): low writes one reply and revises it against the
-        # instruction checks it failed; medium and high sample up to 2 and 3 replies first (docs/benchmarks.md).
+        # instruction checks it failed; medium and high sample up to 2 and 3 replies first (docs/benchmarks/).
         # high votes as medium does on a quantitative question (a bigger vote does not select better);
         # it samples more where more can change the answer: 12 chains without a program prompt, 12
         # candidates against a verifier.
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     # forked KV cache; "simple" is one sequence at a time with a prefix-ordered queue.
     engine: Literal["batched", "simple"] = "batched"
     engine_slots: int = 16  # sequences kept in the KV cache (running or cached for forks)
-    engine_batch_width: int = 4  # sequences decoded per step: the best width (docs/benchmarks.md#engine-efficiency)
+    engine_batch_width: int = 4  # sequences per step, the best (docs/benchmarks/serving.md#engine-efficiency)
     prefill_chunk: int = 256
 
     # The served model's chat template: a Jinja file, an HF model folder or its tokenizer_config.json, or
@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     metrics_require_auth: bool = False
     max_concurrent_searches: int = 8
     max_queued_searches: int = 32
-    sandbox: Literal["bwrap", "unsafe-rlimits"] = "bwrap"  # unsafe-rlimits: no isolation boundary (README, Security)
+    sandbox: Literal["bwrap", "unsafe-rlimits"] = "bwrap"  # unsafe-rlimits: no isolation boundary (docs/security.md)
     sandbox_concurrency: int = Field(default=2, ge=1)  # python_tests runs at once (each uses a core)
     sandbox_timeout_s: float = Field(default=20.0, gt=0)  # the most wall time one run may have
     sandbox_memory_mb: int = Field(default=512, ge=64)

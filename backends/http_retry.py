@@ -26,7 +26,7 @@ FORWARDED_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("ponder_forwar
 
 _CONTEXT_ERROR = re.compile(r"context length|maximum context|context window|context_length", re.IGNORECASE)
 
-# Defaults of the bound on one generation call (README, Production backends): a server gets CALL_BASE_S for
+# Defaults of the bound on one generation call (docs/operations.md): a server gets CALL_BASE_S for
 # queueing and the prompt, then must keep up MIN_TOKENS_PER_S over the tokens it may generate; a CPU
 # server at about 5 tokens/s passes with room to spare.
 CALL_BASE_S = 30.0

@@ -1,5 +1,5 @@
 """A benchmark run's summary: accuracy with its Wilson 95% interval, token and call costs,
-latency percentiles, and the markdown table docs/benchmarks.md carries."""
+latency percentiles, and the markdown table the docs/benchmarks/ pages carry."""
 
 from __future__ import annotations
 

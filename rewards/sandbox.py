@@ -72,7 +72,7 @@ SandboxMode = Literal["bwrap", "unsafe-rlimits"]
 WORKDIR = "/sandbox"  # the run's tmpfs inside bubblewrap: a path that names nothing on the host
 _RUN_UIDS = range(1_500_000_000, 2_000_000_000)  # per-run uids, far above real users and container subuid ranges
 _ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
-_ADVICE = ("install bubblewrap (>= 0.8) and allow unprivileged user namespaces (README, Security), or set "
+_ADVICE = ("install bubblewrap (>= 0.8) and allow unprivileged user namespaces (docs/security.md), or set "
            "PONDER_SANDBOX=unsafe-rlimits to run code with rlimits and an audit hook only")
 
 

@@ -14,7 +14,7 @@
   replies against the request's own instructions instead; `open: null` votes on it as on any other.
 - With `settle_if_program_fails`, a probe whose greedy program printed nothing while its greedy chain
   stated an answer is settled on that chain: a model that cannot put the problem into code gains
-  nothing from more samples of it (docs/benchmarks.md#settle_if_program_fails).
+  nothing from more samples of it (docs/benchmarks/gsm8k.md#settle_if_program_fails).
 """
 
 from __future__ import annotations
