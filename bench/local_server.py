@@ -1,12 +1,15 @@
-"""A server on this machine, for benchmarks and tests: a free 127.0.0.1 port, and the wait until
-it answers 200 (or its process exits first)."""
+"""A server on this machine, for benchmarks and tests: a free 127.0.0.1 port, the wait until
+it answers 200 (or its process exits first), and a server process that lives for a `with` block."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -32,3 +35,23 @@ def wait_ready(url: str, *, timeout_s: float, proc: subprocess.Popen[bytes] | No
             pass
         time.sleep(interval_s)
     raise RuntimeError(f"{url} was not ready in {timeout_s:.0f} s{explain()}")
+
+
+@contextmanager
+def running(args: list[str], ready_url: str, *, env: dict[str, str] | None = None, log: Path | None = None,
+            timeout_s: float = 180.0) -> Iterator[subprocess.Popen[bytes]]:
+    """The process `args` (with `env` added to this one's), once GET `ready_url` answers 200; its
+    output goes to `log` (else nowhere). Terminated when the block ends, killed if it lingers."""
+    with ExitStack() as files:
+        sink = files.enter_context(open(log, "wb")) if log is not None else subprocess.DEVNULL
+        proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        try:
+            wait_ready(ready_url, timeout_s=timeout_s, proc=proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -16,12 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -30,7 +27,7 @@ from typing import Any
 import httpx
 
 from bench.config import RESULTS
-from bench.local_server import free_port, wait_ready
+from bench.local_server import free_port, running
 
 QUESTION = "In one short sentence: what is {a} plus {b}?"
 
@@ -122,21 +119,6 @@ def senders(direct_http: httpx.AsyncClient, ponder_http: httpx.AsyncClient, *, m
     return direct, ponder
 
 
-@contextmanager
-def started(args: list[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})})
-    try:
-        wait_ready(ready_url, timeout_s=180.0, proc=proc)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 async def run(model: str, *, requests: int, levels: Sequence[int], max_tokens: int, n_threads: int) -> dict[str, Any]:
     from app.settings import load_settings
     from backends.chat_template import CHATML_TEMPLATE, ChatTemplate
@@ -157,8 +139,8 @@ async def run(model: str, *, requests: int, levels: Sequence[int], max_tokens: i
     gateway = [str(Path(sys.executable).parent / "ponder"), "serve", "--backend", "openai", "--base-url", backend_url,
                "--model", model, "--port", str(ponder_port), "--host", "127.0.0.1"]
     limits = httpx.Limits(max_connections=max(levels) + 4)
-    with started(llama, f"{backend_url}/v1/models"), \
-            started(gateway, f"{ponder_url}/health", env={"PONDER_MAX_CONCURRENT_SEARCHES": str(max(levels))}):
+    with running(llama, f"{backend_url}/v1/models"), \
+            running(gateway, f"{ponder_url}/health", env={"PONDER_MAX_CONCURRENT_SEARCHES": str(max(levels))}):
         async with httpx.AsyncClient(base_url=backend_url, timeout=600, limits=limits) as direct_http, \
                 httpx.AsyncClient(base_url=ponder_url, timeout=600, limits=limits) as ponder_http:
             direct, ponder = senders(direct_http, ponder_http, model=model, max_tokens=max_tokens, render=render,

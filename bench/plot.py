@@ -1,4 +1,5 @@
-"""Accuracy against completion tokens per item, from a bench summary JSON (`ponder bench plot`).
+"""Accuracy against completion tokens per item, from a bench summary JSON (`ponder bench plot`);
+and a soak run's samples over time (bench/soak.py).
 
 One point per configuration with its Wilson 95% interval as the error bar; configurations
 of one strategy at several budgets (or the effort tiers) are joined by a line. matplotlib
@@ -7,6 +8,7 @@ is imported here only (the `bench` extra), with the Agg backend: no display is n
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -56,6 +58,38 @@ def plot_summary(summary_path: Path, out: Path | None = None) -> Path:
     ax.set_title(f"{report.get('dataset', '?')} · {report.get('model', '?')} · {report.get('items', '?')} items "
                  f"({report.get('date', '')})", fontsize=10)
     ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+SOAK_PANELS = (("rss_mb", "RSS (MB)"), ("fds", "open fds"), ("threads", "threads"))
+
+
+def plot_soak(samples_csv: Path, out: Path, *, warmup_s: float, traffic_s: float, title: str) -> Path:
+    """The soak's samples (bench/soak.py's samples.csv) as one panel per metric over minutes, with
+    the end of the warm-up and of the traffic marked; write the PNG to `out` and return it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with Path(samples_csv).open() as f:
+        rows = list(csv.DictReader(f))
+    minutes = [float(r["t_s"]) / 60 for r in rows]
+    fig, axes = plt.subplots(len(SOAK_PANELS), 1, figsize=(7, 6), dpi=100, sharex=True)
+    for ax, (metric, label) in zip(axes, SOAK_PANELS, strict=True):
+        values = [float(r[metric]) for r in rows]
+        ax.plot(minutes, values, marker=".", markersize=3, linewidth=1)
+        ax.axvline(warmup_s / 60, color="grey", linestyle=":", linewidth=1)
+        ax.axvline(traffic_s / 60, color="grey", linestyle="--", linewidth=1)
+        ax.set_ylabel(label)
+        ax.set_ylim(0, max(values, default=0) * 1.15 or 1)  # from zero: a drift shows at its true size
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("minutes (dotted: end of warm-up; dashed: traffic stops)")
+    axes[0].set_title(title, fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
