@@ -120,7 +120,8 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
         raise ApiError(400, f"max_tokens_per_sample {per_sample} exceeds the limit {settings.max_sample_tokens}",
                        param="reasoning.max_tokens_per_sample")
     sampling = Sampling(max_tokens=min(per_sample, budget_tokens), seed=req.seed, stop=req.stop_strings(),
-                        top_p=req.top_p if req.top_p is not None else 1.0)
+                        top_p=req.top_p if req.top_p is not None else 1.0,
+                        frequency_penalty=req.frequency_penalty or 0.0, presence_penalty=req.presence_penalty or 0.0)
     return Plan(strategy=strategy, effort=effort, settings=strategy_settings, messages=messages,
                 budget_tokens=budget_tokens, max_calls=max_calls, deadline_s=deadline_s, sampling=sampling,
                 verifier=verifier, default_system=default_system)
@@ -238,8 +239,12 @@ class ReasoningService:
             reply_prompt = await self.backend.render_chat(reply_messages) if plan.default_system else None
             checks_prompt = (await self.backend.render_chat(checks_messages(question), add_generation_prompt=False)
                              if plan.settings.wants_checks() else None)
+            sampling = plan.sampling
+            if not sampling.frequency_penalty and not sampling.presence_penalty:
+                # A small model loops on some writing (all capitals, long lists); a request it can vote on keeps none.
+                sampling = replace(sampling, frequency_penalty=self.settings.open_frequency_penalty)
             problem = replace(problem, reply_messages=tuple(reply_messages), reply_prompt=reply_prompt,
-                              checks_prompt=checks_prompt)
+                              checks_prompt=checks_prompt, sampling=sampling)
         if plan.settings.wants_programs() and wants_program(question):
             # A game-24 verifier says the answer is an expression to search for, not a number to compute.
             searched = plan.verifier is not None and plan.verifier.type == "game24"

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     reasoning_parser: Literal["none", "think_tags", "auto"] = "auto"
     default_effort: Effort = "medium"
     max_tokens_per_sample: int = 512  # the default cap per sample, where neither tier nor request sets one
+    # Open-ended replies (no answer to vote on) are sampled with this frequency penalty unless the client
+    # sends a penalty of its own: it stops most of a small model's loops (docs/benchmarks/open-ended.md).
+    open_frequency_penalty: float = Field(default=0.3, ge=0, le=2)
     tiers: dict[str, Tier] = Field(default_factory=default_tiers)
     # Efforts without a tier of their own run the tier they name (OpenAI's minimal and xhigh, the SDK's max).
     effort_aliases: dict[str, str] = Field(default_factory=lambda: {"minimal": "none", "xhigh": "high", "max": "high"})

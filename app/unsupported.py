@@ -34,8 +34,6 @@ CHAT: dict[str, tuple[Accepts, str]] = {
     "function_call": (_one_of("none"), _NO_TOOLS),
     "audio": (_absent, "ponder answers in text"),
     "modalities": (_one_of(["text"]), "ponder answers in text"),
-    "frequency_penalty": (_absent, "sampling penalties are not supported"),
-    "presence_penalty": (_absent, "sampling penalties are not supported"),
     "logit_bias": (_absent, "logit biases are not supported"),
     "prediction": (_absent, "predicted outputs are not supported"),
     "web_search_options": (_absent, "ponder does not search the web"),

@@ -19,7 +19,14 @@ def completions_fields(sampling: Sampling) -> dict[str, Any]:
         out["stop"] = list(sampling.stop)
     if sampling.logprobs is not None:
         out["logprobs"] = sampling.logprobs
+    out.update(_penalties(sampling))
     return out
+
+
+def _penalties(sampling: Sampling) -> dict[str, float]:
+    """OpenAI's penalty fields, sent only when set (vLLM, SGLang and llama.cpp's server take both)."""
+    fields = {"frequency_penalty": sampling.frequency_penalty, "presence_penalty": sampling.presence_penalty}
+    return {name: value for name, value in fields.items() if value}
 
 
 def sglang_fields(sampling: Sampling, index: int) -> dict[str, Any]:
@@ -32,6 +39,7 @@ def sglang_fields(sampling: Sampling, index: int) -> dict[str, Any]:
         out.update(stop=list(sampling.stop), no_stop_trim=False)
     if sampling.seed is not None:
         out["sampling_seed"] = sampling.seed + index
+    out.update(_penalties(sampling))
     return out
 
 

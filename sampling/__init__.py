@@ -22,6 +22,9 @@ class Sampling:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: int | None = None  # top-k alternatives per generated token; None = off
+    # OpenAI's penalties on a token's logit: frequency x its count so far, presence once it has appeared.
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
 
     @property
     def greedy(self) -> bool:

@@ -218,7 +218,7 @@ class EngineCore:
                              lambda t: self.llm.detokenize([int(t)]).decode("utf-8", "ignore"))
 
     def _sampler(self, seq: Sequence) -> Any:
-        return sampler_chain(self.lib, seq.request.params, seq.index)
+        return sampler_chain(self.lib, seq.request.params, seq.index, self.n_vocab)
 
     def _free_sampler(self, seq: Sequence) -> None:
         if seq.sampler is not None:

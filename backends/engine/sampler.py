@@ -16,9 +16,16 @@ def sample_seed(sampling: Sampling, index: int) -> int:
     return int.from_bytes(os.urandom(4), "little")
 
 
-def sampler_chain(lib: Any, sampling: Sampling, index: int) -> Any:
+PENALTY_WINDOW = 1024  # tokens the penalties count back over (a sample's whole length at the usual caps)
+
+
+def sampler_chain(lib: Any, sampling: Sampling, index: int, n_vocab: int) -> Any:
     """A new llama.cpp sampler chain for sample `index` (the caller frees it)."""
     chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+    if sampling.frequency_penalty or sampling.presence_penalty:
+        # Repeat penalty off (1.0): only OpenAI's two additive penalties.
+        lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_penalties(
+            n_vocab, PENALTY_WINDOW, 1.0, sampling.frequency_penalty, sampling.presence_penalty))
     if sampling.greedy:
         lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
         return chain
@@ -33,4 +40,5 @@ def sampler_chain(lib: Any, sampling: Sampling, index: int) -> Any:
 def generate_kwargs(sampling: Sampling) -> dict[str, Any]:
     """`Llama.generate`'s sampling arguments (its seed is set apart, with `sample_seed`)."""
     return {"temp": sampling.temperature, "top_p": sampling.top_p, "top_k": 0 if sampling.temperature > 0 else 1,
-            "min_p": sampling.min_p, "repeat_penalty": 1.0}
+            "min_p": sampling.min_p, "repeat_penalty": 1.0, "frequency_penalty": sampling.frequency_penalty,
+            "presence_penalty": sampling.presence_penalty}

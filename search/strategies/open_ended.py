@@ -99,7 +99,7 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             self.checks_state = "pending"
             assert self.problem.checks_prompt is not None
             sampling = replace(self.problem.sampling, max_tokens=min(self.problem.max_tokens, CHECKS_MAX_TOKENS),
-                               stop=CHECKS_STOP, temperature=0.0)
+                               stop=CHECKS_STOP, temperature=0.0, frequency_penalty=0.0, presence_penalty=0.0)
             asks.append(self._mark(Ask(prompt=self.problem.checks_prompt, n=1, sampling=sampling,
                                        kind=AskKind.PROGRAM, greedy=True, tag="instruction checks"), "checks"))
         if not self._all_met():

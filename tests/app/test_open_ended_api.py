@@ -4,6 +4,7 @@ against the request's instructions, never a loop, and said so; a bare answer is 
 from __future__ import annotations
 
 from backends.types import Completion, Sample
+from sampling import Sampling
 from search.instruction_prompts import CHECKS_INSTRUCTION
 
 from .fake_backend import ScriptedBackend
@@ -26,6 +27,7 @@ class OpenBackend(ScriptedBackend):
         super().__init__()
         self.replies = replies
         self.reply_prompts: list[str] = []
+        self.reply_params: list[Sampling] = []
 
     async def complete(self, prompt, *, n, params, deadline=None):
         self.calls += 1
@@ -33,6 +35,7 @@ class OpenBackend(ScriptedBackend):
             texts = [CHECKS] * n
         else:
             self.reply_prompts.append(prompt)
+            self.reply_params.append(params)
             texts = [self.replies[(len(self.reply_prompts) - 1 + i) % len(self.replies)] for i in range(n)]
         finish = ["length" if t == LOOP else "stop" for t in texts]
         return Completion(samples=tuple(Sample(t, 30, f) for t, f in zip(texts, finish, strict=True)),
@@ -51,8 +54,8 @@ async def test_an_open_ended_request_gets_a_checked_reply_and_says_how_it_was_ch
     body = r.json()
     message = body["choices"][0]["message"]
     assert message["content"] == "crisp air, red leaves fall"
-    assert "selected by instruction checks among 4 replies (1 of 1 instructions met" in message["reasoning_content"]
-    assert "2 looping replies set aside" in message["reasoning_content"]
+    assert "selected by instruction checks among 3 replies (1 of 1 instructions met" in message["reasoning_content"]
+    assert "1 looping reply set aside" in message["reasoning_content"]
     assert body["ponder"]["strategy"] == "auto:open_ended"
     # no reply prompt carries the server's default math prompt
     assert backend.reply_prompts and not any("boxed" in p for p in backend.reply_prompts)
@@ -75,3 +78,16 @@ async def test_a_bare_answer_is_shown_bare_and_the_work_stays_in_the_reasoning()
     assert message["content"] == "391"
     assert "17 * 23 = 391" in message["reasoning_content"]
     assert plain.json()["choices"][0]["message"]["content"].startswith("17 * 23 = 391")
+
+
+async def test_open_ended_replies_get_the_loop_penalty_unless_the_client_sends_its_own_and_math_gets_none() -> None:
+    backend = OpenBackend(["crisp air"])
+    async with client_for(backend, open_frequency_penalty=0.4) as http:
+        await http.post("/v1/chat/completions", json=chat("Write a haiku about autumn.", "none"))
+        await http.post("/v1/chat/completions", json={**chat("Write a haiku about autumn.", "none"),
+                                                      "frequency_penalty": 0.0, "presence_penalty": 0.7})
+        await http.post("/v1/chat/completions", json=chat("What is 17 * 23?", "none"))
+        refused = await http.post("/v1/chat/completions", json={**chat("Hi", "none"), "frequency_penalty": 3})
+    penalties = [(p.frequency_penalty, p.presence_penalty) for p in backend.reply_params]
+    assert penalties == [(0.4, 0.0), (0.0, 0.7), (0.0, 0.0)]
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "frequency_penalty"

@@ -22,7 +22,8 @@ MESSAGES = [{"role": "user", "content": "What is 2 + 2?"}]
 
 # Used by the search (each has a test of its own in this suite or the e2e one).
 CHAT_HONOURED = {"model", "messages", "reasoning_effort", "max_completion_tokens", "max_tokens", "temperature",
-                 "top_p", "seed", "stop", "stream", "stream_options", "n", "response_format"}
+                 "top_p", "seed", "stop", "stream", "stream_options", "n", "response_format", "frequency_penalty",
+                 "presence_penalty"}
 RESPONSES_HONOURED = {"model", "input", "instructions", "reasoning", "max_output_tokens", "temperature", "top_p",
                       "stream", "stream_options", "text"}
 
@@ -30,8 +31,8 @@ RESPONSES_HONOURED = {"model", "input", "instructions", "reasoning", "max_output
 ASKING = {
     "logprobs": True, "top_logprobs": 3, "tools": [{"type": "function", "function": {"name": "f"}}],
     "tool_choice": "auto", "functions": [{"name": "f"}], "function_call": "auto",
-    "audio": {"voice": "alloy", "format": "wav"}, "modalities": ["text", "audio"], "frequency_penalty": 0.5,
-    "presence_penalty": 0.5, "logit_bias": {"50256": -100}, "prediction": {"type": "content", "content": "4"},
+    "audio": {"voice": "alloy", "format": "wav"}, "modalities": ["text", "audio"], "logit_bias": {"50256": -100},
+    "prediction": {"type": "content", "content": "4"},
     "web_search_options": {"search_context_size": "low"}, "store": True, "service_tier": "flex",
     "verbosity": "low", "moderation": "strict", "previous_response_id": "resp_1", "conversation": "conv_1",
     "background": True, "background_options": {"x": 1}, "include": ["reasoning.encrypted_content"],

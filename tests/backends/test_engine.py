@@ -127,3 +127,18 @@ async def test_overlong_prompt_is_refused_and_the_engine_goes_on():
         assert ok.samples[0].text
     finally:
         await backend.aclose()
+
+
+async def test_penalties_steer_the_batched_engine_and_a_loop_stops_before_its_cap():
+    backend = await engine()
+    try:
+        prompt = await chat(backend, "Repeat the word 'apple' one hundred times, separated by spaces.")
+        plain = (await backend.complete(prompt, n=1, params=Sampling(max_tokens=200))).samples[0]
+        # A strong presence penalty: once a token has appeared it is unlikely to come again.
+        penalised = (await backend.complete(prompt, n=1, params=Sampling(max_tokens=200, presence_penalty=2.0)))
+        text = penalised.samples[0].text
+    finally:
+        await backend.aclose()
+    assert plain.text.count("apple") > text.count("apple")
+    # the unpenalised greedy repetition is a loop: the engine ends it well before the 200-token cap
+    assert plain.completion_tokens < 200 and plain.finish_reason == "length"
