@@ -24,11 +24,13 @@ CHECKS_OPENING = "```python\n# The instructions in the request, quoted:\n# 1."
 CHECKS_MAX_TOKENS = 400
 CHECKS_STOP = ("```\n",)
 
+# The draft is shown inside the request's own turn: asked in a second turn to rewrite its reply, a
+# small model writes the same reply again (Qwen2.5-Coder-1.5B did, word for word, on a dev item).
 REVISE_INSTRUCTION = (
-    "Your reply does not follow these instructions from my request:\n{failed}\n"
-    "Rewrite your reply so that it follows every instruction in my request. "
-    "Reply with the rewritten reply only."
+    '{request}\n\nA draft reply:\n"""\n{reply}\n"""\nThe draft does not follow these instructions:\n{failed}\n'
+    "Write the reply again so that it follows every instruction in the request. Reply with the new reply only."
 )
+DRAFT_FENCE = '"""'
 
 # Universal self-consistency's selection prompt (Chen et al. 2023, section 3), for free-form replies.
 USC_INSTRUCTION = (
@@ -54,10 +56,25 @@ def checks_messages(question: str) -> list[dict[str, Any]]:
 
 
 def revise_messages(messages: Sequence[dict[str, Any]], reply: str, failed: Sequence[str]) -> list[dict[str, Any]]:
-    """The conversation, the reply, and the request to fix the instructions it failed."""
+    """The conversation with its last user turn carrying the draft reply and the instructions it failed."""
     listed = "\n".join(f"- {f}" for f in failed)
-    return [*messages, {"role": "assistant", "content": reply},
-            {"role": "user", "content": REVISE_INSTRUCTION.format(failed=listed)}]
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
+    if last is None:
+        return [*messages, {"role": "user", "content": REVISE_INSTRUCTION.format(request="", reply=reply,
+                                                                                  failed=listed).lstrip()}]
+    turn = {"role": "user", "content": REVISE_INSTRUCTION.format(request=messages[last]["content"], reply=reply,
+                                                                failed=listed)}
+    return [*messages[:last], turn, *messages[last + 1:]]
+
+
+def without_fence(text: str) -> str:
+    """A rewrite without the draft's fence, which a small model copies around its new reply."""
+    stripped = text.strip()
+    if stripped.startswith(DRAFT_FENCE):
+        stripped = stripped[len(DRAFT_FENCE):]
+    if stripped.endswith(DRAFT_FENCE):
+        stripped = stripped[: -len(DRAFT_FENCE)]
+    return stripped.strip()
 
 
 def usc_messages(question: str, replies: Sequence[str]) -> list[dict[str, Any]]:

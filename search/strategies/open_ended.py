@@ -37,6 +37,7 @@ from search.instruction_prompts import (
     revise_messages,
     usc_choice,
     usc_messages,
+    without_fence,
 )
 from search.protocols import Generation
 from search.request_kind import request_kind
@@ -140,9 +141,10 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             self.usc_pick = tied[pick].index if pick is not None else None
         else:
             for sample in granted:
-                self.replies.append(Reply(index=len(self.replies), text=sample.text,
+                text = without_fence(sample.text) if role == "revision" else sample.text
+                self.replies.append(Reply(index=len(self.replies), text=text,
                                           truncated=sample.finish_reason == "length",
-                                          broken=self.tools.degenerate(sample.text),
+                                          broken=self.tools.degenerate(text),
                                           greedy=ask.greedy and role == "reply", revises=source))
         await self._check_new()
         if self.mixed:

@@ -147,3 +147,14 @@ async def test_a_looping_chain_does_not_vote() -> None:
     budget = Budget.create(max_tokens=1000, max_calls=5, deadline_s=60)
     result = await run_search(strategy, generator=gen, budget=budget)
     assert result.outcome is not None and result.outcome.answer == "5"
+
+
+def test_the_revision_request_carries_the_draft_in_the_users_turn_and_its_fence_is_dropped() -> None:
+    from search.instruction_prompts import revise_messages, without_fence
+
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "Write a poem."}]
+    revised = revise_messages(messages, "a draft", ["Use all capital letters."])
+    assert [m["role"] for m in revised] == ["system", "user"]
+    assert revised[1]["content"].startswith("Write a poem.") and "a draft" in revised[1]["content"]
+    assert "- Use all capital letters." in revised[1]["content"]
+    assert without_fence('"""\nA NEW POEM\n"""') == "A NEW POEM" and without_fence("as is") == "as is"
