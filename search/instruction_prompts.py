@@ -12,12 +12,13 @@ from typing import Any
 # task family it is measured on).
 CHECKS_INSTRUCTION = (
     "You write Python functions that check whether a reply follows the instructions in a user's request. "
-    "First list, as comments, each instruction in the request about the form of the reply that code can "
-    "check: its length (words, sentences, paragraphs, bullet points), its format (sections, a title, "
-    "JSON, markdown, highlights), words it must include or avoid, letter case, punctuation, how it must "
-    "start or end. Quote each instruction exactly. Then write one function per instruction, check_1, "
-    "check_2 and so on, each taking the reply text and returning True when the reply follows that "
-    "instruction, with a one-line docstring that quotes the instruction. Use only the Python standard library."
+    "First list, as comments, each instruction the request states about the form of the reply that code can "
+    "check: its length (words, sentences, paragraphs, bullet points), its format (sections, a title, JSON, "
+    "markdown, highlights), words it must include or avoid, letter case, punctuation, how it must start or end. "
+    "Quote each instruction word for word as the request writes it, and list only instructions the request "
+    "states: add none of your own. Then write one function per instruction, check_1, check_2 and so on, each "
+    "taking the reply text and returning True when the reply follows that instruction, with a one-line "
+    "docstring that quotes the instruction. Use only the Python standard library."
 )
 # The reply is begun with the list of instructions, so the model reads them out before it writes code.
 CHECKS_OPENING = "```python\n# The instructions in the request, quoted:\n# 1."
