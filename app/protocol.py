@@ -106,8 +106,8 @@ class ChatCompletionRequest(RequestLabels):
     top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
     seed: int | None = Field(default=None, strict=True)
     stop: str | list[str] | None = None
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2, strict=True)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2, strict=True)
     stream: bool = Field(default=False, strict=True)
     stream_options: StreamOptions | None = None
     n: int = Field(default=1, ge=1, le=1, strict=True,
