@@ -128,7 +128,8 @@ class RewardsAnswerTools:
                                 self.sandbox.slots, self.sandbox.on_result)
 
     def degenerate(self, text: str) -> bool:
-        return is_degenerate(text)
+        """Whether the sample's final text loops (a thinking model's chain may circle before it answers)."""
+        return is_degenerate(final_text(text, self.reasoning_parser))
 
     def extract(self, text: str) -> str | None:
         """The answer a sample states in its final text (a thinking model's chain is not read)."""
