@@ -65,12 +65,13 @@ def plot_summary(summary_path: Path, out: Path | None = None) -> Path:
     return out
 
 
-SOAK_PANELS = (("rss_mb", "RSS (MB)"), ("fds", "open fds"), ("threads", "threads"))
+SOAK_PANELS = (("rss_mb", "RSS (MB)"), ("fds", "open fds"), ("threads", "threads"), ("requests", "requests/s"))
 
 
 def plot_soak(samples_csv: Path, out: Path, *, warmup_s: float, traffic_s: float, title: str) -> Path:
-    """The soak's samples (bench/soak.py's samples.csv) as one panel per metric over minutes, with
-    the end of the warm-up and of the traffic marked; write the PNG to `out` and return it."""
+    """The soak's samples (bench/soak.py's samples.csv) as one panel per metric over minutes, with the
+    rate of finished requests between samples last, and the end of the warm-up and of the traffic
+    marked; write the PNG to `out` and return it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,10 +80,14 @@ def plot_soak(samples_csv: Path, out: Path, *, warmup_s: float, traffic_s: float
     with Path(samples_csv).open() as f:
         rows = list(csv.DictReader(f))
     minutes = [float(r["t_s"]) / 60 for r in rows]
-    fig, axes = plt.subplots(len(SOAK_PANELS), 1, figsize=(7, 6), dpi=100, sharex=True)
+    fig, axes = plt.subplots(len(SOAK_PANELS), 1, figsize=(7, 7.5), dpi=100, sharex=True)
     for ax, (metric, label) in zip(axes, SOAK_PANELS, strict=True):
-        values = [float(r[metric]) for r in rows]
-        ax.plot(minutes, values, marker=".", markersize=3, linewidth=1)
+        xs, values = minutes, [float(r[metric]) for r in rows]
+        if metric == "requests":  # a count so far: its rate between samples
+            xs = minutes[1:]
+            values = [(b - a) / max(60 * (t1 - t0), 1e-9)
+                      for a, b, t0, t1 in zip(values, values[1:], minutes, minutes[1:], strict=False)]
+        ax.plot(xs, values, marker=".", markersize=3, linewidth=1)
         ax.axvline(warmup_s / 60, color="grey", linestyle=":", linewidth=1)
         ax.axvline(traffic_s / 60, color="grey", linestyle="--", linewidth=1)
         ax.set_ylabel(label)
