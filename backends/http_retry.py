@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from backends.connection_pool import async_client
 from backends.errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable, PromptTooLong
 
 # The search a call belongs to, set by the gateway for the task running the search (asyncio tasks
@@ -68,7 +69,7 @@ class JsonApi:
         self.backoff_s = backoff_s
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.owns_client = client is None
-        self.client = client or httpx.AsyncClient(timeout=timeout_s)
+        self.client = client or async_client(timeout_s=timeout_s)
 
     async def send(self, method: str, path: str, *, body: Any = None, deadline: float | None = None,
                    tokens: int | None = None) -> Any:

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from backends.connection_pool import async_client
+
 QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
@@ -28,7 +30,7 @@ class RemotePRM:
         self.base_url = root[: -len("/v1")] if root.endswith("/v1") else root
         self.model, self.step_tag, self.system_prompt = model, step_tag, system_prompt
         self.owns_client = client is None
-        self.client = client or httpx.AsyncClient(timeout=timeout_s)
+        self.client = client or async_client(timeout_s=timeout_s)
         self.failures = 0
 
     def request_body(self, messages: Sequence[dict[str, Any]], steps: Sequence[str]) -> dict[str, Any]:
