@@ -32,7 +32,6 @@ from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
 from search.instruction_prompts import checks_messages
 from search.programs import (
-    SEARCH_PROGRAM_EXAMPLE,
     SEARCH_PROGRAM_INSTRUCTION,
     program_messages,
     wants_program,
@@ -248,7 +247,7 @@ class ReasoningService:
         if plan.settings.wants_programs() and wants_program(question):
             # A game-24 verifier says the answer is an expression to search for, not a number to compute.
             searched = plan.verifier is not None and plan.verifier.type == "game24"
-            messages = (program_messages(plan.messages, SEARCH_PROGRAM_INSTRUCTION, SEARCH_PROGRAM_EXAMPLE) if searched
+            messages = (program_messages(plan.messages, SEARCH_PROGRAM_INSTRUCTION) if searched
                         else program_messages(plan.messages))
             program_prompt = await self.backend.render_chat(messages, add_generation_prompt=False)
             problem = replace(problem, program_prompt=program_prompt)

@@ -20,44 +20,15 @@ PROGRAM_INSTRUCTION = (
     "Reply with the program in one ```python block."
 )
 # For a puzzle whose answer is an expression found by search (Game of 24): a program can try
-# every arrangement exactly, where a small model's prose tries a few and loses count. Told the
-# algorithm only in words, a small coder model writes searches that miss groupings or do not
-# run, so the prompt carries one worked example (PAL's few-shot form) on a puzzle of its own.
+# every arrangement exactly, where a small model's prose tries a few and loses count. The prompt
+# says so in words only: it once carried a complete, general 24-solver as a worked example, and the
+# model only changed its numbers, which measured the prompt, not the model (issue 35).
 SEARCH_PROGRAM_INSTRUCTION = (
     "Solve the puzzle by writing a short Python program that searches for the answer: it combines "
     "two of the numbers at a time with + - * / (exact, with fractions.Fraction) until one is left, "
     "and stops at the first expression that works. End with print(...) so that it prints only "
     "that expression, written with the numbers, + - * / and parentheses. "
     "Reply with the program in one ```python block."
-)
-SEARCH_PROGRAM_EXAMPLE = (
-    "Use the numbers 2 3 5 12 and the operations + - * / to make 24. Use each number exactly once.",
-    """```python
-from fractions import Fraction
-from itertools import permutations
-
-
-def solve(items, target):
-    # items: (value, expression) pairs; combine two of them at a time until one is left
-    if len(items) == 1:
-        value, expression = items[0]
-        return expression if value == target else None
-    for i, j in permutations(range(len(items)), 2):
-        (a, x), (b, y) = items[i], items[j]
-        rest = [items[k] for k in range(len(items)) if k not in (i, j)]
-        options = [(a + b, f"({x} + {y})"), (a - b, f"({x} - {y})"), (a * b, f"({x} * {y})")]
-        if b != 0:
-            options.append((a / b, f"({x} / {y})"))
-        for item in options:
-            found = solve(rest + [item], target)
-            if found:
-                return found
-    return None
-
-
-numbers = [2, 3, 5, 12]
-print(solve([(Fraction(n), str(n)) for n in numbers], 24))
-```""",
 )
 # The program prompt ends inside the assistant's reply, just after this opening fence, so the
 # model writes code at once: left to itself, a small model often explains in prose first (the

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from rewards.game24 import check_24
-from rewards.python_tests import program_answer
-from rewards.sandbox import SandboxLimits
 from sampling import Sampling
 from search.budget import Budget
 from search.driver import run_search
 from search.programs import (
     PROGRAM_INSTRUCTION,
     PROGRAM_OPENING,
-    SEARCH_PROGRAM_EXAMPLE,
     SEARCH_PROGRAM_INSTRUCTION,
     program_messages,
     wants_program,
@@ -195,17 +191,20 @@ async def test_auto_with_a_verifier_passes_its_programs_to_best_of_n_and_without
 
 
 def test_a_worked_example_goes_between_the_instruction_and_the_question():
+    example = ("A shop sells pens at 3 dollars. How much do 4 pens cost?", "```python\nprint(3 * 4)\n```")
     msgs = program_messages([{"role": "user", "content": "Use 4 5 6 10 to make 24."}], SEARCH_PROGRAM_INSTRUCTION,
-                            SEARCH_PROGRAM_EXAMPLE)
+                            example)
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant"]
-    assert msgs[1]["content"] == SEARCH_PROGRAM_EXAMPLE[0] and msgs[2]["content"] == SEARCH_PROGRAM_EXAMPLE[1]
+    assert msgs[1]["content"] == example[0] and msgs[2]["content"] == example[1]
     assert msgs[3]["content"] == "Use 4 5 6 10 to make 24." and msgs[4]["content"] == PROGRAM_OPENING
 
 
-async def test_the_worked_example_program_solves_its_own_puzzle_in_the_sandbox():
-    # The example teaches by being right: run in the sandbox, it prints an expression the game-24 check accepts.
-    printed = await program_answer(SEARCH_PROGRAM_EXAMPLE[1], SandboxLimits())
-    assert printed is not None and check_24(printed, [2, 3, 5, 12]).passed
+def test_no_program_prompt_carries_a_program():
+    """A prompt with a program that solves its own task family measures the prompt, not the model."""
+    for instruction in (PROGRAM_INSTRUCTION, SEARCH_PROGRAM_INSTRUCTION):
+        msgs = program_messages([{"role": "user", "content": "Use 4 5 6 10 to make 24."}], instruction)
+        text = "\n".join(m["content"] for m in msgs[:-1])
+        assert "```python\n" not in text and "def " not in text and "import " not in text
 
 
 async def test_programs_stop_once_a_trial_of_them_printed_nothing():
