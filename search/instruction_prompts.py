@@ -23,7 +23,9 @@ CHECKS_INSTRUCTION = (
 # The reply is begun with the list of instructions, so the model reads them out before it writes code.
 CHECKS_OPENING = "```python\n# The instructions in the request, quoted:\n# 1."
 CHECKS_MAX_TOKENS = 400
-CHECKS_STOP = ("```\n",)
+# The code block's end, and code that would only call the checks (an example run, a test): the harness
+# calls them itself, so such code is tokens for nothing (Qwen added a 100-token example run on a dev item).
+CHECKS_STOP = ("```\n", "\n# Example", "\n# Test", "\nif __name__", "\nprint(", "\nreply = ", "\nassert ")
 
 # The draft is shown inside the request's own turn: asked in a second turn to rewrite its reply, a
 # small model writes the same reply again (Qwen2.5-Coder-1.5B did, word for word, on a dev item).

@@ -6,8 +6,9 @@
 - "open": a reply with no single answer (an explanation, a piece of writing, advice, a summary,
   text under instructions such as "as a table" or "in French"): nothing to vote on, so samples
   are compared against the request's own instructions instead (search.strategies.open_ended).
-- "mixed": a quantitative question that also instructs the reply's form or asks for writing
-  ("explain your reasoning in French", "list the primes below 20 as a table"): both signals.
+- "mixed": a question for a quantity that also instructs the reply's form or asks for writing
+  ("What is 17 * 23? Explain your reasoning in French."): both signals. Under instructions,
+  numbers alone ("5 sections", "at least 3 times") belong to the form, not to an answer.
 
 The rules read what a request instructs, not what it is about: an open-ended request tells the
 model to produce something (an imperative such as "write" or "explain" opening a clause) or
@@ -29,7 +30,7 @@ RequestKind = Literal["answer", "open", "mixed"]
 _PRODUCE = re.compile(
     r"(?:^|[.!?:;\n]\s*|\b(?:please|and|then|also|can you|could you|would you|i want you to|help me)\s+)"
     r"(?:write|compose|draft|explain|describe|discuss|summari[sz]e|translate|rewrite|paraphrase|list|"
-    r"outline|suggest|recommend|give me|tell me|create|generate|brainstorm|compare|argue|critique|"
+    r"outline|suggest|recommend|give|tell me|create|generate|brainstorm|compare|argue|critique|"
     r"propose|imagine|pretend|act as|respond|reply|answer in|format)\b",
     re.IGNORECASE)
 # Constraints on the reply's form, IFEval's classes among them.
@@ -45,17 +46,20 @@ _FORM = re.compile(
     r"|\b(?:end|finish|start|begin)\s+(?:your\s+)?(?:response|reply|answer|it|the \w+)\s+with\b"
     r"|\bin (?:english|french|spanish|german|italian|portuguese|dutch|chinese|japanese|korean|russian|"
     r"arabic|hindi|turkish|swahili|hebrew|greek|polish|vietnamese|thai|bengali|urdu|persian)\b"
-    r"|\bas a (?:table|list|poem|story|letter|haiku|json)\b",
+    r"|\bas a (?:table|list|poem|story|letter|haiku|json)\b"
+    # A request that speaks of "your response" constrains it; a word problem never does.
+    r"|\byour (?:entire |whole |full )?(?:response|reply)\b",
     re.IGNORECASE)
-# A question for a quantity, with its numbers in words or digits ("How many colors ... in all?"), or a
-# request for a boxed final answer.
+# A question for a quantity, with its numbers in words or digits ("How many colors ... in all?"), or an
+# arithmetic expression.
 _QUANTITY = re.compile(
     r"\bhow (?:many|much|long|far|old|fast|often)\b|\bwhat (?:percentage|percent|fraction|number)\b|"
-    r"\b(?:calculate|compute|solve|evaluate|simplify)\b|\\boxed",
+    r"\b(?:calculate|compute|solve|evaluate|simplify)\b|\d\s*[-+*/×÷^]\s*\(?\d",
     re.IGNORECASE)
 # "Give the number only", "just the answer", "answer with a single word", "no explanation".
 _BARE = re.compile(
-    r"\b(?:the|your|final)\s+(?:final\s+)?(?:number|answer|result|value|word|name|letter|option)\s+only\b"
+    r"\b(?:(?:give|write|output|return|state|print|reply with|respond with|answer with)\s+)?"
+    r"(?:the|your|final)\s+(?:final\s+)?(?:number|answer|result|value|word|name|letter|option)\s+only\b"
     r"|\bonly\s+(?:give|output|write|return|state|print|reply with|respond with|answer with|with)?\s*"
     r"(?:the\s+)?(?:final\s+)?(?:number|answer|result|value|numeric answer|numerical answer)\b"
     r"|\bjust\s+(?:give\s+)?(?:me\s+)?the\s+(?:final\s+)?(?:number|answer|result|value)\b"
@@ -75,7 +79,11 @@ def request_kind(question: str) -> RequestKind:
     if not question.strip():
         return "answer"  # nothing to read: today's default, the vote
     text = _BARE.sub(" ", question)  # "the number only" asks for an answer's form, not for writing
+    if "\\boxed" in question:
+        return "answer"  # the client asks for an answer to extract, whatever else it says
     instructs = bool(_PRODUCE.search(text) or _FORM.search(text))
-    if wants_program(question) or _QUANTITY.search(question):
-        return "mixed" if instructs else "answer"
-    return "open"
+    asks_quantity = bool(_QUANTITY.search(question))
+    if not instructs:
+        return "answer" if asks_quantity or wants_program(question) else "open"
+    # Under instructions, numbers alone ("5 sections", "at least 3 times") are the form's; a quantity asked for is not.
+    return "mixed" if asks_quantity else "open"

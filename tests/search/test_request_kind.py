@@ -14,6 +14,9 @@ from search.request_kind import asks_bare_answer, request_kind
     "Describe Paris in all lowercase letters.",
     "What is the capital of France?",
     "Draft an email to my landlord about the broken heater. End your response with 'Best regards'.",
+    "List the prime numbers below 20 as a table.",
+    "Give advice on how to prepare for a job interview. Your response must have 5 sections.",
+    "Write a poem about the sea. In your response, the word wave should appear at least 3 times.",
 ])
 def test_open_ended_requests(question: str) -> None:
     assert request_kind(question) == "open"
@@ -34,7 +37,6 @@ def test_questions_with_one_answer_are_voted_on(question: str) -> None:
 
 @pytest.mark.parametrize("question", [
     "What is 17 * 23? Explain your reasoning in French.",
-    "List the prime numbers below 20 as a table.",
     "How many legs do 3 spiders have? Answer in exactly 2 sentences.",
 ])
 def test_quantitative_questions_under_instructions_are_mixed(question: str) -> None:
