@@ -59,11 +59,13 @@ def default_tiers() -> dict[str, Tier]:
         "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8, deadline_s=150.0,
                     settings={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
                               "batch": 2, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
-                              "wrong_arithmetic_weight": 0.5, "open": {"n": 1, "batch": 1, "revisions": 1}}),
+                              "wrong_arithmetic_weight": 0.5,
+                              "open": {"n": 1, "batch": 1, "repairs": 1, "revisions": 0}}),
         "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64, deadline_s=300.0,
                        settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
                                  "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
-                                 "wrong_arithmetic_weight": 0.5, "open": {"n": 2, "batch": 1, "revisions": 1}}),
+                                 "wrong_arithmetic_weight": 0.5,
+                                 "open": {"n": 2, "batch": 1, "repairs": 1, "revisions": 1}}),
         # An open-ended request (search.strategies.open_ended): low writes one reply and revises it against the
         # instruction checks it failed; medium and high sample up to 2 and 3 replies first (docs/benchmarks/).
         # high votes as medium does on a quantitative question (a bigger vote does not select better);
@@ -72,7 +74,8 @@ def default_tiers() -> dict[str, Tier]:
         "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128, deadline_s=600.0,
                      settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 12,
                                "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
-                               "wrong_arithmetic_weight": 0.5, "open": {"n": 3, "batch": 2, "revisions": 1}}),
+                               "wrong_arithmetic_weight": 0.5,
+                               "open": {"n": 3, "batch": 2, "repairs": 1, "revisions": 1}}),
     }
 
 

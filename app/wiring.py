@@ -21,7 +21,7 @@ from rewards.confidence import confident_weights, trace_confidence
 from rewards.degeneration import is_degenerate
 from rewards.equivalence import MathEquivalence
 from rewards.extraction import extract_answer, last_boxed, normalize_answer
-from rewards.instruction_checks import CheckedReplies, run_checks
+from rewards.instruction_checks import CheckedReplies, run_checks, run_repair
 from rewards.python_tests import PythonTestsVerifier, program_answer
 from rewards.sandbox import SandboxLimits, SandboxResult
 from rewards.step_checks import chain_arithmetic, first_error
@@ -126,6 +126,11 @@ class RewardsAnswerTools:
         limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, CHECKS_WALL_S))
         return await run_checks(program, [final_text(r, self.reasoning_parser) for r in replies], limits,
                                 self.sandbox.slots, self.sandbox.on_result)
+
+    async def run_repair(self, program: str, reply: str) -> str | None:
+        limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, PROGRAM_WALL_S))
+        return await run_repair(program, final_text(reply, self.reasoning_parser), limits, self.sandbox.slots,
+                                self.sandbox.on_result)
 
     def degenerate(self, text: str) -> bool:
         """Whether the sample's final text loops (a thinking model's chain may circle before it answers)."""

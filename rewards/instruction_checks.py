@@ -66,6 +66,56 @@ _ponder_run_checks()
 '''
 
 
+_REPAIR_HARNESS = '''
+
+def _ponder_run_repair():
+    import json as _json
+
+    edited = repair(_json.loads({reply!r}))
+    if isinstance(edited, str):
+        print({marker!r} + _json.dumps(edited))
+
+
+_ponder_run_repair()
+'''
+
+
+async def run_repair(text: str, reply: str, limits: SandboxLimits, slots: asyncio.Semaphore | None = None,
+                     on_result: Callable[[SandboxResult], None] | None = None) -> str | None:
+    """Run the `repair(reply)` function in a model's text on `reply` in the sandbox: the text it returns,
+    or None (no runnable program, an error, no text returned, or no sandbox here)."""
+    marker = f"ponder-repair-{secrets.token_hex(8)}:"
+    code = await asyncio.to_thread(extract_code, text)
+    if code is None or "def repair" not in code or await asyncio.to_thread(compile_error, code) is not None:
+        return None
+    program = code + _REPAIR_HARNESS.format(reply=json.dumps(reply), marker=marker)
+    result = await _run(program, limits, slots, on_result)
+    if result is None:
+        return None
+    line = next((ln for ln in reversed(result.stdout.splitlines()) if ln.startswith(marker)), None)
+    try:
+        edited = json.loads(line[len(marker):]) if line is not None else None
+    except ValueError:
+        return None
+    return edited if isinstance(edited, str) and edited.strip() else None
+
+
+async def _run(program: str, limits: SandboxLimits, slots: asyncio.Semaphore | None,
+               on_result: Callable[[SandboxResult], None] | None) -> SandboxResult | None:
+    """A program's run in the sandbox (under `slots`); None when it failed or the sandbox cannot run."""
+    try:
+        if slots is None:
+            result = await run_sandboxed(program, limits=limits)
+        else:
+            async with slots:
+                result = await run_sandboxed(program, limits=limits)
+    except SandboxUnavailable:
+        return None
+    if on_result is not None:
+        on_result(result)
+    return None if result.exit_code != 0 or result.output_truncated else result
+
+
 def checks_program(text: str, replies: Sequence[str], marker: str) -> str | None:
     """The script the sandbox runs: the model's check functions, then the harness; None when the
     text holds no program that compiles."""
@@ -100,17 +150,8 @@ async def run_checks(text: str, replies: Sequence[str], limits: SandboxLimits,
     program = await asyncio.to_thread(checks_program, text, replies, marker)
     if program is None or not replies:
         return None
-    try:
-        if slots is None:
-            result = await run_sandboxed(program, limits=limits)
-        else:
-            async with slots:
-                result = await run_sandboxed(program, limits=limits)
-    except SandboxUnavailable:
-        return None
-    if on_result is not None:
-        on_result(result)
-    if result.exit_code != 0 or result.output_truncated:
+    result = await _run(program, limits, slots, on_result)
+    if result is None:
         return None
     found = read_verdicts(result.stdout, marker, len(replies))
     return None if found is None else _described(found, text)
@@ -120,12 +161,18 @@ _LISTED = re.compile(r"^\s*#\s*(\d+)\.\s*(.+?)\s*$", re.MULTILINE)
 _UNDESCRIBED = re.compile(r"check_?(\d+)")
 
 
-def _described(found: CheckedReplies, text: str) -> CheckedReplies:
+def _described(found: CheckedReplies, text: str) -> CheckedReplies | None:
     """A check without a docstring (described by its name, `check_2`) takes the instruction the
-    program listed under its number in a `# 2. ...` comment, where there is one."""
+    program listed under its number in a `# 2. ...` comment; one described by neither names no
+    instruction (a small model pads its list so) and is dropped. None when no check is left."""
     listed = {int(n): line[:DESCRIPTION_CHARS] for n, line in _LISTED.findall(text)}
-    checks = []
-    for check in found.checks:
+    kept: list[tuple[int, str]] = []
+    for column, check in enumerate(found.checks):
         match = _UNDESCRIBED.fullmatch(check)
-        checks.append(listed.get(int(match.group(1)), check) if match else check)
-    return CheckedReplies(checks=tuple(checks), verdicts=found.verdicts)
+        description = listed.get(int(match.group(1))) if match else check
+        if description is not None:
+            kept.append((column, description))
+    if not kept:
+        return None
+    return CheckedReplies(checks=tuple(d for _, d in kept),
+                          verdicts=tuple(tuple(row[c] for c, _ in kept) for row in found.verdicts))

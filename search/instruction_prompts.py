@@ -35,6 +35,17 @@ REVISE_INSTRUCTION = (
 )
 DRAFT_FENCE = '"""'
 
+# In words only, as the checks prompt: kinds of edit, no program for any instruction.
+REPAIR_INSTRUCTION = (
+    "You write a Python function repair(reply) that edits a reply so that it follows the instructions "
+    "listed by the user, and keeps everything else the reply says. It may change letter case, add, remove or "
+    "replace words, phrases or punctuation, split or join paragraphs, add a title, sections, a postscript or "
+    "quotation marks, as the instructions need. It takes the reply text and returns the edited text; use only "
+    "the Python standard library. Reply with the code in one ```python block."
+)
+REPAIR_OPENING = "```python\ndef repair(reply):\n"
+REPAIR_MAX_TOKENS = 300
+
 # Universal self-consistency's selection prompt (Chen et al. 2023, section 3), for free-form replies.
 USC_INSTRUCTION = (
     "I have generated the following responses to the question: {question}\n\n{responses}\n\n"
@@ -68,6 +79,15 @@ def revise_messages(messages: Sequence[dict[str, Any]], reply: str, failed: Sequ
     turn = {"role": "user", "content": REVISE_INSTRUCTION.format(request=messages[last]["content"], reply=reply,
                                                                 failed=listed)}
     return [*messages[:last], turn, *messages[last + 1:]]
+
+
+def repair_messages(failed: Sequence[str]) -> list[dict[str, Any]]:
+    """The chat asking for a repair program for the instructions a reply failed, the reply begun with
+    REPAIR_OPENING (render it with `add_generation_prompt=False`)."""
+    listed = "\n".join(f"- {f}" for f in failed)
+    return [{"role": "system", "content": REPAIR_INSTRUCTION},
+            {"role": "user", "content": f"The reply must follow these instructions:\n{listed}"},
+            {"role": "assistant", "content": REPAIR_OPENING}]
 
 
 def without_fence(text: str) -> str:

@@ -105,6 +105,11 @@ class AnswerTools(Protocol):
         """Whether a sample ends in a loop (one stretch repeated back to back to its cap)."""
         ...
 
+    async def run_repair(self, program: str, reply: str) -> str | None:
+        """Run a model-written `repair(reply)` function on a reply in the sandbox: the text it returns,
+        or None when it defines no such function, fails, or returns no text."""
+        ...
+
     async def run_checks(self, program: str, replies: Sequence[str]) -> CheckedReplies | None:
         """Run a model-written program of instruction checks (`check_*` functions) on each reply in
         the sandbox; None when the program defines no check or cannot run."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -13,7 +13,12 @@ from sampling import Sampling
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
 from search.tree import Tree
 
-Render = Callable[[list[dict[str, Any]]], Awaitable[str]]
+
+class Render(Protocol):
+    """Renders a chat with the model's template; `add_generation_prompt=False` continues its last message."""
+
+    def __call__(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True) -> Awaitable[str]: ...
+
 
 
 class AskKind(enum.Enum):

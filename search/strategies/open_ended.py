@@ -34,6 +34,9 @@ from search.instruction_prompts import (
     CHECKS_MAX_TOKENS,
     CHECKS_OPENING,
     CHECKS_STOP,
+    REPAIR_MAX_TOKENS,
+    REPAIR_OPENING,
+    repair_messages,
     revise_messages,
     usc_choice,
     usc_messages,
@@ -44,13 +47,15 @@ from search.request_kind import request_kind
 from search.schedule import Schedule
 from search.strategy import Ask, AskKind, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy, Selection
 
-Role = Literal["reply", "checks", "revision", "usc"]
+Role = Literal["reply", "checks", "repair", "revision", "usc"]
+MIN_KEPT = 0.5  # a repair is an edit: it keeps at least this share of the reply's words, or it is not taken
 
 
 class OpenEndedSettings(HotSampling):
     n: int = Field(4, ge=1, le=64)  # replies sampled at most (the greedy one first), revisions apart
     batch: int = Field(3, ge=1, le=64)  # hot replies per call
     checks: bool = True  # the model writes checks of the request's instructions (step 1)
+    repairs: int = Field(1, ge=0, le=8)  # repair programs for the best reply's failed checks, before rewrites
     revisions: int = Field(1, ge=0, le=8)
     select: Literal["consensus", "usc"] = "consensus"
 
@@ -86,8 +91,8 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         self.checks: tuple[str, ...] = ()
         self.verdicts: dict[int, tuple[bool | None, ...]] = {}
         self.majority: frozenset[int] = frozenset()  # the replies that state the majority answer (mixed)
-        self.revisions_left = self.settings.revisions
-        self.revision: tuple[str, int] | None = None  # (rendered prompt, reply it rewrites)
+        self.repairs_left, self.revisions_left = self.settings.repairs, self.settings.revisions
+        self.revision: tuple[str, int, Role] | None = None  # (rendered prompt, reply it edits, repair | revision)
         self.rejected: set[int] = set()  # rewrites that met no more checks than their source
         self.usc_asked = False
         self.usc_prompt: str | None = None
@@ -112,8 +117,15 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         if asks:
             return asks
         if self.revision is not None:
-            prompt, source = self.revision
-            self.revision, self.revisions_left = None, self.revisions_left - 1
+            prompt, source, role = self.revision
+            self.revision = None
+            if role == "repair":
+                self.repairs_left -= 1
+                sampling = replace(self.problem.sampling, max_tokens=min(self.problem.max_tokens, REPAIR_MAX_TOKENS),
+                                   stop=CHECKS_STOP, temperature=0.0, frequency_penalty=0.0, presence_penalty=0.0)
+                return [self._mark(Ask(prompt=prompt, n=1, sampling=sampling, kind=AskKind.PROGRAM, greedy=True,
+                                       tag=f"repair program for reply {source + 1}"), "repair", source)]
+            self.revisions_left -= 1
             return [self._mark(Ask(prompt=prompt, n=1, sampling=self.problem.sampling, greedy=True,
                                    tag=f"revision of reply {source + 1}"), "revision", source)]
         if self.settings.select == "usc" and not self.usc_asked and self.usc_prompt is not None:
@@ -139,6 +151,8 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             tied = self._tied()
             pick = usc_choice(granted[0].text, len(tied)) if granted else None
             self.usc_pick = tied[pick].index if pick is not None else None
+        elif role == "repair":
+            await self._repair(granted[0].text if granted else None, source)
         else:
             for sample in granted:
                 text = without_fence(sample.text) if role == "revision" else sample.text
@@ -151,6 +165,17 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             await self._vote()
         await self._plan_revision()
         await self._plan_usc()
+
+    async def _repair(self, text: str | None, source: int | None) -> None:
+        """Run the repair program on the reply it was written for; its edit joins the replies."""
+        if text is None or source is None:
+            return
+        draft = self.replies[source].text
+        edited = await self.tools.run_repair(REPAIR_OPENING + text, draft)
+        if edited is None or edited.strip() == draft.strip() or _kept(draft, edited) < MIN_KEPT:
+            return
+        self.replies.append(Reply(index=len(self.replies), text=edited, truncated=False,
+                                  broken=self.tools.degenerate(edited), revises=source))
 
     async def _check_new(self) -> None:
         """Run the checks on every reply that has no verdicts yet (once the program is back)."""
@@ -178,8 +203,9 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         self.majority = frozenset(stated[m][0] for m in top.members) if top is not None else frozenset()
 
     async def _plan_revision(self) -> None:
-        """Prepare the rewrite of the best reply once sampling is over and it fails a check."""
-        if (self.revision is not None or self.revisions_left <= 0 or self.schedule.remaining
+        """Prepare the repair program, else the rewrite, of the best reply once sampling is over and it
+        fails a check."""
+        if (self.revision is not None or self.repairs_left + self.revisions_left <= 0 or self.schedule.remaining
                 or self.checks_state != "ready" or self.deps.render is None):
             return
         best = self._chosen()
@@ -188,8 +214,12 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         failed = [c for c, v in zip(self.checks, self.verdicts[best.index], strict=True) if v is False]
         if not failed:
             return
+        if self.repairs_left > 0:
+            prompt = await self.deps.render(repair_messages(failed), add_generation_prompt=False)
+            self.revision = (prompt, best.index, "repair")
+            return
         messages = revise_messages(self.problem.reply_messages or self.problem.messages, best.text.strip(), failed)
-        self.revision = (await self.deps.render(messages), best.index)
+        self.revision = (await self.deps.render(messages), best.index, "revision")
 
     async def _plan_usc(self) -> None:
         self.usc_prompt = None
@@ -275,6 +305,12 @@ def _consensus(texts: list[str], others: list[str]) -> list[float]:
             continue
         scores.append(sum(_f1(mine, b) for b in rest) / len(rest))
     return scores
+
+
+def _kept(draft: str, edited: str) -> float:
+    """The share of the draft's words (counted) that the edit still has."""
+    before = Counter(_WORD.findall(draft.lower()))
+    return sum((before & Counter(_WORD.findall(edited.lower()))).values()) / max(1, sum(before.values()))
 
 
 def _f1(a: Counter[str], b: Counter[str]) -> float:

@@ -79,3 +79,22 @@ def test_verdicts_are_read_only_after_the_marker_and_must_match_the_replies() ->
 def test_a_loop_is_told_from_prose(text: str, loops: bool) -> None:
     assert is_degenerate(text) is loops
     assert (loop_chars(text) >= 120) is loops
+
+
+async def test_a_repair_program_edits_the_reply_in_the_sandbox(limits: SandboxLimits) -> None:
+    from rewards.instruction_checks import run_repair
+
+    program = "```python\ndef repair(reply):\n    return reply.upper() + '\\n\\nP.S. Thanks.'\n```"
+    assert await run_repair(program, 'a "quoted" reply', limits) == 'A "QUOTED" REPLY\n\nP.S. Thanks.'
+    assert await run_repair("```python\ndef repair(reply):\n    return 3\n```", "x", limits) is None
+    assert await run_repair("```python\ndef fix(reply):\n    return reply\n```", "x", limits) is None
+    assert await run_repair("```python\ndef repair(reply):\n    raise ValueError\n```", "x", limits) is None
+
+
+async def test_a_check_that_names_no_instruction_is_dropped(limits: SandboxLimits) -> None:
+    program = ("```python\n# 1. Mention rain.\n"
+               "def check_1(reply):\n    return 'rain' in reply\n\n"
+               "def check_2(reply):\n    return False\n```")
+    found = await run_checks(program, ["rain"], limits)
+    assert found is not None and found.checks == ("Mention rain.",) and found.verdicts == ((True,),)
+    assert await run_checks("```python\ndef check_1(reply):\n    return True\n```", ["x"], limits) is None

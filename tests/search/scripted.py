@@ -107,6 +107,11 @@ class LastNumberTools:
     def degenerate(self, text: str) -> bool:
         return is_degenerate(text)
 
+    async def run_repair(self, program: str, reply: str) -> str | None:
+        """A scripted repair program is `append: WORDS`: it adds WORDS to the reply."""
+        found = re.findall(r"append: (.+)", program)
+        return f"{reply} {found[-1]}" if found else None
+
     async def run_checks(self, program: str, replies: Sequence[str]) -> CheckedReplies | None:
         """A scripted checks program is lines `contains: WORD`: a reply passes when WORD is in it."""
         words = re.findall(r"contains: (\S+)", program)

@@ -25,6 +25,7 @@ class PromptedGenerator:
     replies: Sequence[str]
     checks: str = CHECKS
     revision: str = "revised lowercase haiku"
+    repair: str = "no repair"
     usc: str = "The most consistent response is Response 1"
     calls: list[tuple[str, int, float]] = field(default_factory=list)
     _next: int = 0
@@ -32,7 +33,7 @@ class PromptedGenerator:
     async def generate(self, prompt: str, *, n: int, sampling: Sampling,
                        deadline: float | None = None) -> FakeGeneration:
         kind = ("checks" if prompt == "CHECKS" else "revision" if "does not follow" in prompt
-                else "usc" if "most consistent" in prompt else "reply")
+                else "repair" if "repair(reply)" in prompt else "usc" if "most consistent" in prompt else "reply")
         self.calls.append((kind, n, sampling.temperature))
         if kind == "reply":
             texts = []
@@ -40,12 +41,14 @@ class PromptedGenerator:
                 texts.append(self.replies[self._next % len(self.replies)])
                 self._next += 1
         else:
-            texts = [{"checks": self.checks, "revision": self.revision, "usc": self.usc}[kind]] * n
+            scripted = {"checks": self.checks, "revision": self.revision, "usc": self.usc, "repair": self.repair}
+            texts = [scripted[kind]] * n
         length = [("length" if t == LOOP else "stop") for t in texts]
-        return FakeGeneration(tuple(FakeSample(t, 20, f) for t, f in zip(texts, length, strict=True)), prompt_tokens=5)
+        samples = tuple(FakeSample(t, 20, f) for t, f in zip(texts, length, strict=True))
+        return FakeGeneration(samples, prompt_tokens=5)
 
 
-async def render(messages: Sequence[dict[str, object]]) -> str:
+async def render(messages: Sequence[dict[str, object]], *, add_generation_prompt: bool = True) -> str:
     return "\n".join(str(m["content"]) for m in messages)
 
 
@@ -92,16 +95,31 @@ async def test_a_looping_reply_is_never_chosen_while_another_exists() -> None:
 
 async def test_a_revision_counts_only_if_it_meets_more_checks() -> None:
     better = PromptedGenerator(["a lowercase poem"], revision="a lowercase haiku, revised")
-    result = await run(better, n=1, revisions=1)
+    result = await run(better, n=1, repairs=0, revisions=1)
     assert [c[0] for c in better.calls] == ["checks", "reply", "revision"]
     assert result.outcome is not None and result.outcome.content == "a lowercase haiku, revised"
     assert result.outcome.selection is not None and result.outcome.selection.revised
 
     worse = PromptedGenerator(["a lowercase poem"], revision="A POEM")
-    result = await run(worse, n=1, revisions=1)
+    result = await run(worse, n=1, repairs=0, revisions=1)
     assert result.outcome is not None and result.outcome.content == "a lowercase poem"
     assert result.outcome.selection is not None and result.outcome.selection.rejected_revisions == 1
     assert result.outcome.selection.failed == ("contains haiku",)
+
+
+async def test_a_repair_program_edits_the_best_reply_first_and_counts_only_if_it_checks_better() -> None:
+    repaired = PromptedGenerator(["a lowercase poem about autumn leaves"], repair="append: haiku")
+    result = await run(repaired, n=1, repairs=1, revisions=1)
+    assert [c[0] for c in repaired.calls] == ["checks", "reply", "repair"]  # the edit met every check: no rewrite
+    assert result.outcome is not None and result.outcome.content == "a lowercase poem about autumn leaves haiku"
+    assert result.outcome.selection is not None and result.outcome.selection.revised
+
+    useless = PromptedGenerator(["a lowercase poem about autumn leaves"], repair="append: again",
+                                revision="a lowercase haiku about autumn leaves")
+    result = await run(useless, n=1, repairs=1, revisions=1)
+    assert [c[0] for c in useless.calls] == ["checks", "reply", "repair", "revision"]
+    assert result.outcome is not None and result.outcome.content == "a lowercase haiku about autumn leaves"
+    assert result.outcome.selection is not None and result.outcome.selection.rejected_revisions == 1
 
 
 async def test_without_checks_every_reply_is_sampled_and_the_most_consistent_is_chosen() -> None:
