@@ -23,8 +23,6 @@ Without checks (nothing checkable was written, or the sandbox cannot run) steps 
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -46,6 +44,7 @@ from search.protocols import Generation
 from search.request_kind import request_kind
 from search.schedule import Schedule
 from search.strategy import Ask, AskKind, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy, Selection
+from search.text_overlap import consensus, kept_share
 
 Role = Literal["reply", "checks", "repair", "revision", "usc"]
 MIN_KEPT = 0.5  # a repair is an edit: it keeps at least this share of the reply's words, or it is not taken
@@ -172,7 +171,7 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             return
         draft = self.replies[source].text
         edited = await self.tools.run_repair(REPAIR_OPENING + text, draft)
-        if edited is None or edited.strip() == draft.strip() or _kept(draft, edited) < MIN_KEPT:
+        if edited is None or edited.strip() == draft.strip() or kept_share(draft, edited) < MIN_KEPT:
             return
         self.replies.append(Reply(index=len(self.replies), text=edited, truncated=False,
                                   broken=self.tools.degenerate(edited), revises=source))
@@ -268,8 +267,8 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             return None
         if self.usc_pick is not None and any(r.index == self.usc_pick for r in tied):
             return self.replies[self.usc_pick]
-        consensus = _consensus([r.text for r in tied], [r.text for r in self._eligible()])
-        return max(zip(tied, consensus, strict=True), key=lambda rc: (rc[1], rc[0].greedy, -rc[0].index))[0]
+        agreement = consensus([r.text for r in tied], [r.text for r in self._eligible()])
+        return max(zip(tied, agreement, strict=True), key=lambda rc: (rc[1], rc[0].greedy, -rc[0].index))[0]
 
     def best(self) -> Outcome | None:
         chosen = self._chosen()
@@ -280,7 +279,7 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         method = ("instruction checks" if self.checks else
                   "the model's consistency pick" if self.usc_pick == chosen.index else "consensus")
         answer = self.tools.extract(chosen.text) if self.mixed and chosen.index in self.majority else None
-        confidence = self._met(chosen) if self.checks else _consensus([chosen.text], [
+        confidence = self._met(chosen) if self.checks else consensus([chosen.text], [
             r.text for r in self._eligible()])[0]
         return Outcome(
             content=chosen.text.strip(), answer=answer, confidence=round(confidence, 4), truncated=chosen.truncated,
@@ -288,34 +287,3 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
                                 met=sum(v is True for v in met), failed=failed,
                                 broken=sum(r.broken for r in self.replies),
                                 revised=chosen.revises is not None, rejected_revisions=len(self.rejected)))
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _consensus(texts: list[str], others: list[str]) -> list[float]:
-    """Each text's mean unigram F1 against the other texts in `others` (1.0 when there is no other)."""
-    bags = [Counter(_WORD.findall(t.lower())) for t in others]
-    scores = []
-    for text in texts:
-        mine = Counter(_WORD.findall(text.lower()))
-        rest = [b for b, t in zip(bags, others, strict=True) if t is not text]
-        if not rest:
-            scores.append(1.0)
-            continue
-        scores.append(sum(_f1(mine, b) for b in rest) / len(rest))
-    return scores
-
-
-def _kept(draft: str, edited: str) -> float:
-    """The share of the draft's words (counted) that the edit still has."""
-    before = Counter(_WORD.findall(draft.lower()))
-    return sum((before & Counter(_WORD.findall(edited.lower()))).values()) / max(1, sum(before.values()))
-
-
-def _f1(a: Counter[str], b: Counter[str]) -> float:
-    overlap = sum((a & b).values())
-    if overlap == 0:
-        return 0.0
-    precision, recall = overlap / sum(a.values()), overlap / sum(b.values())
-    return 2 * precision * recall / (precision + recall)
