@@ -16,6 +16,7 @@ import re
 import stat
 import time
 from collections import OrderedDict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ _TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The stored trace: the search's events and tree, and what the viewer (app/viewer.py) shows of
-    its outcome: the budget and what was spent, the candidates, the strategy's details."""
+    its outcome: the budget and what was spent, the candidates, the strategy's details, and how an
+    open-ended reply was chosen (its instruction checks)."""
     o, u = result.outcome, result.usage
     return {"id": trace_id, "created": int(time.time()), "strategy": result.strategy, "messages": messages,
             "answer": o.answer if o else None, "events": list(result.events), "tree": result.tree,
@@ -36,6 +38,7 @@ def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, A
             "candidates": [{"answer": c.answer, "votes": c.votes, "score": c.score}
                            for c in (o.candidates if o else ())],
             "details": dict(o.details) if o else {}, "stop_reason": result.stop_reason, "rounds": result.rounds,
+            "selection": asdict(o.selection) if o and o.selection else None, "work": o.work if o else None,
             "elapsed_s": round(result.elapsed_s, 3), "budget": result.budget, "errors": list(result.errors),
             "usage": {"completion_tokens": u.completion_tokens, "prompt_tokens": u.prompt_tokens,
                       "cached_tokens": u.cached_tokens, "calls": u.calls, "failed_calls": u.failed_calls}}

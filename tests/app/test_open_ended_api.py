@@ -91,3 +91,15 @@ async def test_open_ended_replies_get_the_loop_penalty_unless_the_client_sends_i
     penalties = [(p.frequency_penalty, p.presence_penalty) for p in backend.reply_params]
     assert penalties == [(0.4, 0.0), (0.0, 0.7), (0.0, 0.0)]
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "frequency_penalty"
+
+
+async def test_the_trace_of_an_open_ended_search_holds_its_checks_for_the_viewer() -> None:
+    backend = OpenBackend(["Crisp Air", "crisp air"])
+    async with client_for(backend, sandbox="unsafe-rlimits") as http:
+        body = {**chat("Write a haiku about autumn in all lowercase.", "medium"), "reasoning": {"trace": True}}
+        trace_id = (await http.post("/v1/chat/completions", json=body)).json()["id"]
+        trace = (await http.get(f"/v1/traces/{trace_id}")).json()
+    selection = trace["selection"]
+    assert selection["method"] == "instruction checks" and selection["met"] == 1 and selection["failed"] == []
+    assert selection["checks"] == ["Your entire response should be in lowercase letters."]
+    assert trace["content"] == "crisp air"

@@ -204,6 +204,19 @@
     if (kids.length) section("checks", Array.isArray(d.history) ? `Revisions: ${d.history.length} attempts` : "Verifier", ...kids);
   }
 
+  // ---- open-ended selection: the instruction checks ----
+  function renderSelection(sel) {
+    const failed = new Set(sel.failed || []), kids = [el("p", {}, `selected by ${sel.method} among ${sel.replies} replies`)];
+    if ((sel.checks || []).length) {
+      kids.push(el("ul", { class: "checks" }, sel.checks.map((c) => el("li", {},
+        el("span", { class: `tag ${failed.has(c) ? "fail" : "pass"}` }, failed.has(c) ? "not met" : "met"), " ", c))));
+    }
+    if (sel.broken) kids.push(el("p", { class: "num" }, `${sel.broken} looping repl${sel.broken === 1 ? "y" : "ies"} set aside`));
+    if (sel.revised) kids.push(el("p", {}, "the chosen reply is an edit that met more instructions than its draft"));
+    if (sel.rejected_revisions) kids.push(el("p", { class: "num" }, `${sel.rejected_revisions} edit(s) met no more and were not taken`));
+    section("selection", `Selection: ${sel.met} of ${(sel.checks || []).length} instructions met`, ...kids);
+  }
+
   function roundLine(e) {
     if (e.type === "round.start") return `round ${e.round}: ` + e.calls.map((c) => `${c.tag || c.kind} (n=${c.n})`).join(", ");
     if (e.type === "round.end") {
@@ -225,6 +238,7 @@
     const d = trace.details || {};
     if (Array.isArray(trace.tree) && trace.tree.length) renderTree(trace.tree, d, over);
     if (Array.isArray(d.votes) && d.votes.length) renderVote(d);
+    if (trace.selection) renderSelection(trace.selection);
     renderChecks(trace);
     renderRounds(trace.events || []);
     document.body.dataset.rendered = over ? "finished" : "live";
