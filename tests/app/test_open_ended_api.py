@@ -96,7 +96,7 @@ async def test_open_ended_replies_get_the_loop_penalty_unless_the_client_sends_i
 async def test_the_trace_of_an_open_ended_search_holds_its_checks_for_the_viewer() -> None:
     backend = OpenBackend(["Crisp Air", "crisp air"])
     async with client_for(backend, sandbox="unsafe-rlimits") as http:
-        body = {**chat("Write a haiku about autumn in all lowercase.", "medium"), "reasoning": {"trace": True}}
+        body = {**chat("Write a haiku about autumn in all lowercase.", "high"), "reasoning": {"trace": True}}
         trace_id = (await http.post("/v1/chat/completions", json=body)).json()["id"]
         trace = (await http.get(f"/v1/traces/{trace_id}")).json()
     selection = trace["selection"]
