@@ -16,8 +16,8 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rewards.python_tests import compile_error, extract_code
-from rewards.sandbox import SandboxLimits, SandboxResult, SandboxUnavailable, run_sandboxed
+from rewards.python_tests import compile_error, extract_code, finished_run
+from rewards.sandbox import SandboxLimits, SandboxResult
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ async def run_repair(text: str, reply: str, limits: SandboxLimits, slots: asynci
     if code is None or "def repair" not in code or await asyncio.to_thread(compile_error, code) is not None:
         return None
     program = code + _REPAIR_HARNESS.format(reply=json.dumps(reply), marker=marker)
-    result = await _run(program, limits, slots, on_result)
+    result = await finished_run(program, limits, slots, on_result)
     if result is None:
         return None
     line = next((ln for ln in reversed(result.stdout.splitlines()) if ln.startswith(marker)), None)
@@ -98,22 +98,6 @@ async def run_repair(text: str, reply: str, limits: SandboxLimits, slots: asynci
     except ValueError:
         return None
     return edited if isinstance(edited, str) and edited.strip() else None
-
-
-async def _run(program: str, limits: SandboxLimits, slots: asyncio.Semaphore | None,
-               on_result: Callable[[SandboxResult], None] | None) -> SandboxResult | None:
-    """A program's run in the sandbox (under `slots`); None when it failed or the sandbox cannot run."""
-    try:
-        if slots is None:
-            result = await run_sandboxed(program, limits=limits)
-        else:
-            async with slots:
-                result = await run_sandboxed(program, limits=limits)
-    except SandboxUnavailable:
-        return None
-    if on_result is not None:
-        on_result(result)
-    return None if result.exit_code != 0 or result.output_truncated else result
 
 
 def checks_program(text: str, replies: Sequence[str], marker: str) -> str | None:
@@ -150,7 +134,7 @@ async def run_checks(text: str, replies: Sequence[str], limits: SandboxLimits,
     program = await asyncio.to_thread(checks_program, text, replies, marker)
     if program is None or not replies:
         return None
-    result = await _run(program, limits, slots, on_result)
+    result = await finished_run(program, limits, slots, on_result)
     if result is None:
         return None
     found = read_verdicts(result.stdout, marker, len(replies))

@@ -100,6 +100,14 @@ async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaph
     code = extract_code(text)
     if code is None or not compiles(code):
         return None
+    result = await finished_run(code, limits, slots, on_result)
+    return printed_answer(result.stdout) if result is not None else None
+
+
+async def finished_run(code: str, limits: SandboxLimits, slots: asyncio.Semaphore | None = None,
+                       on_result: Callable[[SandboxResult], None] | None = None) -> SandboxResult | None:
+    """A model-written program's run in the sandbox (under `slots`, reported to `on_result`); None when
+    the sandbox cannot run here, or the program failed, was cut at the output cap or hit a resource bound."""
     try:
         result = await _run(code, limits, slots)
     except SandboxUnavailable:
@@ -108,7 +116,7 @@ async def program_answer(text: str, limits: SandboxLimits, slots: asyncio.Semaph
         on_result(result)
     if result.exit_code != 0 or result.output_truncated or result.resource_limit is not None:
         return None
-    return printed_answer(result.stdout)
+    return result
 
 
 @dataclass(frozen=True)
