@@ -28,6 +28,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from sampling import Sampling
 from search.instruction_prompts import (
     CHECKS_MAX_TOKENS,
     CHECKS_OPENING,
@@ -103,9 +104,8 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         if self.checks_state == "asked":
             self.checks_state = "pending"
             assert self.problem.checks_prompt is not None
-            sampling = replace(self.problem.sampling, max_tokens=min(self.problem.max_tokens, CHECKS_MAX_TOKENS),
-                               stop=CHECKS_STOP, temperature=0.0, frequency_penalty=0.0, presence_penalty=0.0)
-            asks.append(self._mark(Ask(prompt=self.problem.checks_prompt, n=1, sampling=sampling,
+            asks.append(self._mark(Ask(prompt=self.problem.checks_prompt, n=1,
+                                       sampling=self._program_sampling(CHECKS_MAX_TOKENS),
                                        kind=AskKind.PROGRAM, greedy=True, tag="instruction checks"), "checks"))
         if not self._all_met():
             for d in self.schedule.draws():
@@ -120,9 +120,8 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             self.revision = None
             if role == "repair":
                 self.repairs_left -= 1
-                sampling = replace(self.problem.sampling, max_tokens=min(self.problem.max_tokens, REPAIR_MAX_TOKENS),
-                                   stop=CHECKS_STOP, temperature=0.0, frequency_penalty=0.0, presence_penalty=0.0)
-                return [self._mark(Ask(prompt=prompt, n=1, sampling=sampling, kind=AskKind.PROGRAM, greedy=True,
+                return [self._mark(Ask(prompt=prompt, n=1, sampling=self._program_sampling(REPAIR_MAX_TOKENS),
+                                       kind=AskKind.PROGRAM, greedy=True,
                                        tag=f"repair program for reply {source + 1}"), "repair", source)]
             self.revisions_left -= 1
             return [self._mark(Ask(prompt=prompt, n=1, sampling=self.problem.sampling, greedy=True,
@@ -132,6 +131,11 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             return [self._mark(Ask(prompt=self.usc_prompt, n=1, tag="consistency pick",
                                    sampling=replace(self.problem.sampling, max_tokens=32, temperature=0.0)), "usc")]
         return []
+
+    def _program_sampling(self, max_tokens: int) -> Sampling:
+        """A program's sampling (checks, repairs): greedy, no penalty (code repeats itself), ends with its block."""
+        return replace(self.problem.sampling, max_tokens=min(self.problem.max_tokens, max_tokens), stop=CHECKS_STOP,
+                       temperature=0.0, frequency_penalty=0.0, presence_penalty=0.0)
 
     def _mark(self, ask: Ask, role: Role, source: int | None = None) -> Ask:
         self.roles[id(ask)] = (role, source)
