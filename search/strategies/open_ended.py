@@ -23,6 +23,7 @@ Without checks (nothing checkable was written, or the sandbox cannot run) steps 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -157,11 +158,11 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         elif role == "repair":
             await self._repair(granted[0].text if granted else None, source)
         else:
-            for sample in granted:
-                text = without_fence(sample.text) if role == "revision" else sample.text
+            texts = [without_fence(g.text) if role == "revision" else g.text for g in granted]
+            looping = await asyncio.to_thread(lambda: [self.tools.degenerate(t) for t in texts])  # a regex scan
+            for sample, text, loops in zip(granted, texts, looping, strict=True):
                 self.replies.append(Reply(index=len(self.replies), text=text,
-                                          truncated=sample.finish_reason == "length",
-                                          broken=self.tools.degenerate(text),
+                                          truncated=sample.finish_reason == "length", broken=loops,
                                           greedy=ask.greedy and role == "reply", revises=source))
         await self._check_new()
         if self.mixed:
@@ -177,8 +178,9 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         edited = await self.tools.run_repair(REPAIR_OPENING + text, draft)
         if edited is None or edited.strip() == draft.strip() or kept_share(draft, edited) < MIN_KEPT:
             return
-        self.replies.append(Reply(index=len(self.replies), text=edited, truncated=False,
-                                  broken=self.tools.degenerate(edited), revises=source))
+        broken = await asyncio.to_thread(self.tools.degenerate, edited)
+        self.replies.append(Reply(index=len(self.replies), text=edited, truncated=False, broken=broken,
+                                  revises=source))
 
     async def _check_new(self) -> None:
         """Run the checks on every reply that has no verdicts yet (once the program is back)."""

@@ -156,12 +156,14 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
         # The arithmetic check is bounded, but a long chain takes a while: off the event loop.
         miscomputed = (await asyncio.to_thread(lambda: [self.tools.arithmetic(t)[1] > 0 for t in texts])
                        if checked else [False] * len(texts))
-        for sample, text, answer, wrong in zip(generation.samples, texts, answers, miscomputed, strict=True):
+        # A chain that loops states whatever its last copy says: it does not vote (a regex scan: off the loop too).
+        looping = (await asyncio.to_thread(lambda: [self.tools.degenerate(t) for t in texts])
+                   if not program else [False] * len(texts))
+        for sample, text, answer, wrong, loops in zip(generation.samples, texts, answers, miscomputed, looping,
+                                                      strict=True):
             confidence = (self.tools.trace_confidence(sample.logprobs, s.confidence_window)
                           if s.confidence and not program else None)
-            # A chain that loops states whatever its last copy says: it does not vote.
-            share = 0.0 if not program and self.tools.degenerate(text) else (
-                s.wrong_arithmetic_weight if wrong else 1.0)
+            share = 0.0 if loops else (s.wrong_arithmetic_weight if wrong else 1.0)
             self.ballots.append(Ballot(text, answer, weight * share, program, sample.finish_reason == "length",
                                        confidence))
         self.effective = self._effective_weights(s.confidence_keep)
