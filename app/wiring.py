@@ -117,18 +117,22 @@ class RewardsAnswerTools:
         self.sandbox = sandbox or SandboxPolicy()
         self.reasoning_parser = reasoning_parser
 
+    def _limits(self, wall_s: float) -> SandboxLimits:
+        """The server's sandbox limits, with at most `wall_s` of wall time (a program's runs are short)."""
+        return replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, wall_s))
+
     async def run_program(self, text: str) -> str | None:
-        limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, PROGRAM_WALL_S))
+        limits = self._limits(PROGRAM_WALL_S)
         return await program_answer(final_text(text, self.reasoning_parser), limits, self.sandbox.slots,
                                     self.sandbox.on_result)
 
     async def run_checks(self, program: str, replies: Sequence[str]) -> CheckedReplies | None:
-        limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, CHECKS_WALL_S))
+        limits = self._limits(CHECKS_WALL_S)
         return await run_checks(program, [final_text(r, self.reasoning_parser) for r in replies], limits,
                                 self.sandbox.slots, self.sandbox.on_result)
 
     async def run_repair(self, program: str, reply: str) -> str | None:
-        limits = replace(self.sandbox.limits, wall_s=min(self.sandbox.limits.wall_s, PROGRAM_WALL_S))
+        limits = self._limits(PROGRAM_WALL_S)
         return await run_repair(program, final_text(reply, self.reasoning_parser), limits, self.sandbox.slots,
                                 self.sandbox.on_result)
 
