@@ -56,11 +56,6 @@ USC_CHARS = 2000  # of each response shown to the selector
 _USC_PICK = re.compile(r"most consistent response is response\s*(\d+)", re.IGNORECASE)
 
 
-def without_system(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation without its system messages."""
-    return [dict(m) for m in messages if m.get("role") not in {"system", "developer"}]
-
-
 def checks_messages(question: str) -> list[dict[str, Any]]:
     """The chat asking for the request's instruction checks, the reply begun with CHECKS_OPENING
     (render it with `add_generation_prompt=False`)."""
