@@ -5,7 +5,8 @@ from __future__ import annotations
 from app.protocol import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
 from search.driver import SearchResult
 from search.protocols import Event
-from search.strategy import Selection
+from search.records import Selection
+from search.tree import node_records
 
 
 def usage_of(result: SearchResult) -> UsageOut:
@@ -36,16 +37,17 @@ def summary_text(result: SearchResult, level: str = "concise") -> str | None:
     if o is None:
         lines.append("no answer was found within the budget")
         return "\n".join(lines)
-    samples = o.details.get("samples")
-    if samples:
-        lines.append(f"samples: {samples} ({o.details.get('answered', samples)} stated an answer)")
-    if o.details.get("programs"):
-        lines.append(f"program-aided: {o.details['programs']} program(s) run in the sandbox, "
-                     f"{o.details.get('programs_agreeing', 0)} agree with the chosen answer")
-    if o.details.get("verdict"):
-        passed = o.details.get("passed")
-        checked = f"{passed} of {samples} passed the verifier; " if passed is not None and samples else ""
-        lines.append(f"{checked}the chosen one: {o.details['verdict']}")
+    if o.vote is not None:
+        lines.append(f"samples: {o.vote.samples} ({o.vote.answered} stated an answer)")
+        if o.vote.programs:
+            lines.append(f"program-aided: {o.vote.programs} program(s) run in the sandbox, "
+                         f"{o.vote.programs_agreeing} agree with the chosen answer")
+    if o.verified is not None:
+        lines.append(f"samples: {o.verified.samples}")
+        lines.append(f"{o.verified.passed} of {o.verified.samples} passed the verifier; "
+                     f"the chosen one: {o.verified.verdict}")
+    if o.revisions is not None and o.revisions.verdict:
+        lines.append(f"the chosen one: {o.revisions.verdict}")
     if o.candidates:
         shown = o.candidates if level == "detailed" else o.candidates[:5]
         lines.append("answers: " + ", ".join(f"{c.answer} ({c.votes:g} votes)" for c in shown))
@@ -107,5 +109,10 @@ def ponder_info(result: SearchResult, trace: bool) -> PonderInfo:
         candidates=[{"answer": c.answer, "votes": c.votes, "score": c.score} for c in (o.candidates if o else ())],
         stop_reason=result.stop_reason, rounds=result.rounds, calls=result.usage.calls,
         elapsed_s=round(result.elapsed_s, 3), errors=list(result.errors),
-        trace=list(result.events) if trace else None, tree=result.tree if trace else None,
+        trace=list(result.events) if trace else None, tree=tree_records(result) if trace else None,
     )
+
+
+def tree_records(result: SearchResult) -> list[dict[str, object]] | None:
+    """A tree search's nodes as plain records (the API's `ponder.tree`, traces); None for other searches."""
+    return node_records(result.tree) if result.tree is not None else None

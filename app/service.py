@@ -255,15 +255,14 @@ class ReasoningService:
 
     def _without_thinking(self, result: SearchResult) -> SearchResult:
         """The chosen sample's final text as the content: a thinking model's chain never reaches
-        `message.content` (its length is in the outcome's details)."""
+        `message.content` (its length is the outcome's `thinking_chars`)."""
         outcome = result.outcome
         if outcome is None:
             return result
         thinking, final = split_thinking(outcome.content, self.settings.reasoning_parser)
         if not thinking:
             return result
-        details = {**outcome.details, "thinking_chars": len(thinking)}
-        return replace(result, outcome=replace(outcome, content=final.strip(), details=details))
+        return replace(result, outcome=replace(outcome, content=final.strip(), thinking_chars=len(thinking)))
 
 
 def _in_form_asked(result: SearchResult, question: str) -> SearchResult:

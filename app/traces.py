@@ -16,15 +16,27 @@ import re
 import stat
 import time
 from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from app.render import tree_records
 from search.driver import SearchResult
 
 log = logging.getLogger("ponder")
 # ponder's ids (chatcmpl-<hex>, reason-<hex>): anything else is never a file name.
 _TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+# The outcome's records of how it was chosen (search.records), each a key of the trace (null where unset).
+_RECORDS = ("vote", "verified", "revisions", "path", "selection")
+
+
+def _plain(record: object) -> dict[str, Any] | None:
+    """A record as JSON-ready fields, its derived counts (a vote's `samples`, `programs`, ...) included."""
+    if record is None or not is_dataclass(record) or isinstance(record, type):
+        return None
+    fields = asdict(record)
+    derived = {name: getattr(record, name) for name, attr in vars(type(record)).items() if isinstance(attr, property)}
+    return {**fields, **derived}
 
 
 def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -33,13 +45,15 @@ def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, A
     open-ended reply was chosen (its instruction checks)."""
     o, u = result.outcome, result.usage
     return {"id": trace_id, "created": int(time.time()), "strategy": result.strategy, "messages": messages,
-            "answer": o.answer if o else None, "events": list(result.events), "tree": result.tree,
+            "answer": o.answer if o else None, "events": list(result.events), "tree": tree_records(result),
             "content": o.content if o else None, "confidence": o.confidence if o else None,
             "candidates": [{"answer": c.answer, "votes": c.votes, "score": c.score}
                            for c in (o.candidates if o else ())],
-            "details": dict(o.details) if o else {}, "stop_reason": result.stop_reason, "rounds": result.rounds,
-            "selection": asdict(o.selection) if o and o.selection else None, "work": o.work if o else None,
-            "elapsed_s": round(result.elapsed_s, 3), "budget": result.budget, "errors": list(result.errors),
+            "stop_reason": result.stop_reason, "rounds": result.rounds, "work": o.work if o else None,
+            # how the answer was chosen: the one record its search keeps (app/static/viewer reads them)
+            **{name: _plain(getattr(o, name, None)) for name in _RECORDS},
+            "thinking_chars": o.thinking_chars if o else 0,
+            "elapsed_s": round(result.elapsed_s, 3), "budget": asdict(result.budget), "errors": list(result.errors),
             "usage": {"completion_tokens": u.completion_tokens, "prompt_tokens": u.prompt_tokens,
                       "cached_tokens": u.cached_tokens, "calls": u.calls, "failed_calls": u.failed_calls}}
 

@@ -26,6 +26,7 @@ from app.settings import load_settings
 from bench.config import RESULTS
 from bench.datasets import Item, load
 from bench.grading import grade
+from search.records import Attempt
 from search.strategies.revise import ARITHMETIC_FEEDBACK
 
 WRONG_COMPUTATION = ARITHMETIC_FEEDBACK.format(wrong="")  # the feedback's fixed tail
@@ -35,15 +36,16 @@ async def one(item: Item, service: Any, settings: Any) -> dict[str, Any]:
     body = {"model": settings.model, "messages": [{"role": "user", "content": item.question}],
             "reasoning": {"strategy": "revise", "settings": {"max_revisions": 1}}}
     result = await service.run(plan_request(ChatCompletionRequest.model_validate(body), settings))
-    history = result.outcome.details["history"] if result.outcome else []
-    first = history[0] if history else {"answer": None, "feedback": ""}
+    revisions = result.outcome.revisions if result.outcome else None
+    history: tuple[Attempt, ...] = revisions.attempts if revisions else ()
+    first = history[0] if history else Attempt(answer=None, passed=False, feedback="")
     second = history[1] if len(history) > 1 else None
-    graded = [(await grade(item, f"\\boxed{{{h['answer']}}}")).correct if h["answer"] else False for h in history]
-    return {"id": item.id, "gold": item.gold, "first_answer": first["answer"], "first_feedback": first["feedback"],
-            "wrong_computation": first["feedback"].endswith(WRONG_COMPUTATION),
-            "second_answer": second["answer"] if second else None,
-            "second_feedback": second["feedback"] if second else None,
-            "fixed_computation": second is not None and not second["feedback"].endswith(WRONG_COMPUTATION),
+    graded = [(await grade(item, f"\\boxed{{{h.answer}}}")).correct if h.answer else False for h in history]
+    return {"id": item.id, "gold": item.gold, "first_answer": first.answer, "first_feedback": first.feedback,
+            "wrong_computation": first.feedback.endswith(WRONG_COMPUTATION),
+            "second_answer": second.answer if second else None,
+            "second_feedback": second.feedback if second else None,
+            "fixed_computation": second is not None and not second.feedback.endswith(WRONG_COMPUTATION),
             "first_correct": graded[0] if graded else False, "second_correct": graded[1] if len(graded) > 1 else None,
             "completion_tokens": result.usage.completion_tokens, "calls": result.usage.calls}
 

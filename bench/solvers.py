@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rewards.equivalence import MathEquivalence
+from search.records import VoteRecord
 
 if TYPE_CHECKING:
     from backends.types import Backend
@@ -54,8 +55,15 @@ class InProcessSolver:
                       completion_tokens=usage.completion_tokens, prompt_tokens=usage.prompt_tokens,
                       cached_tokens=usage.cached_tokens, calls=usage.calls, rounds=result.rounds,
                       stop_reason=result.stop_reason, errors=tuple(result.errors),
-                      votes=o.details.get("votes") if o else None, judged=o.details.get("judged") if o else None,
-                      texts=o.details.get("texts") if o else None)
+                      **_vote_fields(o.vote if o else None))
+
+
+def _vote_fields(vote: VoteRecord | None) -> dict[str, Any]:
+    """A vote's ballots as the bench's own columns (what bench.replay reads)."""
+    if vote is None:
+        return {}
+    return {"votes": [[b.answer, b.source, b.weight] for b in vote.ballots], "judged": vote.judged,
+            "texts": [b.text for b in vote.ballots]}
 
 
 class HttpSolver:

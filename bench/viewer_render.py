@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.viewer import write_page
-from search.tree import Tree
+from search.tree import Tree, node_records
 
 
 def synthetic_trace(nodes: int, seed: int = 0) -> dict[str, Any]:
@@ -34,13 +34,13 @@ def synthetic_trace(nodes: int, seed: int = 0) -> dict[str, Any]:
         tree.add(parent.id, text, tokens=40, prm_score=round(rng.random(), 3), visits=rng.randint(1, 9),
                  value=rng.random() * 3, prior=round(rng.random(), 3), terminal=terminal,
                  answer=rng.choice(["12", "14"]) if terminal else None)
-    records = tree.to_records()
+    records = node_records(tree.grown())
     chosen = max((n for n in tree.nodes.values() if n.terminal), key=lambda n: n.prm_score or 0)
     events = [{"type": "round.end", "round": r + 1, "best_answer": "12", "confidence": 0.6, "tokens_used": 160 * r,
                "tokens_budget": 12000, "calls_used": 2 * r} for r in range(nodes // 4)]
     return {"id": "bench-64", "strategy": "mcts", "messages": [{"role": "user", "content": "How many apples?"}],
             "answer": chosen.answer, "content": tree.path_text(chosen.id), "confidence": 0.6, "candidates": [],
-            "details": {"chosen": chosen.id, "nodes": nodes}, "events": events, "tree": records,
+            "path": {"chosen": chosen.id, "nodes": nodes}, "events": events, "tree": records,
             "stop_reason": "done", "rounds": len(events), "elapsed_s": 12.5, "errors": [],
             "budget": {"tokens": 12000, "calls": 64, "deadline_s": None},
             "usage": {"completion_tokens": 2560, "prompt_tokens": 40000, "cached_tokens": 30000, "calls": 64,

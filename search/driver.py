@@ -11,8 +11,9 @@ from typing import Any
 from search.budget import Budget
 from search.charged import BudgetExhausted, ChargedGenerator, Usage
 from search.protocols import Event, Generation, Generator
+from search.records import Limits
 from search.strategy import Ask, Outcome, Strategy, TreeSearch
-from search.tree import Tree
+from search.tree import Node, Tree
 
 Emit = Callable[[Event], Awaitable[None] | None]
 
@@ -29,8 +30,8 @@ class SearchResult:
     elapsed_s: float
     errors: tuple[str, ...] = ()
     events: tuple[Event, ...] = field(default=(), repr=False)
-    tree: list[dict[str, Any]] | None = field(default=None, repr=False)
-    budget: dict[str, Any] = field(default_factory=dict)  # the limits it ran under: tokens, calls, deadline_s
+    tree: tuple[Node, ...] | None = field(default=None, repr=False)  # a tree search's nodes, the root excluded
+    budget: Limits = Limits(tokens=None, calls=None, deadline_s=None)  # the limits it ran under
 
 
 class SearchFailed(Exception):
@@ -122,13 +123,13 @@ async def run_search(
     return SearchResult(
         strategy=strategy.name, outcome=outcome, usage=usage, stop_reason=stop_reason, rounds=rounds,
         elapsed_s=time.monotonic() - started, errors=tuple(f"{type(e).__name__}: {e}" for e in errors),
-        events=tuple(events), tree=tree.to_records() if tree is not None else None, budget=_limits(budget, started),
+        events=tuple(events), tree=tree.grown() if tree is not None else None, budget=_limits(budget, started),
     )
 
 
-def _limits(budget: Budget, started: float) -> dict[str, Any]:
+def _limits(budget: Budget, started: float) -> Limits:
     deadline_s = round(budget.deadline - started, 3) if budget.deadline is not None else None
-    return {"tokens": budget.max_tokens, "calls": budget.max_calls, "deadline_s": deadline_s}
+    return Limits(tokens=budget.max_tokens, calls=budget.max_calls, deadline_s=deadline_s)
 
 
 def _tree(strategy: Strategy) -> Tree | None:

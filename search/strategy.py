@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sampling import Sampling
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
+from search.records import RevisionRecord, Selection, TreeChoice, VerifierRecord, VoteRecord
 from search.tree import Tree
 
 
@@ -51,20 +52,6 @@ class Candidate:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Selection:
-    """How an open-ended reply was chosen where there was no answer to vote on."""
-
-    method: str  # "instruction checks", "consensus", "the model's consistency pick"
-    replies: int  # replies compared, rewrites included
-    checks: tuple[str, ...] = ()  # the instructions checked (each check's description)
-    met: int = 0  # checks the chosen reply met
-    failed: tuple[str, ...] = ()  # the checks it did not meet
-    broken: int = 0  # replies that looped (never chosen while another exists)
-    revised: bool = False  # the chosen reply is a rewrite that met more checks than its source
-    rejected_revisions: int = 0  # rewrites that met no more checks than their source
-
-
-@dataclass(frozen=True, kw_only=True)
 class Outcome:
     """A strategy's best answer so far."""
 
@@ -72,10 +59,15 @@ class Outcome:
     answer: str | None  # the extracted final answer
     confidence: float
     candidates: tuple[Candidate, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
     truncated: bool = False  # the shown text was cut by max_tokens (OpenAI's finish_reason "length")
+    # How it was chosen: the record of the search that chose it (at most one is set).
+    vote: VoteRecord | None = None  # self-consistency
+    verified: VerifierRecord | None = None  # best-of-N against a verifier
+    revisions: RevisionRecord | None = None  # the revision loop
+    path: TreeChoice | None = None  # tree searches: the path shown
     selection: Selection | None = None  # open-ended searches: how the reply was chosen
     work: str | None = None  # the text `content` was taken from, when the request asked for the bare answer
+    thinking_chars: int = 0  # a thinking model's chain cut from `content` (app.service)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ node with an updated copy under the same id, so every reader sees a consistent n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 STEP_DELIMITER = "\n\n"  # a reasoning step ends at a blank line by default
@@ -70,11 +70,13 @@ class Tree:
     def leaves(self) -> Iterator[Node]:
         return (self.nodes[i] for i, kids in self.children.items() if not kids and i != 0)
 
-    def to_records(self) -> list[dict[str, object]]:
-        """The whole tree as plain records (for traces)."""
-        return [
-            {"id": n.id, "parent": n.parent, "depth": n.depth, "text": n.text, "tokens": n.tokens,
+    def grown(self) -> tuple[Node, ...]:
+        """Every node but the root, in the order they were added."""
+        return tuple(n for n in self.nodes.values() if n.id != 0)
+
+
+def node_records(nodes: Iterable[Node]) -> list[dict[str, object]]:
+    """Nodes as plain records (traces, the API's `ponder.tree`): the mean value, not the sum."""
+    return [{"id": n.id, "parent": n.parent, "depth": n.depth, "text": n.text, "tokens": n.tokens,
              "prm_score": n.prm_score, "visits": n.visits, "value": round(n.mean_value, 4), "prior": n.prior,
-             "terminal": n.terminal, "answer": n.answer, "verdict": n.verdict}
-            for n in self.nodes.values() if n.id != 0
-        ]
+             "terminal": n.terminal, "answer": n.answer, "verdict": n.verdict} for n in nodes]

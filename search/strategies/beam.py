@@ -118,5 +118,4 @@ class Beam(TreeStrategy[BeamSettings]):
     def best(self) -> Outcome | None:
         done = self.finished + [n.id for n in self._new if n.terminal]
         pool = done or self.beams + [n.id for n in self._new]
-        return tree_outcome(self.tree, pool, lambda i: path_score(self.tree, i, self.how), verifier=self.deps.verifier,
-                            details={"paths": len(pool), "finished": len(done)})
+        return tree_outcome(self.tree, pool, lambda i: path_score(self.tree, i, self.how), verifier=self.deps.verifier)

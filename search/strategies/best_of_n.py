@@ -22,6 +22,7 @@ from pydantic import Field
 from search.charged import BudgetExhausted
 from search.programs import PROGRAM_OPENING, program_asks, program_content
 from search.protocols import Check, CheckLike, Generation
+from search.records import VerifierRecord
 from search.schedule import Schedule
 from search.strategy import Ask, AskKind, Candidate, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy
 
@@ -152,10 +153,10 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
             0.5 if self.verifier is not None else 1.0)  # nothing verified: at most half sure
         return Outcome(
             content=top.text.strip(), answer=top.answer, confidence=confidence, candidates=tuple(ranked.values()),
-            details={"samples": len(self.scored), "passed": sum(s.check.passed for s in self.scored),
-                     "verdict": top.check.feedback, **({"gave_up": True} if self.gave_up else {}),
-                     **({"programs_stopped": True} if self.programs_stopped else {}),
-                     **({"programs": self.programs.requested} if self.programs.total else {})},
+            verified=VerifierRecord(samples=len(self.scored), passed=sum(s.check.passed for s in self.scored),
+                                    verdict=top.check.feedback, gave_up=self.gave_up,
+                                    programs=self.programs.requested if self.programs.total else 0,
+                                    programs_stopped=self.programs_stopped),
             truncated=top.truncated,
         )
 

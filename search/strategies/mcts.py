@@ -96,7 +96,5 @@ class MCTS(TreeStrategy[MCTSSettings]):
     def best(self) -> Outcome | None:
         finished = [n.id for n in self.tree.leaves() if n.terminal]
         pool = finished or [n.id for n in self.tree.leaves()]
-        details = {"simulations": self.done_simulations, "finished": len(finished),
-                   **({"finished_from": self.finished_from} if self.finished_from is not None else {})}
         return tree_outcome(self.tree, pool, lambda i: self.tree.nodes[i].mean_value, verifier=self.deps.verifier,
-                            details=details)
+                            simulations=self.done_simulations, finished_from=self.finished_from)

@@ -43,9 +43,10 @@ from search.instruction_prompts import (
     without_fence,
 )
 from search.protocols import Generation
+from search.records import Selection
 from search.request_kind import request_kind
 from search.schedule import Schedule
-from search.strategy import Ask, AskKind, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy, Selection
+from search.strategy import Ask, AskKind, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy
 from search.text_overlap import consensus, kept_share
 
 Role = Literal["reply", "checks", "repair", "revision", "usc"]

@@ -79,5 +79,4 @@ class ParticleFilter(TreeStrategy[ParticleFilterSettings]):
         pool = self.finished + [n.id for n in self._stepped if n.terminal]
         if not pool:
             pool = self.live + [n.id for n in self._stepped]
-        return tree_outcome(self.tree, pool, lambda i: self._weight(self.tree.nodes[i]), verifier=self.deps.verifier,
-                            details={"particles": self.n_particles, "finished": len(self.finished)})
+        return tree_outcome(self.tree, pool, lambda i: self._weight(self.tree.nodes[i]), verifier=self.deps.verifier)

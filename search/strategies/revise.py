@@ -13,8 +13,10 @@ from dataclasses import dataclass, replace
 
 from pydantic import Field
 
+from search import records
 from search.charged import BudgetExhausted
 from search.protocols import Generation
+from search.records import RevisionRecord
 from search.strategy import Ask, Candidate, Outcome, Problem, SearchDeps, SearchStrategy, StrategySettings
 
 # The feedback for a computation the exact checker found wrong ({wrong} names it and its right value).
@@ -105,9 +107,8 @@ class Revise(SearchStrategy[ReviseSettings]):
             content=top.text.strip(), answer=top.answer, confidence=1.0 if top.passed else top.score,
             candidates=tuple(Candidate(answer=a.answer, votes=1.0, score=round(a.score, 3))
                              for a in self.attempts if a.answer is not None),
-            details={"attempts": len(self.attempts), "verdict": top.feedback,
-                     # each attempt's answer, and the check's feedback the next attempt was given
-                     "history": [{"answer": a.answer, "passed": a.passed, "feedback": a.feedback}
-                                 for a in self.attempts]},
+            revisions=RevisionRecord(
+                attempts=tuple(records.Attempt(answer=a.answer, passed=a.passed, feedback=a.feedback)
+                               for a in self.attempts), verdict=top.feedback),
             truncated=top.truncated,
         )

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import Any
 
 from pydantic import Field
 
+from search import records
 from search.charged import BudgetExhausted
 from search.programs import PROGRAM_OPENING, program_asks, program_content
 from search.protocols import AnswerGroup, Generation
+from search.records import VoteRecord
 from search.schedule import Schedule
 from search.strategy import Ask, AskKind, Candidate, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy
 
@@ -246,29 +247,15 @@ class SelfConsistency(SearchStrategy[SelfConsistencySettings]):
         total = sum(self.effective) or 1.0
         # Show a chain of thought that reached the answer; the program itself only when none did.
         written = [m for m in winner.members if not self.ballots[m].program]
-        details: dict[str, Any] = {"samples": len(self.ballots),
-                                   "answered": sum(b.answer is not None for b in self.ballots),
-                                   # every sample's vote as [answer, "program" | "chain", weight]: what a
-                                   # benchmark needs to test another voting rule without generating again
-                                   "votes": [[b.answer, "program" if b.program else "chain", round(w, 4)]
-                                             for b, w in zip(self.ballots, self.effective, strict=True)],
-                                   # each sample's text, in the same order (a program's code): for rules that
-                                   # read the work, not only the answer (bench.replay, bench.second_opinion)
-                                   "texts": [b.text for b in self.ballots],
-                                   # the samples whose answers the chosen one merged (equal forms agree)
-                                   "agreeing": list(winner.members)}
-        if self.judged:
-            details["judged"] = {a: round(p, 4) for a, p in self.judged.items()}
-        if self.programs.total:
-            details["programs"] = sum(b.program for b in self.ballots)
-            details["programs_agreeing"] = sum(self.ballots[m].program for m in winner.members)
-        if self.settings.confidence:
-            known = [b.confidence for b in self.ballots if b.confidence is not None]
-            details["confidence_dropped"] = sum(1 for i, b in enumerate(self.ballots)
-                                                if b.confidence is not None and self.effective[i] == 0.0)
-            details["trace_confidence"] = [round(c, 3) for c in known]
+        vote = VoteRecord(
+            ballots=tuple(records.Ballot(answer=b.answer, source="program" if b.program else "chain",
+                                         weight=round(w, 4), text=b.text, confidence=b.confidence)
+                          for b, w in zip(self.ballots, self.effective, strict=True)),
+            agreeing=tuple(winner.members), with_programs=bool(self.programs.total),
+            judged={a: round(p, 4) for a, p in self.judged.items()} if self.judged else None,
+            confidence_filter=self.settings.confidence)
         return Outcome(
             content=self._shown(winner), answer=winner.answer, confidence=winner.votes / total,
-            candidates=tuple(Candidate(answer=g.answer, votes=g.votes) for g in self.groups), details=details,
+            candidates=tuple(Candidate(answer=g.answer, votes=g.votes) for g in self.groups), vote=vote,
             truncated=bool(written) and self.ballots[written[0]].truncated,
         )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import Field
 
 from search.charged import BudgetExhausted
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
+from search.records import TreeChoice
 from search.strategy import Ask, AskKind, Candidate, Outcome, Problem, SearchDeps, SearchStrategy, StrategySettings
 from search.tree import STEP_DELIMITER, Node, Tree
 
@@ -128,7 +129,7 @@ def path_score(tree: Tree, node_id: int, how: str) -> float:
 
 
 def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float], *, verifier: Verifier | None,
-                 details: dict[str, Any]) -> Outcome | None:
+                 simulations: int | None = None, finished_from: int | None = None) -> Outcome | None:
     """The answer of a tree search: a weight-summed vote over the paths ending in `pool`.
 
     The shown solution is the heaviest path giving the winning answer; with a verifier, a
@@ -157,5 +158,7 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
         content=tree.path_text(top).strip(), answer=winner, confidence=confidence,
         candidates=tuple(Candidate(answer=a, votes=round(v, 3))
                          for a, v in sorted(votes.items(), key=lambda kv: -kv[1])),
-        details={**details, "nodes": len(tree.nodes) - 1, "score": round(weight(top), 3), "chosen": top},
+        path=TreeChoice(chosen=top, score=round(weight(top), 3), nodes=len(tree.nodes) - 1,
+                        finished=sum(n.terminal for n in tree.nodes.values()), simulations=simulations,
+                        finished_from=finished_from),
     )

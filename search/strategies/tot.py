@@ -77,5 +77,4 @@ class TreeOfThoughts(TreeStrategy[TreeOfThoughtsSettings]):
     def best(self) -> Outcome | None:
         done = self.finished + [n.id for n in self._new if n.terminal]
         pool = done or self.frontier + [n.id for n in self._new]
-        return tree_outcome(self.tree, pool, self._value, verifier=self.deps.verifier,
-                            details={"mode": "dfs" if self.dfs else "bfs", "finished": len(done)})
+        return tree_outcome(self.tree, pool, self._value, verifier=self.deps.verifier)

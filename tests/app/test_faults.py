@@ -88,7 +88,7 @@ async def test_verifier_crash_marks_the_candidate_failed():
                              verifier=Crashing(), n=3)
     result = await run_search(strategy, generator=ScriptedGenerator(["so 4"]),
                               budget=Budget.create(max_tokens=1000, max_calls=None, deadline_s=None))
-    assert result.outcome.answer == "4" and "checker exploded" in result.outcome.details["verdict"]
+    assert result.outcome.answer == "4" and "checker exploded" in result.outcome.verified.verdict
 
 
 async def test_a_backend_that_never_answers_gets_504_at_the_deadline():

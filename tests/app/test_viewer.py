@@ -81,7 +81,7 @@ async def test_traces_hold_what_the_page_shows():
     for search in ("beam", "mcts"):
         t = traces[search]
         nodes = {n["id"]: n for n in t["tree"]}
-        chosen = nodes[t["details"]["chosen"]]
+        chosen = nodes[t["path"]["chosen"]]
         assert chosen["terminal"] and chosen["answer"] == t["answer"]
         assert all({"prior", "visits", "prm_score", "text"} <= n.keys() for n in nodes.values())
         assert len({n["prm_score"] for n in nodes.values()}) > 2  # the judge told siblings apart
@@ -90,9 +90,9 @@ async def test_traces_hold_what_the_page_shows():
         expanded = [x for e in t["events"] if e["type"] == "round.end" for x in e.get("expanded", [])]
         assert {x["node"]: x["text"] for x in expanded} == {i: n["text"] for i, n in nodes.items()}
     assert max(n["visits"] for n in traces["mcts"]["tree"]) > 1
-    vote = traces["vote"]["details"]
-    assert len(vote["votes"]) == len(vote["texts"]) == 7
-    assert [i for i, v in enumerate(vote["votes"]) if v[0] == traces["vote"]["answer"]] == vote["agreeing"]
+    vote = traces["vote"]["vote"]
+    assert len(vote["ballots"]) == vote["samples"] == 7 and all(b["text"] for b in vote["ballots"])
+    assert [i for i, b in enumerate(vote["ballots"]) if b["answer"] == traces["vote"]["answer"]] == vote["agreeing"]
     assert 0 < len(vote["agreeing"]) < 7
 
 

@@ -65,7 +65,7 @@ def shoot(page, tmp_path: Path, name: str) -> None:
 
 def chosen_path(trace: dict) -> list[int]:
     nodes = {n["id"]: n for n in trace["tree"]}
-    path, node = [], trace["details"]["chosen"]
+    path, node = [], trace["path"]["chosen"]
     while node in nodes:
         path.append(node)
         node = nodes[node]["parent"]
@@ -81,9 +81,9 @@ def test_beam_mcts_and_vote_pages_show_what_their_traces_hold(page, tmp_path):
             assert page.inner_text("#chosen-answer") == trace["answer"]
             assert page.inner_text("#summary").count(trace["strategy"]) >= 1
             if search == "vote":
-                votes = trace["details"]["votes"]
+                votes = trace["vote"]["ballots"]
                 assert page.locator("#vote tr[data-sample]").count() == len(votes)
-                assert page.locator("#vote tr.agrees").count() == len(trace["details"]["agreeing"]) > 0
+                assert page.locator("#vote tr.agrees").count() == len(trace["vote"]["agreeing"]) > 0
                 assert page.locator("#tree").is_hidden()
             else:
                 assert page.locator("#tree li.node").count() == len(trace["tree"])
@@ -94,7 +94,7 @@ def test_beam_mcts_and_vote_pages_show_what_their_traces_hold(page, tmp_path):
                 assert page.locator("#tree svg path.edge.chosen").count() == len(chosen_path(trace))
             shoot(page, tmp_path, search)
             if search != "vote":
-                page.click(f"#tree svg g[data-node='{trace['details']['chosen']}']")
+                page.click(f"#tree svg g[data-node='{trace['path']['chosen']}']")
                 assert page.locator("#tree li.node.selected").count() == 1
         # Another key's trace is a 404 in the browser too.
         refused = page.context.request.get(f"{url}/v1/traces/{trace['id']}/view", headers=B)

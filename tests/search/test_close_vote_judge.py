@@ -32,7 +32,7 @@ async def test_the_judge_overrules_a_tied_vote_and_its_calls_are_charged():
     result, scorer, gen = await vote(TIED)
     o = result.outcome
     assert o.answer == "4" and o.content == "good so 4" and scorer.calls == 2
-    assert o.details["judged"] == {"5": 0.1, "4": 0.9}
+    assert o.vote.judged == {"5": 0.1, "4": 0.9}
     assert sum(1 for c in gen.calls if str(c["prompt"]).startswith("judge: ")) == 2
     assert result.usage.calls == 4  # two sampling calls and two judge calls, all on the search's budget
 
@@ -41,7 +41,7 @@ async def test_a_clear_vote_judge_close_zero_or_no_generator_never_calls_the_jud
     for script, judge_close, with_generator in ((["so 5", "so 5", "so 5", "good so 4"], 0.75, True),
                                                 (TIED, 0.0, True), (TIED, 0.75, False)):
         result, scorer, _ = await vote(script, judge_close=judge_close, with_generator=with_generator)
-        assert result.outcome.answer == "5" and scorer.calls == 0 and "judged" not in result.outcome.details
+        assert result.outcome.answer == "5" and scorer.calls == 0 and result.outcome.vote.judged is None
 
 
 async def test_a_judge_out_of_budget_leaves_the_vote_as_it_was():
@@ -51,7 +51,7 @@ async def test_a_judge_out_of_budget_leaves_the_vote_as_it_was():
             raise BudgetExhausted("tokens")
 
     result, scorer, _ = await vote(TIED, scorer=Broke("good"))
-    assert result.outcome.answer == "5" and scorer.calls == 1 and "judged" not in result.outcome.details
+    assert result.outcome.answer == "5" and scorer.calls == 1 and result.outcome.vote.judged is None
 
 
 async def test_auto_judges_the_final_vote_not_the_probe_disagreement():
@@ -66,5 +66,5 @@ async def test_auto_judges_the_final_vote_not_the_probe_disagreement():
                               chains_with_programs=3, batch=2, judge_close=0.7, scorer=scorer, generator=generator)
     result = await run_search(auto, generator=generator)
     o = result.outcome
-    assert o.details["samples"] == 6 and scorer.calls == 2  # judged once, after the whole vote
+    assert o.vote.samples == 6 and scorer.calls == 2  # judged once, after the whole vote
     assert o.answer == "4" and o.content == "good so 4"

@@ -59,7 +59,7 @@ async def test_confident_chains_outvote_a_hesitant_majority():
     result = await run_search(sc, generator=gen, budget=budget())
     o = result.outcome
     assert gen.asked_logprobs == [2]
-    assert o.answer == "4" and o.details["confidence_dropped"] == 3
+    assert o.answer == "4" and o.vote.confidence_dropped == 3
     assert o.confidence == 1.0  # only the kept (confident) chains vote
 
 
@@ -82,7 +82,7 @@ async def test_a_small_keep_does_not_make_a_split_vote_look_settled():
     sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=8, batch=2, confidence=True,
                                         confidence_keep=0.1)
     result = await run_search(sc, generator=gen, budget=budget())
-    assert len(gen.calls) == 4 and result.outcome.details["samples"] == 8  # sampled to n
+    assert len(gen.calls) == 4 and result.outcome.vote.samples == 8  # sampled to n
 
 
 async def test_without_top_logprobs_chains_keep_plain_votes():
@@ -91,7 +91,7 @@ async def test_without_top_logprobs_chains_keep_plain_votes():
     sc = make_strategy("self_consistency", PROBLEM, LastNumberTools(), n=3, batch=3, confidence=True,
                                         confidence_keep=0.4)
     o = (await run_search(sc, generator=gen, budget=budget())).outcome
-    assert o.answer == "5" and o.details["confidence_dropped"] == 0 and o.details["trace_confidence"] == []
+    assert o.answer == "5" and o.vote.confidence_dropped == 0 and all(b.confidence is None for b in o.vote.ballots)
 
 
 def _without_top(generate):

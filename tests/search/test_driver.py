@@ -162,12 +162,12 @@ async def test_best_of_n_gives_up_when_no_candidate_is_even_well_formed():
     result = await run_search(make("best_of_n", verifier=verifier, n=10, batch=3, give_up_after=4),
                               generator=gen, budget=budget)
     assert [c["n"] for c in gen.calls] == [1, 3]  # greedy, one batch: 4 malformed, then no more
-    assert result.outcome.details["gave_up"] is True and result.outcome.confidence < 0.5
+    assert result.outcome.verified.gave_up is True and result.outcome.confidence < 0.5
     # One well-formed (if wrong) attempt among them: the model can produce the form, so it goes on.
     gen = ScriptedGenerator(["hmm", "so 5", "what", "no", "so 4"], tokens=10)
     result = await run_search(make("best_of_n", verifier=FormedWhen("4"), n=10, batch=3, give_up_after=4),
                               generator=gen, budget=Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
-    assert result.outcome.answer == "4" and "gave_up" not in result.outcome.details
+    assert result.outcome.answer == "4" and not result.outcome.verified.gave_up
     # give_up_after=0 (the default) never gives up
     gen = ScriptedGenerator(["hmm"] * 5 + ["so 4"], tokens=10)
     result = await run_search(make("best_of_n", verifier=FormedWhen("4"), n=10, batch=3), generator=gen,
@@ -177,7 +177,7 @@ async def test_best_of_n_gives_up_when_no_candidate_is_even_well_formed():
     gen = ScriptedGenerator(["hmm"] * 4, tokens=10)
     result = await run_search(make("best_of_n", verifier=FormedWhen("4"), n=4, batch=3, give_up_after=4),
                               generator=gen, budget=Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
-    assert "gave_up" not in result.outcome.details and len(gen.calls) == 2
+    assert not result.outcome.verified.gave_up and len(gen.calls) == 2
 
 
 async def test_beam_keeps_the_best_scored_steps_and_charges_the_judge():
@@ -198,7 +198,7 @@ async def test_beam_keeps_the_best_scored_steps_and_charges_the_judge():
     assert expand_prompts[1] == PROBLEM.prompt + "good step\n\n"
     # judge calls were charged: usage counts the 1-token judge calls too
     assert scorer.calls == 4 and result.usage.completion_tokens == 4 * 10 + scorer.calls * 1
-    assert result.tree and {n["depth"] for n in result.tree} == {1, 2}
+    assert result.tree and {n.depth for n in result.tree} == {1, 2}
 
 
 async def test_revise_feeds_verifier_feedback_into_the_next_attempt():
@@ -231,7 +231,7 @@ async def test_mcts_and_particle_filter_find_the_verified_path():
         result = await run_search(strategy, generator=charged)
         assert result.outcome.answer == "4", name
         assert result.outcome.confidence == 1.0, name
-        assert result.tree and any(n["terminal"] for n in result.tree), name
+        assert result.tree and any(n.terminal for n in result.tree), name
 
 
 async def test_mcts_finishes_its_best_path_when_the_simulations_end_before_any_path_does():
@@ -257,14 +257,14 @@ async def test_mcts_finishes_its_best_path_when_the_simulations_end_before_any_p
     assert STEP_DELIMITER not in last["stop"] and last["temperature"] == PROBLEM.sampling.temperature
     assert last["prompt"].startswith(PROBLEM.prompt + "good step")  # it continued the best-valued path
     o = result.outcome
-    assert o.answer == "4" and o.content.endswith("so 4") and o.details["finished"] == 1
-    assert o.details["finished_from"] is not None
+    assert o.answer == "4" and o.content.endswith("so 4") and o.path.finished == 1
+    assert o.path.finished_from is not None
     # A search that finished a path answers from it: no closing rollout.
     gen = StepsThenEnd(["good step\n\n", "good so 4"], tokens=10)
     charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
     mcts = make("mcts", scorer=KeywordScorer("good"), generator=charged, simulations=2, expansions=2, parallel=1)
     o = (await run_search(mcts, generator=charged)).outcome
-    assert o.answer == "4" and "finished_from" not in o.details
+    assert o.answer == "4" and o.path.finished_from is None
 
 
 async def test_auto_stops_after_an_agreeing_probe_and_votes_on_when_split():

@@ -30,7 +30,7 @@ async def test_chains_with_wrong_arithmetic_lose_their_vote_only_when_asked():
     assert checked.outcome.answer == "7" and checked.outcome.confidence == 1.0
     halved = make_strategy("auto", PROBLEM, probe=3, wrong_arithmetic_weight=0.5)
     await run_search(halved, generator=ScriptedGenerator([WRONG, RIGHT, RIGHT]), budget=budget())
-    assert [w for _, _, w in halved.best().details["votes"]][:3] == [0.75, 1.0, 1.0]  # greedy 1.5 x 0.5
+    assert [b.weight for b in halved.best().vote.ballots][:3] == [0.75, 1.0, 1.0]  # greedy 1.5 x 0.5
 
 
 async def test_the_effort_tiers_halve_the_vote_of_chains_whose_arithmetic_is_wrong():

@@ -47,7 +47,7 @@ async def test_a_program_that_agrees_with_the_greedy_chain_settles_the_probe():
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "4" and o.confidence == 1.0 and o.content == "so 4"  # the chain is shown, not the code
-    assert o.details["programs_agreeing"] == 1
+    assert o.vote.programs_agreeing == 1
     assert len(gen.calls) == 2 and {c["temperature"] for c in gen.calls} == {0.0}  # one round, greedy both
 
 
@@ -57,15 +57,15 @@ async def test_disagreement_samples_more_and_programs_can_outvote_the_chains():
                                         greedy_weight=1.0)
     result = await run_search(sc, generator=gen, budget=budget())
     o = result.outcome
-    assert o.answer == "4" and o.details["programs"] == 3 and o.details["programs_agreeing"] == 3
+    assert o.answer == "4" and o.vote.programs == 3 and o.vote.programs_agreeing == 3
     assert o.content == "so 4"  # a chain that reached the winner is preferred as the content
-    # Every sample's vote is in the details, by source, for replaying other voting rules offline.
-    votes = o.details["votes"]
+    # Every sample's ballot is in the vote record, by source, for replaying other voting rules offline.
+    votes = [(b.answer, b.source, b.weight) for b in o.vote.ballots]
     assert sorted(a for a, src, _ in votes if src == "chain") == ["4", "5", "5", "7"]
     assert [a for a, src, _ in votes if src == "program"] == ["4", "4", "4"]
     assert all(w > 0 for _, _, w in votes)
     # ...and each sample's text beside it, in the same order: a program's code, a chain's words.
-    texts = o.details["texts"]
+    texts = [b.text for b in o.vote.ballots]
     assert len(texts) == len(votes)
     assert all(t.startswith("so ") for t, (_, src, _) in zip(texts, votes, strict=True) if src == "chain")
     assert all("print(4)" in t for t, (_, src, _) in zip(texts, votes, strict=True) if src == "program")
@@ -136,7 +136,7 @@ async def test_best_of_n_checks_what_a_program_prints_and_stops_at_the_first_pas
     o = result.outcome
     assert o.answer == "7" and o.confidence == 1.0 and o.content.startswith("```python\nfrom itertools")
     assert len(gen.calls) == 2  # round one: the greedy chain and the greedy program; the program passed
-    assert o.details["programs"] == 1
+    assert o.verified.programs == 1
 
 
 async def test_a_program_that_prints_nothing_fails_without_reaching_the_verifier():
@@ -169,14 +169,14 @@ async def test_best_of_n_stops_its_programs_after_a_failed_trial_and_goes_on_wit
     # round one: the greedy program (printed nothing) and the greedy chain (wrong); then chains only
     assert [c["prompt"].startswith("program:") for c in gen.calls] == [True, False, False]
     assert o.confidence == 1.0 and o.content == "\\boxed{7}"
-    assert o.details["programs"] == 1 and o.details["programs_stopped"] is True
+    assert o.verified.programs == 1 and o.verified.programs_stopped is True
     gen, running = search(0, ["x = 1"])
     o = (await running).outcome
-    assert o.details["programs"] == 3 and "programs_stopped" not in o.details  # program_trial=0: all asked for
+    assert o.verified.programs == 3 and not o.verified.programs_stopped  # program_trial=0: all asked for
     # A greedy program that prints something well-formed, if wrong, keeps the programs going.
     gen, running = search(1, ["print(3)", "print(7)"])
     o = (await running).outcome
-    assert o.details["programs"] == 3 and "programs_stopped" not in o.details
+    assert o.verified.programs == 3 and not o.verified.programs_stopped
     assert [c["prompt"].startswith("program:") for c in gen.calls] == [True, False, True, False]
 
 
@@ -214,7 +214,7 @@ async def test_programs_stop_once_a_trial_of_them_printed_nothing():
                               chains_with_programs=4, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
-    assert o.answer == "4" and o.details["programs"] == 3 and o.details["samples"] == 7
+    assert o.answer == "4" and o.vote.programs == 3 and o.vote.samples == 7
     assert [c["n"] for c in gen.calls if c["prompt"].startswith("program:")] == [1, 2]
 
 
@@ -225,7 +225,7 @@ async def test_one_failed_program_is_not_a_trial_and_answering_programs_go_on():
     auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
                               chains_with_programs=4, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
-    assert result.outcome.details["programs"] == 5
+    assert result.outcome.vote.programs == 5
 
 
 async def test_a_probe_program_that_prints_nothing_settles_on_the_greedy_chain_when_asked():
@@ -235,13 +235,13 @@ async def test_a_probe_program_that_prints_nothing_settles_on_the_greedy_chain_w
     auto = make_strategy("auto", PROBLEM, LastNumberTools(), settle_if_program_fails=True, **config)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
-    assert o.answer == "4" and o.details["samples"] == 2 and len(gen.calls) == 2
+    assert o.answer == "4" and o.vote.samples == 2 and len(gen.calls) == 2
     assert o.confidence < 1.0  # the failed program's weight is in the total: not a sure answer
     # Without the option the same probe goes on to a vote.
     gen = ByPrompt(script, programs)
     result = await run_search(make_strategy("auto", PROBLEM, LastNumberTools(), **config), generator=gen,
                               budget=budget())
-    assert result.outcome.details["samples"] > 2
+    assert result.outcome.vote.samples > 2
 
 
 async def test_a_failed_probe_program_with_no_chain_answer_still_votes():
@@ -249,4 +249,4 @@ async def test_a_failed_probe_program_with_no_chain_answer_still_votes():
     auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
                               chains_with_programs=4, n=5, batch=2, settle_if_program_fails=True)
     result = await run_search(auto, generator=gen, budget=budget())
-    assert result.outcome.answer == "5" and result.outcome.details["samples"] > 2
+    assert result.outcome.answer == "5" and result.outcome.vote.samples > 2

@@ -40,7 +40,7 @@ def test_a_path_with_no_text_is_not_shown_while_another_says_something():
     blank = tree.add(0, "", terminal=True, answer=None)
     worded = tree.add(0, "2 + 2 is 4", terminal=True, answer=None)
     values = {blank.id: 0.9, worded.id: 0.2}  # the blank path is valued higher
-    outcome = tree_outcome(tree, [blank.id, worded.id], values.__getitem__, verifier=None, details={})
+    outcome = tree_outcome(tree, [blank.id, worded.id], values.__getitem__, verifier=None)
     assert outcome is not None and outcome.content == "2 + 2 is 4"
-    only_blank = tree_outcome(tree, [blank.id], values.__getitem__, verifier=None, details={})
+    only_blank = tree_outcome(tree, [blank.id], values.__getitem__, verifier=None)
     assert only_blank is not None and only_blank.content == ""  # nothing better to show

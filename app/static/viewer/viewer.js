@@ -71,9 +71,9 @@
   }
 
   // ---- the tree ----
-  function chosenPath(nodes, details) {
+  function chosenPath(nodes, shown) {
     const path = new Set();
-    let id = details && typeof details.chosen === "number" ? details.chosen : null;
+    let id = shown && typeof shown.chosen === "number" ? shown.chosen : null;
     while (id !== null && id !== undefined && nodes.has(id)) { path.add(id); id = nodes.get(id).parent; }
     return path;
   }
@@ -83,12 +83,12 @@
     if (kids.get(node.id).length) return "expanded";
     return over ? "pruned" : "open";  // a leaf the search never expanded (nor finished) once it was over
   }
-  function renderTree(records, details, over) {
+  function renderTree(records, shown, over) {
     const nodes = new Map([[0, { id: 0, parent: null, depth: 0, text: "", root: true }]]);
     for (const r of records) nodes.set(r.id, r);
     const kids = new Map([...nodes.keys()].map((id) => [id, []]));
     for (const r of records) if (kids.has(r.parent)) kids.get(r.parent).push(r.id);
-    const chosen = chosenPath(nodes, details);
+    const chosen = chosenPath(nodes, shown);
     // Layout: leaves left to right in depth-first order, each parent over the middle of its children.
     const dx = 26, dy = 54, pad = 16, pos = new Map();
     let nextLeaf = 0, deepest = 0;
@@ -168,40 +168,41 @@
   }
 
   // ---- the vote ----
-  function renderVote(details) {
-    const votes = details.votes, texts = details.texts || [];
-    const agreeing = new Set(details.agreeing || []);
-    const rows = votes.map(([answer, kind, weight], i) => el("tr", { class: agreeing.has(i) ? "agrees" : null, "data-sample": i },
+  function renderVote(vote) {
+    const ballots = vote.ballots;
+    const agreeing = new Set(vote.agreeing || []);
+    const rows = ballots.map(({ answer, source: kind, weight, text }, i) => el("tr", { class: agreeing.has(i) ? "agrees" : null, "data-sample": i },
       el("td", {}, `${i + 1}`),
       el("td", {}, kind),
       el("td", {}, answer === null ? el("span", { class: "num" }, "(no answer)") : el("code", {}, answer)),
       el("td", {}, fmt(weight)),
       el("td", {}, agreeing.has(i) ? el("span", { class: "tag chosen" }, "agrees") : ""),
-      el("td", {}, texts[i] === undefined ? "" : el("details", {},
-        el("summary", {}, kind === "program" ? `program, printed ${answer ?? "nothing"}` : clip(texts[i].trim(), 80)),
-        el("pre", {}, texts[i])))));
+      el("td", {}, text === undefined ? "" : el("details", {},
+        el("summary", {}, kind === "program" ? `program, printed ${answer ?? "nothing"}` : clip(text.trim(), 80)),
+        el("pre", {}, text)))));
     const table = el("table", {}, el("thead", {}, el("tr", {}, ["#", "kind", "answer", "weight", "", "text"].map((h) => el("th", {}, h)))),
                      el("tbody", {}, rows));
     const notes = [];
-    if (details.programs !== undefined) notes.push(`${details.programs} program(s) ran in the sandbox; ${details.programs_agreeing ?? 0} agree with the chosen answer`);
-    if (details.judged) notes.push("the judge scored the close vote: " + Object.entries(details.judged).map(([a, p]) => `${a}: ${p}`).join(", "));
-    if (details.confidence_dropped) notes.push(`${details.confidence_dropped} low-confidence chain(s) dropped`);
-    section("vote", `Vote: ${votes.length} samples, ${agreeing.size} agree`, table, notes.map((n) => el("p", { class: "num" }, n)));
+    if (vote.with_programs) notes.push(`${vote.programs} program(s) ran in the sandbox; ${vote.programs_agreeing} agree with the chosen answer`);
+    if (vote.judged) notes.push("the judge scored the close vote: " + Object.entries(vote.judged).map(([a, p]) => `${a}: ${p}`).join(", "));
+    if (vote.confidence_dropped) notes.push(`${vote.confidence_dropped} low-confidence chain(s) dropped`);
+    section("vote", `Vote: ${ballots.length} samples, ${agreeing.size} agree`, table, notes.map((n) => el("p", { class: "num" }, n)));
   }
 
   // ---- verifier verdicts and revision attempts ----
   function renderChecks(trace) {
-    const d = trace.details || {}, kids = [];
-    if (Array.isArray(d.history)) {
-      kids.push(el("ol", {}, d.history.map((a, i) => el("li", { "data-attempt": i },
+    const revisions = trace.revisions, verified = trace.verified, kids = [];
+    if (revisions) {
+      kids.push(el("ol", {}, revisions.attempts.map((a, i) => el("li", { "data-attempt": i },
         el("span", { class: `tag ${a.passed ? "pass" : "fail"}` }, a.passed ? "passed" : "not passed"), " answer ",
         el("code", {}, a.answer ?? "(none)"), a.feedback ? el("pre", {}, a.feedback) : null))));
     }
-    if (d.verdict) kids.push(el("p", {}, `verdict on the chosen one: `, el("code", {}, d.verdict)));
-    if (d.passed !== undefined && d.samples !== undefined) kids.push(el("p", { class: "num" }, `${d.passed} of ${d.samples} passed the verifier`));
+    const verdict = (revisions || verified || {}).verdict;
+    if (verdict) kids.push(el("p", {}, `verdict on the chosen one: `, el("code", {}, verdict)));
+    if (verified) kids.push(el("p", { class: "num" }, `${verified.passed} of ${verified.samples} passed the verifier`));
     const judged = (trace.tree || []).filter((n) => n.verdict);
     if (judged.length) kids.push(el("ul", {}, judged.map((n) => el("li", {}, `#${n.id}: `, el("code", {}, n.verdict)))));
-    if (kids.length) section("checks", Array.isArray(d.history) ? `Revisions: ${d.history.length} attempts` : "Verifier", ...kids);
+    if (kids.length) section("checks", revisions ? `Revisions: ${revisions.attempts.length} attempts` : "Verifier", ...kids);
   }
 
   // ---- open-ended selection: the instruction checks ----
@@ -235,9 +236,8 @@
   function render(trace, over) {
     renderSummary(trace);
     renderAnswer(trace);
-    const d = trace.details || {};
-    if (Array.isArray(trace.tree) && trace.tree.length) renderTree(trace.tree, d, over);
-    if (Array.isArray(d.votes) && d.votes.length) renderVote(d);
+    if (Array.isArray(trace.tree) && trace.tree.length) renderTree(trace.tree, trace.path, over);
+    if (trace.vote && trace.vote.ballots.length) renderVote(trace.vote);
     if (trace.selection) renderSelection(trace.selection);
     renderChecks(trace);
     renderRounds(trace.events || []);
