@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from search.protocols import Event
+from search.events import Event
 
 
 class LiveSearch:

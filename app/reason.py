@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth import caller_of, require_api_key
 from app.errors import ApiError
 from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut
-from app.render import tree_records, usage_of
+from app.render import event_json, tree_records, usage_of
 from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep, run_planned
 from app.service import plan_request
 from app.traces import trace_record
@@ -93,7 +93,8 @@ async def reason(body: ReasonRequest, request: Request, service: ServiceDep, set
         candidates=[Candidate(answer=c.answer, votes=c.votes, score=c.score)
                     for c in (outcome.candidates if outcome else ())],
         strategy=result.strategy, stop_reason=result.stop_reason, summary=summarized.summary,
-        trace=list(result.events) if body.trace else None, tree=tree_records(result) if body.trace else None,
+        trace=[event_json(e) for e in result.events] if body.trace else None,
+        tree=tree_records(result) if body.trace else None,
         usage=usage_of(result),
     )
     if body.trace or settings.keep_all_traces:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from app.protocol import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
 from search.driver import SearchResult
-from search.protocols import Event
+from search.events import Event, RoundStart
 from search.records import Selection
 from search.tree import node_records
 
@@ -64,9 +67,7 @@ def summary_text(result: SearchResult, level: str = "concise") -> str | None:
         lines.append(f"work behind the answer:\n{o.work.strip()}")
     if level == "detailed":
         for event in result.events:
-            line = progress_line(event)
-            if line:
-                lines.append(line.rstrip())
+            lines.append(progress_line(event).rstrip())
     return "\n".join(lines)
 
 
@@ -84,22 +85,26 @@ def selection_line(selection: Selection) -> str:
     return line
 
 
-def progress_line(event: Event) -> str | None:
+def progress_line(event: Event) -> str:
     """One streamed reasoning line per search round."""
-    if event.get("type") == "round.start":
-        calls = ", ".join(f"{c['tag']} (n={c['n']})" for c in event["calls"])
-        return f"round {event['round']}: {calls}\n"
-    if event.get("type") == "round.end":
-        best = event.get("best_answer")
-        conf = event.get("confidence")
-        spent = f"{event['tokens_used']}/{event['tokens_budget']} tokens"
-        known = best is not None and conf is not None
-        lead = f"best so far: {best} (confidence {conf:.2f})" if known else "no answer yet"
-        if (chosen := event.get("selection")) and not known:
-            checked = f", meeting {chosen['met']} of {chosen['checks']} instructions" if chosen["checks"] else ""
-            lead = f"best of {chosen['replies']} repl{'y' if chosen['replies'] == 1 else 'ies'}{checked}"
-        return f"round {event['round']} done: {lead}; {spent}\n"
-    return None
+    if isinstance(event, RoundStart):
+        calls = ", ".join(f"{c.tag} (n={c.n})" for c in event.calls)
+        return f"round {event.round}: {calls}\n"
+    best, conf = event.best_answer, event.confidence
+    spent = f"{event.tokens_used}/{event.tokens_budget} tokens"
+    lead = f"best so far: {best} (confidence {conf:.2f})" if best is not None and conf is not None else "no answer yet"
+    if (chosen := event.selection) is not None and (best is None or conf is None):
+        checked = f", meeting {chosen.met} of {chosen.checks} instructions" if chosen.checks else ""
+        lead = f"best of {chosen.replies} repl{'y' if chosen.replies == 1 else 'ies'}{checked}"
+    return f"round {event.round} done: {lead}; {spent}\n"
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """An event as the wire carries it (`ponder.trace`, traces, the viewer's event stream); a round that
+    grew no nodes, or chose no reply, leaves those keys out."""
+    fields = asdict(event)
+    return {key: value for key, value in fields.items()
+            if not (key == "expanded" and not value) and not (key == "selection" and value is None)}
 
 
 def ponder_info(result: SearchResult, trace: bool) -> PonderInfo:
@@ -109,7 +114,7 @@ def ponder_info(result: SearchResult, trace: bool) -> PonderInfo:
         candidates=[{"answer": c.answer, "votes": c.votes, "score": c.score} for c in (o.candidates if o else ())],
         stop_reason=result.stop_reason, rounds=result.rounds, calls=result.usage.calls,
         elapsed_s=round(result.elapsed_s, 3), errors=list(result.errors),
-        trace=list(result.events) if trace else None, tree=tree_records(result) if trace else None,
+        trace=[event_json(e) for e in result.events] if trace else None, tree=tree_records(result) if trace else None,
     )
 
 

@@ -233,7 +233,8 @@ async def stream_response(
                 async for item in items:
                     if isinstance(item, SearchResult):
                         result = item
-                    elif line := progress_line(item):
+                    else:
+                        line = progress_line(item)
                         progress.append(line)
                         yield event("response.reasoning_summary_text.delta", item_id=rs, output_index=0,
                                     summary_index=0, delta=line)

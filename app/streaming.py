@@ -18,7 +18,7 @@ from app.service import Plan, ReasoningService
 from app.summarize import summarize
 from backends.errors import BackendError
 from search.driver import SearchFailed, SearchResult
-from search.protocols import Event
+from search.events import Event
 
 CONTENT_PIECE = 48  # characters per content delta
 
@@ -97,8 +97,8 @@ async def stream_chat(
                 async for item in items:
                     if isinstance(item, SearchResult):
                         result = item
-                    elif line := progress_line(item):
-                        yield chunk(DeltaOut(reasoning_content=line))
+                    else:
+                        yield chunk(DeltaOut(reasoning_content=progress_line(item)))
         except (SearchFailed, BackendError) as exc:
             err = failure_of(exc)
             yield sse(error_body(err.message, err.type, err.param, err.code))

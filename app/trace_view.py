@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from app.auth import caller_of, caller_of_view, require_api_key, view_token
 from app.errors import ApiError
 from app.live import LiveSearch, LiveSearches
+from app.render import event_json
 from app.routes import LiveDep, TracesDep
 from app.streaming import sse
 from app.viewer import CONTENT_SECURITY_POLICY, finished_page, live_page
@@ -94,7 +95,7 @@ async def events(trace_id: str, request: Request, traces: TracesDep, live: LiveD
             yield sse(json.dumps(trace, separators=(",", ":")), event="trace")
         else:
             async for event in running.follow():
-                yield sse(event)
+                yield sse(event_json(event))
             if running.trace is not None:
                 yield sse(json.dumps(running.trace, separators=(",", ":")), event="trace")
             else:

@@ -20,7 +20,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from app.render import tree_records
+from app.render import event_json, tree_records
 from search.driver import SearchResult
 
 log = logging.getLogger("ponder")
@@ -45,7 +45,8 @@ def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, A
     open-ended reply was chosen (its instruction checks)."""
     o, u = result.outcome, result.usage
     return {"id": trace_id, "created": int(time.time()), "strategy": result.strategy, "messages": messages,
-            "answer": o.answer if o else None, "events": list(result.events), "tree": tree_records(result),
+            "answer": o.answer if o else None, "events": [event_json(e) for e in result.events],
+            "tree": tree_records(result),
             "content": o.content if o else None, "confidence": o.confidence if o else None,
             "candidates": [{"answer": c.answer, "votes": c.votes, "score": c.score}
                            for c in (o.candidates if o else ())],

@@ -6,11 +6,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from search.budget import Budget
 from search.charged import BudgetExhausted, ChargedGenerator, Usage
-from search.protocols import Event, Generation, Generator
+from search.events import CallPlan, Event, NodeAdded, RoundEnd, RoundStart, SelectionSoFar
+from search.protocols import Generation, Generator
 from search.records import Limits
 from search.strategy import Ask, Outcome, Strategy, TreeSearch
 from search.tree import Node, Tree
@@ -93,7 +93,7 @@ async def run_search(
             stop_reason = reason
             break
         rounds += 1
-        await publish({"type": "round.start", "round": rounds, "calls": [_describe(a) for a in asks]})
+        await publish(RoundStart(round=rounds, calls=tuple(_describe(a) for a in asks)))
         results = await asyncio.gather(*(call(a) for a in asks))
         for ask, (generation, error) in zip(asks, results, strict=True):
             if error is not None and not isinstance(error, BudgetExhausted):
@@ -101,16 +101,14 @@ async def run_search(
             await strategy.tell(ask, generation, error)
         best = strategy.best()
         expanded, seen_nodes = _new_nodes(strategy, seen_nodes)
-        await publish({
-            "type": "round.end", "round": rounds, "best_answer": best.answer if best else None,
-            "confidence": best.confidence if best else None, "tokens_used": budget.tokens_used,
-            "tokens_budget": budget.max_tokens, "calls_used": budget.calls_used,
-            "errors": [f"{type(e).__name__}: {e}" for _, e in results if e is not None],
-            **({"expanded": expanded} if expanded else {}),
-            **({"selection": {"method": best.selection.method, "replies": best.selection.replies,
-                              "met": best.selection.met, "checks": len(best.selection.checks)}}
-               if best is not None and best.selection is not None else {}),
-        })
+        chosen = best.selection if best is not None else None
+        await publish(RoundEnd(
+            round=rounds, best_answer=best.answer if best else None, confidence=best.confidence if best else None,
+            tokens_used=budget.tokens_used, tokens_budget=budget.max_tokens, calls_used=budget.calls_used,
+            errors=tuple(f"{type(e).__name__}: {e}" for _, e in results if e is not None), expanded=expanded,
+            selection=SelectionSoFar(method=chosen.method, replies=chosen.replies, met=chosen.met,
+                                     checks=len(chosen.checks)) if chosen is not None else None,
+        ))
         exhausted = [e for _, e in results if isinstance(e, BudgetExhausted)]
         if exhausted and len(exhausted) == len(results):
             stop_reason = exhausted[0].reason
@@ -136,18 +134,17 @@ def _tree(strategy: Strategy) -> Tree | None:
     return strategy.search_tree() if isinstance(strategy, TreeSearch) else None
 
 
-def _new_nodes(strategy: Strategy, seen: int) -> tuple[list[dict[str, Any]], int]:
+def _new_nodes(strategy: Strategy, seen: int) -> tuple[tuple[NodeAdded, ...], int]:
     """The tree nodes a round added (with their step text and scores), and how many nodes there are now."""
     tree = _tree(strategy)
     if tree is None:
-        return [], seen
+        return (), seen
     nodes = list(tree.nodes.values())
-    new = [{"node": n.id, "parent": n.parent, "text": n.text, "score": n.prm_score, "terminal": n.terminal,
-            "answer": n.answer}
-           for n in nodes[seen:] if n.id != 0]
+    new = tuple(NodeAdded(node=n.id, parent=n.parent, text=n.text, score=n.prm_score, terminal=n.terminal,
+                          answer=n.answer) for n in nodes[seen:] if n.id != 0)
     return new, len(nodes)
 
 
-def _describe(ask: Ask) -> dict[str, Any]:
-    return {"tag": ask.tag, "kind": ask.kind.value, "n": ask.n, "max_tokens": ask.sampling.max_tokens,
-            "temperature": ask.sampling.temperature}
+def _describe(ask: Ask) -> CallPlan:
+    return CallPlan(tag=ask.tag, kind=ask.kind.value, n=ask.n, max_tokens=ask.sampling.max_tokens,
+                    temperature=ask.sampling.temperature)

@@ -127,9 +127,6 @@ class CheckedReplies(Protocol):
     def verdicts(self) -> tuple[tuple[bool | None, ...], ...]: ...
 
 
-Event = dict[str, Any]
-
-
 @dataclass(frozen=True)
 class Check:
     """A verifier's verdict on one candidate."""

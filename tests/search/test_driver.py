@@ -41,7 +41,7 @@ async def test_contract_budget_never_exceeded_and_events_emitted(name):
         assert result.outcome.answer is None and result.outcome.content in {"so 4", "so 5"}
     else:
         assert result.outcome.answer in {"4", "5"}
-    assert [e["type"] for e in seen][:2] == ["round.start", "round.end"]
+    assert [e.type for e in seen][:2] == ["round.start", "round.end"]
     assert all(c["n"] * c["max_tokens"] <= 100 for c in gen.calls)
 
 
@@ -309,10 +309,10 @@ async def test_dvts_keeps_one_path_per_subtree_and_rounds_report_scored_nodes():
     events = []
     beam = make("beam", scorer=KeywordScorer("good"), generator=charged, mode="dvts", width=2, expansions=2)
     result = await run_search(beam, generator=charged, emit=events.append)
-    first = next(e for e in events if e["type"] == "round.end")
+    first = next(e for e in events if e.type == "round.end")
     assert next(c["n"] for c in gen.calls if not str(c["prompt"]).startswith("judge")) == 2  # width first steps
-    assert {e["node"] for e in first["expanded"]} == {1, 2} and all(e["score"] is not None for e in first["expanded"])
-    second_round_parents = {e["parent"] for e in events[3]["expanded"]}
+    assert {e.node for e in first.expanded} == {1, 2} and all(e.score is not None for e in first.expanded)
+    second_round_parents = {e.parent for e in events[3].expanded}
     assert second_round_parents == {1, 2}  # each subtree grew from its own root step
     assert result.outcome is not None
 
