@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from app.settings import Effort
 from app.verifier_specs import JsonSchemaSpec, VerifierSpec
+from sampling import ClientSampling
 
 
 class ReasoningOptions(BaseModel):
@@ -92,9 +93,10 @@ class RequestLabels(BaseModel):
     parallel_tool_calls: bool | None = Field(default=None, strict=True)
 
 
-class ChatCompletionRequest(RequestLabels):
+class ChatCompletionRequest(RequestLabels, ClientSampling):
     # Every OpenAI parameter is declared: honoured, accepted as a label, or refused at any value that
-    # asks for something ponder cannot do (app/unsupported.py). A parameter OpenAI lacks is a 400.
+    # asks for something ponder cannot do (app/unsupported.py). A parameter OpenAI lacks is a 400, but
+    # for the sampling fields the open servers share (`min_p`), declared with the rest in ClientSampling.
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
@@ -102,12 +104,8 @@ class ChatCompletionRequest(RequestLabels):
     reasoning_effort: Effort | None = None
     max_completion_tokens: int | None = Field(default=None, ge=1, strict=True)
     max_tokens: int | None = Field(default=None, ge=1, strict=True)
-    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
-    top_p: float | None = Field(default=None, gt=0, le=1, strict=True)
     seed: int | None = Field(default=None, strict=True)
     stop: str | list[str] | None = None
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2, strict=True)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2, strict=True)
     stream: bool = Field(default=False, strict=True)
     stream_options: StreamOptions | None = None
     n: int = Field(default=1, ge=1, le=1, strict=True,

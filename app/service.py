@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,7 +26,7 @@ from rewards.exact_prm import ExactStepsPRM
 from rewards.judge import LLMJudgePRM, value_judge
 from rewards.remote_prm import RemotePRM
 from rewards.thinking import split_thinking
-from sampling import Sampling
+from sampling import ClientSampling, Sampling
 from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
@@ -52,7 +52,9 @@ class Plan:
     budget_tokens: int
     max_calls: int
     deadline_s: float | None
-    sampling: Sampling  # every call's base: per-sample cap, seed, stop strings, top_p
+    sampling: Sampling  # every call's base: per-sample cap, seed, stop strings, the client's choices but temperature
+    # What the client set, laid over every hot sample (Problem.hot).
+    client_sampling: ClientSampling = field(default_factory=ClientSampling)
     verifier: VerifierSpec | None = None
     default_system: bool = False  # messages[0] is the server's default system prompt, not the client's
 
@@ -118,12 +120,13 @@ def plan_request(req: ChatCompletionRequest, settings: Settings) -> Plan:
     if per_sample > settings.max_sample_tokens:
         raise ApiError(400, f"max_tokens_per_sample {per_sample} exceeds the limit {settings.max_sample_tokens}",
                        param="reasoning.max_tokens_per_sample")
-    sampling = Sampling(max_tokens=min(per_sample, budget_tokens), seed=req.seed, stop=req.stop_strings(),
-                        top_p=req.top_p if req.top_p is not None else 1.0,
-                        frequency_penalty=req.frequency_penalty or 0.0, presence_penalty=req.presence_penalty or 0.0)
+    client_sampling = ClientSampling.of(req)
+    # A greedy pass stays greedy: the client's temperature heats only the hot samples (Problem.hot).
+    sampling = client_sampling.over(Sampling(max_tokens=min(per_sample, budget_tokens), seed=req.seed,
+                                             stop=req.stop_strings()), greedy=True)
     return Plan(strategy=strategy, effort=effort, settings=strategy_settings, messages=messages,
                 budget_tokens=budget_tokens, max_calls=max_calls, deadline_s=deadline_s, sampling=sampling,
-                verifier=verifier, default_system=default_system)
+                client_sampling=client_sampling, verifier=verifier, default_system=default_system)
 
 
 def _refuse_lone_surrogates(req: ChatCompletionRequest) -> None:
@@ -136,9 +139,9 @@ def _refuse_lone_surrogates(req: ChatCompletionRequest) -> None:
 
 
 def _strategy_settings(strategy: str, tier: Tier, req: ChatCompletionRequest) -> StrategySettings:
-    """The tier's settings (when the tier runs this strategy), then the request's: `reasoning.settings`,
-    `reasoning.n`, and `temperature` / `top_p` where the strategy samples with them; validated by the
-    strategy's own settings model, so a field it lacks is a 400 that names it."""
+    """The tier's settings (when the tier runs this strategy), then the request's: `reasoning.settings`
+    and `reasoning.n`; validated by the strategy's own settings model, so a field it lacks is a 400 that
+    names it. The request's sampling fields are no settings: they go over every hot sample (Problem.hot)."""
     values: dict[str, Any] = dict(tier.settings) if strategy == tier.strategy else {}
     given: dict[str, str] = {}  # setting -> the request field it came from
     opts = req.reasoning
@@ -147,9 +150,6 @@ def _strategy_settings(strategy: str, tier: Tier, req: ChatCompletionRequest) ->
     if opts and opts.n is not None:
         values["n"], given["n"] = opts.n, "reasoning.n"
     fields = STRATEGIES[strategy].Settings.model_fields
-    for name, value in (("temperature", req.temperature), ("top_p", req.top_p)):
-        if value is not None and name in fields:
-            values[name], given[name] = value, name
     try:
         return strategy_settings_of(strategy, values)
     except ValidationError as exc:
@@ -231,7 +231,8 @@ class ReasoningService:
         """The problem's prompts, rendered with the model's chat template."""
         prompt = await self.backend.render_chat(plan.messages)
         question = next((m["content"] for m in reversed(plan.messages) if m["role"] == "user"), "")
-        problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), sampling=plan.sampling)
+        problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), sampling=plan.sampling,
+                          client_sampling=plan.client_sampling)
         if plan.verifier is None and request_kind(question) != "answer":
             # No answer to box: the reply is written to the client's own chat, without the default math prompt.
             reply_messages = plan.messages[1:] if plan.default_system else plan.messages
@@ -239,7 +240,7 @@ class ReasoningService:
             checks_prompt = (await self.backend.render_chat(checks_messages(question), add_generation_prompt=False)
                              if plan.settings.wants_checks() else None)
             sampling = plan.sampling
-            if not sampling.frequency_penalty and not sampling.presence_penalty:
+            if plan.client_sampling.frequency_penalty is None and plan.client_sampling.presence_penalty is None:
                 # A small model loops on some writing (all capitals, long lists); a request it can vote on keeps none.
                 sampling = replace(sampling, frequency_penalty=self.settings.open_frequency_penalty)
             problem = replace(problem, reply_messages=tuple(reply_messages), reply_prompt=reply_prompt,

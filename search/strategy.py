@@ -9,7 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sampling import Sampling
+from sampling import ClientSampling, Sampling
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
 from search.records import RevisionRecord, Selection, TreeChoice, VerifierRecord, VoteRecord
 from search.tree import Tree
@@ -75,8 +75,10 @@ class Problem:
     prompt: str  # the chat rendered with the model's template, generation prompt included
     question: str = ""  # the last user message
     messages: tuple[dict[str, Any], ...] = ()  # the chat `prompt` was rendered from (for judges)
-    # Every call's base: the per-sample cap, the request's seed, stop strings and top_p; greedy.
+    # Every call's base: the per-sample cap, the request's seed and stop strings, and the client's sampling
+    # choices but its temperature (greedy); `hot` lays all of them over each hot sample.
     sampling: Sampling
+    client_sampling: ClientSampling = field(default_factory=ClientSampling)
     program_prompt: str | None = None  # the chat asking for a program instead (search.programs)
     # Open-ended requests: the chat without the server's default (math) system prompt, rendered, and
     # the chat asking for checks of the request's instructions (search.instruction_prompts).
@@ -88,11 +90,10 @@ class Problem:
     def max_tokens(self) -> int:
         return self.sampling.max_tokens
 
-    def seeded(self, offset: int, *, temperature: float, top_p: float, min_p: float,
-               logprobs: int | None = None) -> Sampling:
-        """The base sampling heated as given, its seed moved by `offset` (unseeded stays unseeded)."""
-        return replace(self.sampling, temperature=temperature, top_p=top_p, min_p=min_p,
-                       logprobs=logprobs).seeded(offset)
+    def hot(self, sampling: Sampling, offset: int = 0) -> Sampling:
+        """A hot sample's sampling: the strategy's `sampling` (its defaults) with the client's choices
+        over it, its seed moved by `offset` (unseeded stays unseeded). Every hot sample is made here."""
+        return self.client_sampling.over(sampling).seeded(offset)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,16 +123,18 @@ class StrategySettings(BaseModel):
 
 
 class HotSampling(StrategySettings):
-    """How the hot (non-greedy) samples are drawn."""
+    """How the hot (non-greedy) samples are drawn by default (a tier may set them; a client's own
+    choices go over them: Problem.hot)."""
 
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.95, gt=0, le=1)
     min_p: float = Field(0.0, ge=0, le=1)  # 0 = off
 
     def hot(self, problem: Problem, offset: int, *, logprobs: int | None = None) -> Sampling:
-        """The problem's sampling with these settings, seeded for the `offset`-th sample."""
-        return problem.seeded(offset, temperature=self.temperature, top_p=self.top_p, min_p=self.min_p,
-                              logprobs=logprobs)
+        """The problem's sampling with these defaults and the client's choices over them, seeded for the
+        `offset`-th sample."""
+        return problem.hot(replace(problem.sampling, temperature=self.temperature, top_p=self.top_p,
+                                   min_p=self.min_p, logprobs=logprobs), offset)
 
 
 SettingsT = TypeVar("SettingsT", bound=StrategySettings)

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "sampling": ["Sampling"],
+    "sampling": ["ClientSampling", "Sampling"],
     "search": [
         "STRATEGIES", "AnswerTools", "Ask", "AskKind", "Budget", "BudgetExhausted", "ChargedGenerator", "Generation",
         "Generator", "Outcome", "Problem", "SearchDeps", "SearchFailed", "SearchResult", "StepScorer", "Strategy",

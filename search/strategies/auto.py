@@ -68,7 +68,7 @@ class Auto(SearchStrategy[AutoSettings]):
         self.batch = s.batch or s.probe
         self.probe_outcome: Outcome | None = None
         self.child: Strategy
-        hot = HotSampling(temperature=s.temperature, top_p=s.top_p, min_p=s.min_p).model_dump()
+        hot = {name: getattr(s, name) for name in HotSampling.model_fields}  # the children draw as this tier says
         if deps.verifier is None and s.open is not None and request_kind(problem.question) != "answer":
             self.phase = "open"
             self.child = OpenEnded(problem, deps, s.open.model_copy(update=hot))
@@ -107,7 +107,7 @@ class Auto(SearchStrategy[AutoSettings]):
         if self.settings.hard == "beam":
             self.probe_outcome = probe
             self.phase = "search"
-            # The beam samples its steps as hot as the vote would have (a client's temperature included).
+            # The beam samples its steps as hot as the vote would have (a client's choices go over both: Problem.hot).
             beam = self.settings.beam.model_copy(update={"temperature": self.settings.temperature})
             self.child = Beam(self.problem, self.deps, beam)
         else:

@@ -59,8 +59,10 @@ class Revise(SearchStrategy[ReviseSettings]):
         if self._next_prompt is None or len(self.attempts) >= self.max_attempts or self._accepted():
             return []
         prompt, self._next_prompt = self._next_prompt, None
-        temperature = self.settings.revision_temperature if self.attempts else 0.0
-        return [Ask(prompt=prompt, n=1, sampling=replace(self.problem.sampling, temperature=temperature),
+        # The first attempt is greedy; revisions are hot samples (the client's choices over revision_temperature).
+        hot = replace(self.problem.sampling, temperature=self.settings.revision_temperature)
+        sampling = self.problem.hot(hot) if self.attempts else self.problem.sampling
+        return [Ask(prompt=prompt, n=1, sampling=sampling,
                     greedy=not self.attempts, tag=f"attempt {len(self.attempts) + 1}")]
 
     def _accepted(self) -> bool:

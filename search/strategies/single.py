@@ -12,7 +12,7 @@ from search.strategy import Ask, Candidate, Outcome, Problem, SearchDeps, Search
 
 
 class SingleSettings(StrategySettings):
-    temperature: float = Field(0.0, ge=0, le=2)  # greedy unless the request sets a temperature
+    temperature: float = Field(0.0, ge=0, le=2)  # greedy unless a tier or the request sets a temperature
 
 
 class Single(SearchStrategy[SingleSettings]):
@@ -28,7 +28,7 @@ class Single(SearchStrategy[SingleSettings]):
         if self._asked:
             return []
         self._asked = True
-        sampling = replace(self.problem.sampling, temperature=self.settings.temperature)
+        sampling = self.problem.hot(replace(self.problem.sampling, temperature=self.settings.temperature))
         # An open-ended request's reply is written to the client's chat (Problem.reply_prompt).
         prompt = self.problem.reply_prompt or self.problem.prompt
         return [Ask(prompt=prompt, n=1, sampling=sampling, greedy=sampling.greedy, tag="single")]

@@ -39,12 +39,13 @@ class TreeStrategy(SearchStrategy[StepSettingsT]):
 
 
 def step_ask(problem: Problem, tree: Tree, node_id: int, n: int, settings: StepSettings, tag: str) -> Ask:
-    """`n` next steps continuing the path that ends at `node_id`: each stops at the step delimiter.
+    """`n` next steps continuing the path that ends at `node_id`: each stops at the step delimiter, and
+    each is a hot sample (the client's sampling choices over the settings' temperature).
 
     A seeded search draws a seed fixed by the node, not by call order, so it repeats itself."""
-    sampling = replace(problem.sampling, temperature=settings.temperature,
-                       stop=(STEP_DELIMITER, *problem.sampling.stop),
-                       max_tokens=min(settings.step_tokens, problem.max_tokens)).seeded(1 + 1009 * node_id)
+    sampling = problem.hot(replace(problem.sampling, temperature=settings.temperature,
+                                   stop=(STEP_DELIMITER, *problem.sampling.stop),
+                                   max_tokens=min(settings.step_tokens, problem.max_tokens)), 1 + 1009 * node_id)
     return Ask(prompt=problem.prompt + tree.path_text(node_id), n=n, sampling=sampling, kind=AskKind.STEP,
                node=node_id, tag=tag)
 

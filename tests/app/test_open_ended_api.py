@@ -86,10 +86,13 @@ async def test_open_ended_replies_get_the_loop_penalty_unless_the_client_sends_i
         await http.post("/v1/chat/completions", json=chat("Write a haiku about autumn.", "none"))
         await http.post("/v1/chat/completions", json={**chat("Write a haiku about autumn.", "none"),
                                                       "frequency_penalty": 0.0, "presence_penalty": 0.7})
+        # An explicit zero is the client's choice, as any other value: no loop penalty over it.
+        await http.post("/v1/chat/completions", json={**chat("Write a haiku about autumn.", "none"),
+                                                      "frequency_penalty": 0.0})
         await http.post("/v1/chat/completions", json=chat("What is 17 * 23?", "none"))
         refused = await http.post("/v1/chat/completions", json={**chat("Hi", "none"), "frequency_penalty": 3})
     penalties = [(p.frequency_penalty, p.presence_penalty) for p in backend.reply_params]
-    assert penalties == [(0.4, 0.0), (0.0, 0.7), (0.0, 0.0)]
+    assert penalties == [(0.4, 0.0), (0.0, 0.7), (0.0, 0.0), (0.0, 0.0)]
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "frequency_penalty"
 
 

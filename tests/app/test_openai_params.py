@@ -14,6 +14,8 @@ from app.responses_api import ResponsesRequest
 from app.responses_api import as_chat as responses_as_chat
 from app.service import plan_request
 from app.settings import load_settings
+from backends.types import Completion
+from sampling import Sampling
 
 from .fake_backend import ScriptedBackend
 from .test_ops import client_for
@@ -124,3 +126,30 @@ async def test_over_http_an_unknown_parameter_and_a_refused_one_are_400s_in_open
         bad_schema = await http.post("/v1/responses", json={"model": "m", "input": "hi", "text": {
             "format": {"type": "json_schema", "schema": {"type": 5}}}})
         assert bad_schema.status_code == 400
+
+
+class RecordingBackend(ScriptedBackend):
+    """The scripted backend, recording the sampling of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.params: list[Sampling] = []
+
+    async def complete(self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None) -> Completion:
+        self.params.append(params)
+        return await super().complete(prompt, n=n, params=params, deadline=deadline)
+
+
+async def test_over_http_the_clients_sampling_reaches_revises_revisions_and_a_bad_min_p_is_a_400():
+    backend = RecordingBackend()
+    # The exact verifier fails the scripted answer (4), so the one revision runs; revise has no temperature setting.
+    body = {"model": "m", "messages": MESSAGES, "temperature": 0.9, "top_p": 0.7, "min_p": 0.1,
+            "reasoning": {"strategy": "revise", "settings": {"max_revisions": 1},
+                          "verifier": {"type": "exact", "reference": "5"}}}
+    async with client_for(backend) as http:
+        ok = await http.post("/v1/chat/completions", json=body)
+        bad = await http.post("/v1/chat/completions", json={**body, "min_p": 1.5})
+    assert ok.status_code == 200
+    assert [(p.temperature, p.top_p, p.min_p) for p in backend.params] == [(0.0, 0.7, 0.1), (0.9, 0.7, 0.1)]
+    assert bad.status_code == 400
+    assert (bad.json()["error"]["param"], bad.json()["error"]["type"]) == ("min_p", "invalid_request_error")

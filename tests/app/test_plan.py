@@ -80,12 +80,24 @@ def test_strategy_settings_from_the_request_are_checked_by_the_strategys_model(b
 
 def test_request_settings_reach_the_strategy_and_sampling_fields_reach_the_plan():
     plan = plan_request(req(reasoning={"strategy": "beam", "settings": {"width": 3, "mode": "dvts"}},
-                            temperature=0.4, top_p=0.8, seed=9, stop=["END"]), load_settings())
-    assert plan.settings == BeamSettings(width=3, mode="dvts", temperature=0.4)
-    assert (plan.sampling.top_p, plan.sampling.seed, plan.sampling.stop, plan.sampling.temperature) == (
-        0.8, 9, ("END",), 0.0)  # the base of every call is greedy; the strategy heats its samples
-    voted = plan_request(req(reasoning_effort="low", temperature=1.1, top_p=0.5), load_settings())
-    assert (voted.settings.temperature, voted.settings.top_p) == (1.1, 0.5)
+                            temperature=0.4, top_p=0.8, min_p=0.05, seed=9, stop=["END"]), load_settings())
+    assert plan.settings == BeamSettings(width=3, mode="dvts")  # sampling fields are no strategy settings
+    assert plan.client_sampling.chosen() == {"temperature": 0.4, "top_p": 0.8, "min_p": 0.05}
+    assert (plan.sampling.top_p, plan.sampling.min_p, plan.sampling.seed, plan.sampling.stop,
+            plan.sampling.temperature) == (0.8, 0.05, 9, ("END",), 0.0)  # the base is greedy; hot samples take 0.4
+    # `revise` has no `temperature` setting: the client's still reaches its revisions through the overlay.
+    revised = plan_request(req(reasoning={"strategy": "revise"}, temperature=1.1), load_settings())
+    assert revised.client_sampling.temperature == 1.1 and revised.sampling.temperature == 0.0
+
+
+@pytest.mark.parametrize("body, param", [({"min_p": 1.5}, "min_p"), ({"min_p": "0.1"}, "min_p"),
+                                         ({"top_p": 0}, "top_p"), ({"temperature": 2.5}, "temperature")])
+def test_an_out_of_range_sampling_field_is_refused_naming_it(body, param):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        req(**body)
+    assert [e["loc"] for e in info.value.errors()] == [(param,)]
 
 
 def test_a_misspelled_tier_setting_stops_the_settings_naming_tier_and_field():

@@ -51,7 +51,7 @@ class ScriptedGenerator:
         max_tokens, stop = sampling.max_tokens, sampling.stop
         self.calls.append({"prompt": prompt, "n": n, "max_tokens": max_tokens, "temperature": sampling.temperature,
                            "top_p": sampling.top_p, "min_p": sampling.min_p, "seed": sampling.seed,
-                           "logprobs": sampling.logprobs})
+                           "logprobs": sampling.logprobs, "sampling": sampling})
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if index in self.fail_calls:
