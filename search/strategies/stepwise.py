@@ -48,11 +48,13 @@ def step_ask(problem: Problem, tree: Tree, node_id: int, n: int, settings: StepS
                node=node_id, tag=tag)
 
 
-def finish_ask(problem: Problem, tree: Tree, node_id: int, tag: str) -> Ask:
+def rollout_ask(problem: Problem, tree: Tree, node_id: int, tag: str) -> Ask:
     """The rest of the solution from the path that ends at `node_id`, in one sample with the request's
-    own sampling (as the single pass would write it): for a search that ran out of steps unfinished."""
-    return Ask(prompt=problem.prompt + tree.path_text(node_id), n=1, sampling=problem.sampling, kind=AskKind.STEP,
-               greedy=True, node=node_id, tag=tag)
+    own sampling (as the single pass would write it): a simulation's rollout. A seeded search seeds it
+    by the node, apart from the node's step asks."""
+    sampling = problem.sampling.seeded(2 + 1009 * node_id)
+    return Ask(prompt=problem.prompt + tree.path_text(node_id), n=1, sampling=sampling, kind=AskKind.LOOKAHEAD,
+               greedy=sampling.greedy, node=node_id, tag=tag)
 
 
 def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerTools, *, max_depth: int,
