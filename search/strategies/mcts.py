@@ -14,9 +14,9 @@ One simulation:
    in one sample with the request's own sampling (as the single pass would continue it). The
    rollout is kept in the tree as a terminal node marked `rollout`; selection never enters it.
 4. Reward of a finished solution (a rollout, or a step that ended the solution): the verifier's
-   score where the request has one; otherwise rStar's mutual consistency as a majority reward, the
-   share of all finished solutions stating an answer that state the same one (exact strings, as the
-   vote compares them; 0 for a solution with no answer). A round's solutions are rewarded together
+   score where the request has one; otherwise a majority reward, as rStar rewards its terminal
+   nodes: the share of all finished solutions stating an answer that state the same one (exact
+   strings, as the vote compares them; 0 for a solution with no answer). A round's solutions are rewarded together
    once its rollouts are in, so each is compared with all of them.
 5. Backup: each reward is added to the value, and 1 to the visits, of every node from the finished
    solution's last node (its rollout, or the step that ended it) up to the root.
@@ -29,6 +29,10 @@ come from rollouts only. With a verifier, a passing solution ends the search.
 
 The answer is a vote over every finished solution, one vote each, as self-consistency votes over
 its samples (with a verifier, a passing one wins outright).
+
+Where it differs from the papers: AlphaZero values a leaf with a value network, here with a rollout;
+rStar selects by UCT without priors, proposes steps from a set of action prompts, and picks the final
+answer with a second model's check of each path (mutual consistency), here a plain vote.
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ class MCTS(TreeStrategy[MCTSSettings]):
         self.c_puct = self.settings.c_puct
         self.done_simulations = 0
         self.finished: list[int] = []  # finished solutions: rollouts and steps that ended the solution
-        self._unrewarded: list[int] = []  # finished last round, not yet backed up
+        self._unrewarded: list[int] = []  # finished since the last backup
         self._to_roll_out: list[int] = []  # open steps from last round's expansions
         self._virtual: dict[int, int] = {}
 
