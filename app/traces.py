@@ -41,7 +41,7 @@ def _plain(record: object) -> dict[str, Any] | None:
 
 def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The stored trace: the search's events and tree, and what the viewer (app/viewer.py) shows of
-    its outcome: the budget and what was spent, the candidates, the strategy's details, and how an
+    its outcome: the budget and what was spent, the candidates, the record of how the answer was chosen, and how an
     open-ended reply was chosen (its instruction checks)."""
     o, u = result.outcome, result.usage
     return {"id": trace_id, "created": int(time.time()), "strategy": result.strategy, "messages": messages,

@@ -88,7 +88,7 @@ class TreeChoice:
     nodes: int  # nodes grown (the root excluded)
     finished: int  # paths that reached an answer
     simulations: int | None = None  # MCTS: simulations run
-    finished_from: int | None = None  # a node whose lookahead finished the chosen path
+    rollouts: int | None = None  # MCTS: finished solutions that were rollouts (the rest ended on a step)
 
 
 @dataclass(frozen=True, kw_only=True)

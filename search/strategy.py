@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +28,7 @@ class AskKind(enum.Enum):
     CHAIN = "chain"  # whole solutions in prose (chains of thought, candidates, attempts)
     PROGRAM = "program"  # programs whose printed output is the answer (search.programs)
     STEP = "step"  # next steps continuing the path that ends at `Ask.node`
-    LOOKAHEAD = "lookahead"  # a greedy rollout from `Ask.node` that only informs its rank
+    LOOKAHEAD = "lookahead"  # a rollout from `Ask.node` that values it (beam's lookahead, MCTS's simulation)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,8 +22,9 @@ class Node:
     prm_score: float | None = None
     visits: int = 0
     value: float = 0.0  # sum of backed-up values (mean = value / visits)
-    prior: float = 1.0
+    prior: float = 1.0  # the policy's probability of this step among its siblings (set by MCTS)
     terminal: bool = False
+    rollout: bool = False  # a simulation's finished continuation (MCTS): a value sample, not a step to search
     answer: str | None = None
     verdict: str = ""  # what a verifier or judge said
 
@@ -79,4 +80,5 @@ def node_records(nodes: Iterable[Node]) -> list[dict[str, object]]:
     """Nodes as plain records (traces, the API's `ponder.tree`): the mean value, not the sum."""
     return [{"id": n.id, "parent": n.parent, "depth": n.depth, "text": n.text, "tokens": n.tokens,
              "prm_score": n.prm_score, "visits": n.visits, "value": round(n.mean_value, 4), "prior": n.prior,
-             "terminal": n.terminal, "answer": n.answer, "verdict": n.verdict} for n in nodes]
+             "terminal": n.terminal, "rollout": n.rollout, "answer": n.answer, "verdict": n.verdict}
+            for n in nodes]

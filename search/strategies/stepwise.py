@@ -50,11 +50,13 @@ def step_ask(problem: Problem, tree: Tree, node_id: int, n: int, settings: StepS
                node=node_id, tag=tag)
 
 
-def finish_ask(problem: Problem, tree: Tree, node_id: int, tag: str) -> Ask:
+def rollout_ask(problem: Problem, tree: Tree, node_id: int, tag: str) -> Ask:
     """The rest of the solution from the path that ends at `node_id`, in one sample with the request's
-    own sampling (as the single pass would write it): for a search that ran out of steps unfinished."""
-    return Ask(prompt=problem.prompt + tree.path_text(node_id), n=1, sampling=problem.sampling, kind=AskKind.STEP,
-               greedy=True, node=node_id, tag=tag)
+    own sampling (as the single pass would write it): a simulation's rollout. A seeded search seeds it
+    by the node, apart from the node's step asks."""
+    sampling = problem.sampling.seeded(2 + 1009 * node_id)
+    return Ask(prompt=problem.prompt + tree.path_text(node_id), n=1, sampling=sampling, kind=AskKind.LOOKAHEAD,
+               greedy=sampling.greedy, node=node_id, tag=tag)
 
 
 def add_children(tree: Tree, parent: int, generation: Generation, tools: AnswerTools, *, max_depth: int,
@@ -130,7 +132,7 @@ def path_score(tree: Tree, node_id: int, how: str) -> float:
 
 
 def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float], *, verifier: Verifier | None,
-                 simulations: int | None = None, finished_from: int | None = None) -> Outcome | None:
+                 simulations: int | None = None, rollouts: int | None = None) -> Outcome | None:
     """The answer of a tree search: a weight-summed vote over the paths ending in `pool`.
 
     The shown solution is the heaviest path giving the winning answer; with a verifier, a
@@ -161,5 +163,5 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
                          for a, v in sorted(votes.items(), key=lambda kv: -kv[1])),
         path=TreeChoice(chosen=top, score=round(weight(top), 3), nodes=len(tree.nodes) - 1,
                         finished=sum(n.terminal for n in tree.nodes.values()), simulations=simulations,
-                        finished_from=finished_from),
+                        rollouts=rollouts),
     )

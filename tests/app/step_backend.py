@@ -2,8 +2,8 @@
 
 A step request (its stop strings hold the step delimiter) gets `n` different steps, and a whole
 solution from the third step on; the LLM judge gets a Yes/No logprob that depends on the path it
-judges, so siblings score differently; a whole-solution request gets answers that disagree
-(4, 4, 5, 4, 6, ...), so a vote has a minority."""
+judges, so siblings score differently (and a step asked for logprobs gets one its text decides); a
+whole-solution request gets answers that disagree (4, 4, 5, 4, 6, ...), so a vote has a minority."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ class BranchingBackend:
             self.samples += 1
             answer = ANSWERS[self.samples % len(ANSWERS)]
             if STEP_DELIMITER in params.stop and depth + 1 < self.depth:
-                samples.append(Sample(f"Step {depth + 1}: try path {self.samples}", 6, "stop",
-                                      stop_reason=STEP_DELIMITER))
+                text = f"Step {depth + 1}: try path {self.samples}"
+                samples.append(Sample(text, 6, "stop", stop_reason=STEP_DELIMITER, logprobs=_logprobs(text, params)))
             else:
                 samples.append(Sample(f"Step {depth + 1}: so 2+2 = {answer}. The answer is \\boxed{{{answer}}}", 12,
                                       "stop"))
@@ -65,3 +65,10 @@ class BranchingBackend:
 
     async def aclose(self) -> None:
         return None
+
+
+def _logprobs(text: str, params: Sampling) -> tuple[TokenLogprob, ...] | None:
+    """One token logprob that the step's text decides, when logprobs were asked for (MCTS's priors)."""
+    if params.logprobs is None:
+        return None
+    return (TokenLogprob(text, -(zlib.crc32(text.encode()) % 100) / 50),)

@@ -234,39 +234,6 @@ async def test_mcts_and_particle_filter_find_the_verified_path():
         assert result.tree and any(n.terminal for n in result.tree), name
 
 
-async def test_mcts_finishes_its_best_path_when_the_simulations_end_before_any_path_does():
-    from search.charged import ChargedGenerator
-    from search.tree import STEP_DELIMITER
-
-    from .scripted import KeywordScorer
-
-    class StepsThenEnd(ScriptedGenerator):
-        """Step requests get one more step; a request without the step delimiter gets the end."""
-
-        async def generate(self, prompt, *, n, sampling, deadline=None):
-            if prompt.startswith("judge: ") or STEP_DELIMITER in sampling.stop:
-                return await super().generate(prompt, n=n, sampling=sampling, deadline=deadline)
-            self.calls.append({"prompt": prompt, "n": n, "stop": sampling.stop, "temperature": sampling.temperature})
-            return await ScriptedGenerator(["so 4"]).generate(prompt, n=n, sampling=sampling)
-
-    gen = StepsThenEnd(["good step\n\n", "bad step\n\n"], tokens=10)
-    charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
-    mcts = make("mcts", scorer=KeywordScorer("good"), generator=charged, simulations=2, expansions=2, parallel=1)
-    result = await run_search(mcts, generator=charged)
-    [last] = [c for c in gen.calls if "stop" in c]  # the one request without the step delimiter
-    assert STEP_DELIMITER not in last["stop"] and last["temperature"] == PROBLEM.sampling.temperature
-    assert last["prompt"].startswith(PROBLEM.prompt + "good step")  # it continued the best-valued path
-    o = result.outcome
-    assert o.answer == "4" and o.content.endswith("so 4") and o.path.finished == 1
-    assert o.path.finished_from is not None
-    # A search that finished a path answers from it: no closing rollout.
-    gen = StepsThenEnd(["good step\n\n", "good so 4"], tokens=10)
-    charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
-    mcts = make("mcts", scorer=KeywordScorer("good"), generator=charged, simulations=2, expansions=2, parallel=1)
-    o = (await run_search(mcts, generator=charged)).outcome
-    assert o.answer == "4" and o.path.finished_from is None
-
-
 async def test_auto_stops_after_an_agreeing_probe_and_votes_on_when_split():
     easy = ScriptedGenerator(["so 7"], tokens=10)
     budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
