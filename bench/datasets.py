@@ -192,7 +192,7 @@ DATASETS: dict[str, Callable[[], list[Item]]] = {
 
 def gym(name: str, *, seed: int = 0, size: int = 100) -> list[Item]:
     """`size` problems of the reasoning-gym generator `name`, drawn from `seed`."""
-    import reasoning_gym  # type: ignore[import-untyped]
+    import reasoning_gym
 
     try:
         generated = reasoning_gym.create_dataset(name, seed=seed, size=size)
@@ -209,7 +209,7 @@ def known(name: str) -> bool:
     if not name.startswith(GYM_PREFIX):
         return name in DATASETS
     try:
-        from reasoning_gym.factory import DATASETS as GENERATORS  # type: ignore[import-untyped]
+        from reasoning_gym.factory import DATASETS as GENERATORS
     except ImportError:
         return False
     return name[len(GYM_PREFIX):] in GENERATORS

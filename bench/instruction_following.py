@@ -147,7 +147,7 @@ def _ifeval() -> types.ModuleType:
         package = types.ModuleType("if_verifiable")
         package.__path__ = list(spec.submodule_search_locations)
         sys.modules["if_verifiable"] = package
-    import langdetect  # type: ignore[import-untyped]
+    import langdetect
 
     langdetect.DetectorFactory.seed = 0  # langdetect samples at random; the same text gets the same verdict
     return importlib.import_module("if_verifiable.ifeval.instructions_registry")

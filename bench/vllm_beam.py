@@ -146,6 +146,13 @@ class RecordingBackend:
     async def render_chat(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         return await self.inner.render_chat(messages, add_generation_prompt=add_generation_prompt)
 
+    @property
+    def chat_template_source(self) -> str:
+        return self.inner.chat_template_source
+
+    async def resolve_chat_template(self) -> str:
+        return await self.inner.resolve_chat_template()
+
     async def complete(self, prompt: str, *, n: int, params: Sampling,
                        deadline: float | None = None) -> Completion:
         if params.seed is None:

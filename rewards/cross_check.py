@@ -64,7 +64,8 @@ def _evaluate(node: ast.expr, names: dict[str, Fraction]) -> Fraction:
         left, right = _evaluate(node.left, names), _evaluate(node.right, names)
         if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
             raise Unsupported("division by zero")
-        operations = {ast.Add: lambda: left + right, ast.Sub: lambda: left - right, ast.Mult: lambda: left * right,
+        operations: dict[type[ast.operator], Callable[[], Fraction]] = {
+                      ast.Add: lambda: left + right, ast.Sub: lambda: left - right, ast.Mult: lambda: left * right,
                       ast.Div: lambda: left / right, ast.FloorDiv: lambda: Fraction(left // right),
                       ast.Mod: lambda: left % right, ast.Pow: lambda: exact_power(left, right)}
         operation = operations.get(type(node.op))

@@ -18,7 +18,9 @@ def _verify(gold: str, pred: str) -> bool:
     # It warns once per process that its own timeouts are off: the caller bounds the time.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
 
-    wrap = lambda s: s if "$" in s or "\\" in s else f"${s}$"  # noqa: E731 - parse reads LaTeX math
+    def wrap(s: str) -> str:  # parse reads LaTeX math
+        return s if "$" in s or "\\" in s else f"${s}$"
+
     parsed_gold = parse(wrap(gold), parsing_timeout=None)
     parsed_pred = parse(wrap(pred), parsing_timeout=None)
     if not parsed_gold or not parsed_pred:
