@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from sampling import Sampling
 
@@ -47,7 +47,6 @@ class Completion:
         return sum(s.completion_tokens for s in self.samples)
 
 
-@runtime_checkable
 class Backend(Protocol):
     """An LLM that continues raw prompts. Every method is safe to call from the event loop."""
 

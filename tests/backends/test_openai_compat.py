@@ -12,7 +12,6 @@ import pytest
 
 from backends.errors import BackendBadResponse, BackendTimeout, BackendUnavailable, PromptTooLong
 from backends.openai_compat import OpenAICompatBackend
-from backends.types import Backend
 from sampling import Sampling
 from tests.backends.wire import Wire
 
@@ -69,9 +68,6 @@ VLLM_CONTEXT_ERROR = {
     }
 }
 
-
-def test_satisfies_the_backend_protocol():
-    assert isinstance(OpenAICompatBackend(BASE, model=MODEL), Backend)
 
 
 async def test_request_body_carries_every_sampling_parameter():

@@ -14,7 +14,6 @@ from backends.errors import BackendUnavailable, PromptTooLong
 from backends.http_retry import SEARCH_SESSION
 from backends.replicas import BLOCK, Replicas, prefix_keys
 from backends.sglang import SGLangBackend
-from backends.types import Backend
 from sampling import Sampling
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
@@ -107,9 +106,6 @@ async def settle() -> None:
     for _ in range(50):
         await asyncio.sleep(0)
 
-
-def test_satisfies_the_backend_protocol():
-    assert isinstance(replicas_on(Cluster("a", "b")), Backend)
 
 
 def test_prefix_keys_follow_block_boundaries():

@@ -14,7 +14,6 @@ import pytest
 
 from backends.errors import BackendBadResponse, BackendTimeout, BackendUnavailable, PromptTooLong
 from backends.sglang import SGLangBackend
-from backends.types import Backend
 from sampling import Sampling
 from tests.backends.wire import Wire as RecordingWire
 
@@ -81,9 +80,6 @@ def generate_server(samples: Callable[[dict[str, Any], int], dict[str, Any]],
 SGLANG_CONTEXT_ERROR = {"object": "error", "message": "The input (2400 tokens) is longer than the model's context "
                         "length (2048 tokens).", "type": "BadRequestError", "param": None, "code": 400}
 
-
-def test_satisfies_the_backend_protocol():
-    assert isinstance(SGLangBackend(BASE, model=MODEL), Backend)
 
 
 async def test_one_sample_is_one_generate_with_every_sampling_parameter():
