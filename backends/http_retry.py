@@ -40,6 +40,12 @@ def generation_timeout(tokens: int, *, base_s: float, min_tokens_per_s: float, c
     return min(cap_s, base_s + max(0, tokens) / min_tokens_per_s)
 
 
+def server_root(base_url: str) -> str:
+    """A server's root from its URL as clients write it: the OpenAI SDK's ".../v1" form or the root itself."""
+    root = base_url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
 class JsonApi:
     """JSON requests to `base_url`; connect errors and 5xx are retried, everything else raised at once."""
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from backends.errors import BackendBadResponse
-from backends.http_retry import CALL_BASE_S, MIN_TOKENS_PER_S, JsonApi
+from backends.http_retry import CALL_BASE_S, MIN_TOKENS_PER_S, JsonApi, server_root
 from backends.server_templates import server_template
 from backends.templates import Renderer, RendersChat, TemplateSlot
 from backends.token_prompts import TokenPrompts
@@ -46,9 +46,7 @@ class OpenAICompatBackend(RendersChat):
         min_tokens_per_s: float = MIN_TOKENS_PER_S,
         token_prompts: bool = False,
     ) -> None:
-        # Accept both the server root and the OpenAI SDK's ".../v1" form.
-        root = base_url.rstrip("/")
-        self.base_url = root[: -len("/v1")] if root.endswith("/v1") else root
+        self.base_url = server_root(base_url)
         self.model = model or ""  # filled from /v1/models on first use when not given
         self.timeout_s = timeout_s
         self._template = TemplateSlot(chat_template, self._server_template,

@@ -4,8 +4,9 @@
 The solution's steps go to `POST /pooling` as the assistant's turn, each step followed by the
 step tag (`<extra_0>` for Qwen's PRMs); the server applies the PRM's own chat template and
 returns, per tag, the softmax over (incorrect, correct). The score of a step is its p(correct).
-A failed call scores the step 0.5 (no verdict), so a search degrades to unguided, not to an
-error; failures are counted.
+Calls go through the backends' `JsonApi` (connect errors and 5xx retried, the search's session
+header, the whole exchange bounded). A failed call scores the step 0.5 (no verdict), so a search
+degrades to unguided, not to an error; failures are counted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from backends.connection_pool import async_client
+from backends.errors import BackendError
+from backends.http_retry import JsonApi, server_root
 
 QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -24,13 +26,12 @@ class RemotePRM:
     """search.protocols.StepScorer over a vLLM `/pooling` PRM server."""
 
     def __init__(self, base_url: str, *, model: str | None = None, step_tag: str = "<extra_0>",
-                 system_prompt: str = QWEN_PRM_SYSTEM, timeout_s: float = 30.0,
-                 client: httpx.AsyncClient | None = None) -> None:
-        root = base_url.rstrip("/")
-        self.base_url = root[: -len("/v1")] if root.endswith("/v1") else root
+                 system_prompt: str = QWEN_PRM_SYSTEM, timeout_s: float = 30.0, max_retries: int = 2,
+                 backoff_s: float = 0.5, client: httpx.AsyncClient | None = None) -> None:
+        self.base_url = server_root(base_url)
         self.model, self.step_tag, self.system_prompt = model, step_tag, system_prompt
-        self.owns_client = client is None
-        self.client = client or async_client(timeout_s=timeout_s)
+        self._api = JsonApi(self.base_url, backend="prm", timeout_s=timeout_s, max_retries=max_retries,
+                            backoff_s=backoff_s, client=client)
         self.failures = 0
 
     def request_body(self, messages: Sequence[dict[str, Any]], steps: Sequence[str]) -> dict[str, Any]:
@@ -44,10 +45,10 @@ class RemotePRM:
         return body
 
     async def step_scores(self, messages: Sequence[dict[str, Any]], steps: Sequence[str]) -> list[float]:
-        """p(correct) of every step; raises httpx.HTTPError or ValueError when the server fails."""
-        response = await self.client.post(f"{self.base_url}/pooling", json=self.request_body(messages, steps))
-        response.raise_for_status()
-        rows = response.json()["data"][0]["data"]
+        """p(correct) of every step; raises BackendError, or ValueError (and friends) on an answer of
+        the wrong shape."""
+        answer = await self._api.send_object("POST", "/pooling", body=self.request_body(messages, steps))
+        rows = answer["data"][0]["data"]
         scores = [float(row[1]) for row in rows]
         if len(scores) != len(steps):
             raise ValueError(f"the PRM scored {len(scores)} step tags for {len(steps)} steps")
@@ -59,10 +60,9 @@ class RemotePRM:
             return 0.5
         try:
             return (await self.step_scores(messages, steps))[-1]
-        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+        except (BackendError, ValueError, KeyError, IndexError, TypeError):
             self.failures += 1
             return 0.5
 
     async def aclose(self) -> None:
-        if self.owns_client:
-            await self.client.aclose()
+        await self._api.aclose()

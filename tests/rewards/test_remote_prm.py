@@ -7,6 +7,7 @@ import json
 
 import httpx
 
+from backends.http_retry import SEARCH_SESSION
 from rewards.remote_prm import QWEN_PRM_SYSTEM, RemotePRM
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "What is 2 + 3 * 4?"}]
@@ -27,7 +28,7 @@ def prm_on(handler, **kwargs) -> tuple[RemotePRM, list[httpx.Request]]:
         return handler(request)
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(record))
-    return RemotePRM("http://prm:8001/v1", client=client, **kwargs), seen
+    return RemotePRM("http://prm:8001/v1", client=client, backoff_s=0.01, **kwargs), seen
 
 
 async def test_steps_go_as_the_assistant_turn_with_a_tag_after_each_and_the_last_step_is_scored():
@@ -46,14 +47,27 @@ async def test_steps_go_as_the_assistant_turn_with_a_tag_after_each_and_the_last
 
 
 async def test_a_failing_or_inconsistent_server_gives_no_verdict_and_is_counted():
-    broken, _ = prm_on(lambda r: httpx.Response(500, json={"error": {"message": "CUDA out of memory"}}))
+    broken, tries = prm_on(lambda r: httpx.Response(500, json={"error": {"message": "CUDA out of memory"}}))
     assert await broken.score(MESSAGES, STEPS, generator=None) == 0.5 and broken.failures == 1
+    assert len(tries) == 3  # a 5xx is retried twice, like every backend call, before it counts as a failure
     short, _ = prm_on(lambda r: httpx.Response(200, json=pooling_response([[0.5, 0.5]])))
     assert await short.score(MESSAGES, STEPS, generator=None) == 0.5 and short.failures == 1
     garbage, _ = prm_on(lambda r: httpx.Response(200, json={"data": []}))
     assert await garbage.score(MESSAGES, STEPS, generator=None) == 0.5
     none, seen = prm_on(lambda r: httpx.Response(200, json=pooling_response([])))
     assert await none.score(MESSAGES, [], generator=None) == 0.5 and seen == []
+
+
+async def test_a_blip_is_retried_and_the_search_session_goes_with_every_call():
+    answers = iter([httpx.Response(503, json={"error": {"message": "loading"}}),
+                    httpx.Response(200, json=pooling_response([[0.1, 0.9]]))])
+    prm, seen = prm_on(lambda r: next(answers))
+    token = SEARCH_SESSION.set("search-7f3a")
+    try:
+        assert await prm.score(MESSAGES, STEPS[:1], generator=None) == 0.9 and prm.failures == 0
+    finally:
+        SEARCH_SESSION.reset(token)
+    assert [r.headers.get("x-session-id") for r in seen] == ["search-7f3a", "search-7f3a"]
 
 
 async def test_the_service_scores_steps_with_the_remote_prm_when_one_is_configured():
