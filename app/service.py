@@ -31,15 +31,11 @@ from search.budget import Budget
 from search.charged import ChargedGenerator
 from search.driver import Emit, SearchResult, run_search
 from search.instruction_prompts import checks_messages
-from search.programs import (
-    SEARCH_PROGRAM_INSTRUCTION,
-    program_messages,
-    wants_program,
-)
+from search.programs import SEARCH_PROGRAM_INSTRUCTION, program_messages
 from search.protocols import Generator, StepScorer, Verifier
 from search.registry import STRATEGIES, build_strategy, strategy_names
 from search.registry import strategy_settings as strategy_settings_of
-from search.request_kind import asks_bare_answer, request_kind
+from search.request_kind import asks_bare_answer, wants_program
 from search.strategy import Problem, SearchDeps, StrategySettings
 
 
@@ -233,7 +229,7 @@ class ReasoningService:
         question = next((m["content"] for m in reversed(plan.messages) if m["role"] == "user"), "")
         problem = Problem(prompt=prompt, question=question, messages=tuple(plan.messages), sampling=plan.sampling,
                           client_sampling=plan.client_sampling)
-        if plan.verifier is None and request_kind(question) != "answer":
+        if plan.verifier is None and problem.kind != "answer":
             # No answer to box: the reply is written to the client's own chat, without the default math prompt.
             reply_messages = plan.messages[1:] if plan.default_system else plan.messages
             reply_prompt = await self.backend.render_chat(reply_messages) if plan.default_system else None

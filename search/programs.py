@@ -6,7 +6,6 @@ and a program and a chain of thought that agree are strong evidence of the answe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -37,17 +36,6 @@ PROGRAM_OPENING = "```python\n"
 PROGRAM_STOP = ("```\n",)  # the closing fence: what follows it is prose the answer does not need
 PROGRAM_MAX_TOKENS = 400
 PROGRAM_SEED_OFFSET = 1000  # seeded programs draw other seeds than the chains of the same request
-
-
-_NUMBER = re.compile(r"\d")
-_ASKS_FOR_CODE = re.compile(r"\b(?:write|implement|complete|fix|debug|refactor)\b.{0,40}\b(?:code|function|class|"
-                            r"program|script|method)\b|```|\bdef \w+\(", re.IGNORECASE | re.DOTALL)
-
-
-def wants_program(question: str) -> bool:
-    """Whether a program can compute this question's answer: a quantitative question with
-    numbers in it, not a request for code (whose answer is the code itself) nor a long text."""
-    return bool(_NUMBER.search(question)) and len(question) <= 4000 and not _ASKS_FOR_CODE.search(question)
 
 
 def program_messages(messages: Sequence[dict[str, Any]], instruction: str = PROGRAM_INSTRUCTION,

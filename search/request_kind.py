@@ -22,9 +22,17 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from search.programs import wants_program
-
 RequestKind = Literal["answer", "open", "mixed"]
+
+_NUMBER = re.compile(r"\d")
+_ASKS_FOR_CODE = re.compile(r"\b(?:write|implement|complete|fix|debug|refactor)\b.{0,40}\b(?:code|function|class|"
+                            r"program|script|method)\b|```|\bdef \w+\(", re.IGNORECASE | re.DOTALL)
+
+
+def wants_program(question: str) -> bool:
+    """Whether a program can compute this question's answer: a quantitative question with
+    numbers in it, not a request for code (whose answer is the code itself) nor a long text."""
+    return bool(_NUMBER.search(question)) and len(question) <= 4000 and not _ASKS_FOR_CODE.search(question)
 
 # An imperative that asks for text, opening a sentence or a clause ("Please explain ...", "Can you write ...").
 _PRODUCE = re.compile(

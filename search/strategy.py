@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sampling import ClientSampling, Sampling
 from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
 from search.records import RevisionRecord, Selection, TreeChoice, VerifierRecord, VoteRecord
+from search.request_kind import RequestKind, request_kind
 from search.tree import Tree
 
 
@@ -89,6 +91,11 @@ class Problem:
     @property
     def max_tokens(self) -> int:
         return self.sampling.max_tokens
+
+    @cached_property
+    def kind(self) -> RequestKind:
+        """What kind of reply the question wants (search.request_kind), read once per problem."""
+        return request_kind(self.question)
 
     def hot(self, sampling: Sampling, offset: int = 0) -> Sampling:
         """A hot sample's sampling: the strategy's `sampling` (its defaults) with the client's choices

@@ -24,7 +24,6 @@ from typing import Literal
 from pydantic import Field
 
 from search.protocols import Generation
-from search.request_kind import request_kind
 from search.strategies.beam import Beam, BeamSettings
 from search.strategies.best_of_n import BestOfN, BestOfNSettings
 from search.strategies.open_ended import OpenEnded, OpenEndedSettings
@@ -69,7 +68,7 @@ class Auto(SearchStrategy[AutoSettings]):
         self.probe_outcome: Outcome | None = None
         self.child: Strategy
         hot = {name: getattr(s, name) for name in HotSampling.model_fields}  # the children draw as this tier says
-        if deps.verifier is None and s.open is not None and request_kind(problem.question) != "answer":
+        if deps.verifier is None and s.open is not None and problem.kind != "answer":
             self.phase = "open"
             self.child = OpenEnded(problem, deps, s.open.model_copy(update=hot))
         elif deps.verifier is not None:

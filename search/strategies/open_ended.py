@@ -44,7 +44,6 @@ from search.instruction_prompts import (
 )
 from search.protocols import Generation
 from search.records import Selection
-from search.request_kind import request_kind
 from search.schedule import Schedule
 from search.strategy import Ask, AskKind, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy
 from search.text_overlap import consensus, kept_share
@@ -84,7 +83,7 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         self.tools = deps.tools
         self.prompt = problem.reply_prompt or problem.prompt
         self.schedule = Schedule(self.settings.n, self.settings.batch, greedy_first=True)
-        self.mixed = request_kind(problem.question) == "mixed"
+        self.mixed = problem.kind == "mixed"
         self.replies: list[Reply] = []
         self.roles: dict[int, tuple[Role, int | None]] = {}  # id(ask) -> what it asked for, the reply it revises
         self.program: str | None = None

@@ -12,8 +12,8 @@ from search.programs import (
     PROGRAM_OPENING,
     SEARCH_PROGRAM_INSTRUCTION,
     program_messages,
-    wants_program,
 )
+from search.request_kind import wants_program
 from search.strategy import Problem
 
 from .scripted import LastNumberTools, ScriptedGenerator, make_strategy
