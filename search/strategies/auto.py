@@ -99,7 +99,7 @@ class Auto(SearchStrategy[AutoSettings]):
         if asks or self.phase != "probe":
             return asks
         assert isinstance(self.child, SelfConsistency)
-        if self.settings.settle_if_program_fails and self._program_failed(self.child):
+        if self.settings.settle_if_program_fails and self.child.program_failed:
             return []  # settled on the greedy chain
         probe = self.child.best()
         if probe is not None and probe.answer is not None and probe.confidence >= self.settings.agree:
@@ -114,16 +114,9 @@ class Auto(SearchStrategy[AutoSettings]):
             self.phase = "vote"
             # With programs, more programs (cheaper and surer than hot chains of thought) beside a few
             # chains; without, the same vote with more samples.
-            with_programs = self.child.programs.total > 0
-            self.child.grow(chains=self.settings.chains_with_programs if with_programs else self.settings.n,
+            self.child.grow(chains=self.settings.chains_with_programs if self.child.with_programs else self.settings.n,
                             programs=self.settings.programs, batch=self.batch, judge_close=self.settings.judge_close)
         return self.child.ask()
-
-    @staticmethod
-    def _program_failed(probe: SelfConsistency) -> bool:
-        """The probe's programs printed nothing and one of its chains stated an answer."""
-        programs = probe.answered(programs=True)
-        return bool(programs) and not any(programs) and any(probe.answered(programs=False))
 
     async def tell(self, ask: Ask, generation: Generation | None, error: Exception | None) -> None:
         await self.child.tell(ask, generation, error)
