@@ -57,14 +57,18 @@ def default_tiers() -> dict[str, Tier]:
         # can only matter when the greedy chain stated no answer either). A chain whose stated arithmetic is
         # wrong (checked exactly) votes half: such chains are nearly always wrong answers.
         "low": Tier(strategy="auto", budget_tokens=2048, max_calls=8, deadline_s=150.0,
-                    settings={"probe": 2, "probe_programs": 1, "programs": 3, "chains_with_programs": 3, "n": 5,
-                              "batch": 2, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
-                              "wrong_arithmetic_weight": 0.5,
+                    settings={"n": 5, "batch": 2,
+                              "probe": {"samples": 2, "programs": 1, "settle_if_program_fails": True},
+                              "vote": {"programs": 3, "chains_with_programs": 3, "program_trial": 1,
+                                       "wrong_arithmetic_weight": 0.5},
+                              "verify": {"programs": 3, "give_up_after": 4, "program_trial": 1},
                               "open": {"n": 1, "batch": 1, "checks": False, "repairs": 0, "revisions": 0}}),
         "medium": Tier(strategy="auto", budget_tokens=4096, max_calls=64, deadline_s=300.0,
-                       settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 8,
-                                 "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
-                                 "wrong_arithmetic_weight": 0.5,
+                       settings={"n": 8, "batch": 3,
+                                 "probe": {"samples": 2, "programs": 1, "settle_if_program_fails": True},
+                                 "vote": {"programs": 5, "chains_with_programs": 4, "program_trial": 1,
+                                          "wrong_arithmetic_weight": 0.5},
+                                 "verify": {"programs": 5, "give_up_after": 4, "program_trial": 1},
                                  "open": {"n": 1, "batch": 1, "checks": False, "repairs": 0, "revisions": 0}}),
         # An open-ended request (search.strategies.open_ended): high samples up to 3 replies against the model's
         # instruction checks, then repairs and rewrites the best; low and medium write one reply, as none does. On
@@ -74,9 +78,11 @@ def default_tiers() -> dict[str, Tier]:
         # it samples more where more can change the answer: 12 chains without a program prompt, 12
         # candidates against a verifier.
         "high": Tier(strategy="auto", budget_tokens=8192, max_calls=128, deadline_s=600.0,
-                     settings={"probe": 2, "probe_programs": 1, "programs": 5, "chains_with_programs": 4, "n": 12,
-                               "batch": 3, "settle_if_program_fails": True, "give_up_after": 4, "program_trial": 1,
-                               "wrong_arithmetic_weight": 0.5,
+                     settings={"n": 12, "batch": 3,
+                               "probe": {"samples": 2, "programs": 1, "settle_if_program_fails": True},
+                               "vote": {"programs": 5, "chains_with_programs": 4, "program_trial": 1,
+                                        "wrong_arithmetic_weight": 0.5},
+                               "verify": {"programs": 5, "give_up_after": 4, "program_trial": 1},
                                "open": {"n": 3, "batch": 2, "repairs": 1, "revisions": 1}}),
     }
 

@@ -78,6 +78,22 @@ def test_strategy_settings_from_the_request_are_checked_by_the_strategys_model(b
     assert param.rsplit(".", 1)[-1] in info.value.message
 
 
+@pytest.mark.parametrize("flat, value", [("probe_programs", 1), ("chains_with_programs", 3), ("judge_close", 0.7),
+                                         ("give_up_after", 4), ("wrong_arithmetic_weight", 0.5), ("probe", 2)])
+def test_autos_former_flat_settings_are_refused_naming_them(flat, value):
+    # auto's settings nest by phase (probe, vote, verify): a client still sending the flat names learns which one
+    with pytest.raises(ApiError) as info:
+        plan_request(req(reasoning={"strategy": "auto", "settings": {flat: value}}), load_settings())
+    assert info.value.status == 400 and info.value.param == f"reasoning.settings.{flat}"
+    assert flat in info.value.message
+
+
+def test_autos_nested_settings_reach_it():
+    plan = plan_request(req(reasoning={"strategy": "auto", "settings": {"vote": {"judge_close": 0.7},
+                                                                        "probe": {"samples": 3}}}), load_settings())
+    assert (plan.settings.vote.judge_close, plan.settings.probe.samples) == (0.7, 3)
+
+
 def test_request_settings_reach_the_strategy_and_sampling_fields_reach_the_plan():
     plan = plan_request(req(reasoning={"strategy": "beam", "settings": {"width": 3, "mode": "dvts"}},
                             temperature=0.4, top_p=0.8, min_p=0.05, seed=9, stop=["END"]), load_settings())

@@ -62,8 +62,9 @@ async def test_auto_judges_the_final_vote_not_the_probe_disagreement():
     gen = ByPrompt(["so 5", "good so 4", "so 5"], ["print(4)", "print(5)", "print(7)"])
     generator = charged(gen)
     scorer = KeywordScorer("good")
-    auto = make_strategy("auto", problem, LastNumberTools(), probe=2, probe_programs=1, programs=3,
-                              chains_with_programs=3, batch=2, judge_close=0.7, scorer=scorer, generator=generator)
+    auto = make_strategy("auto", problem, LastNumberTools(), probe={"samples": 2, "programs": 1}, batch=2,
+                         vote={"programs": 3, "chains_with_programs": 3, "judge_close": 0.7},
+                         scorer=scorer, generator=generator)
     result = await run_search(auto, generator=generator)
     o = result.outcome
     assert o.vote.samples == 6 and scorer.calls == 2  # judged once, after the whole vote

@@ -237,12 +237,12 @@ async def test_mcts_and_particle_filter_find_the_verified_path():
 async def test_auto_stops_after_an_agreeing_probe_and_votes_on_when_split():
     easy = ScriptedGenerator(["so 7"], tokens=10)
     budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
-    result = await run_search(make("auto", probe=3, n=9), generator=easy, budget=budget)
+    result = await run_search(make("auto", probe={"samples": 3}, n=9), generator=easy, budget=budget)
     assert result.outcome.answer == "7" and sum(c["n"] for c in easy.calls) == 3
     assert easy.calls[0]["temperature"] == 0.0  # the probe includes the greedy pass
     hard = ScriptedGenerator(["so 7", "so 3", "so 3", "so 7", "so 3"], tokens=10)
     budget = Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None)
-    result = await run_search(make("auto", probe=3, n=5, batch=2), generator=hard, budget=budget)
+    result = await run_search(make("auto", probe={"samples": 3}, n=5, batch=2), generator=hard, budget=budget)
     assert sum(c["n"] for c in hard.calls) == 5 and result.strategy == "auto:self_consistency"
     assert result.outcome.answer == "3"  # 3 votes beat the greedy 7's 1.5 + 1
 

@@ -28,7 +28,7 @@ async def test_chains_with_wrong_arithmetic_lose_their_vote_only_when_asked():
     checked = await run_search(make_strategy("self_consistency", PROBLEM, n=3, batch=3, wrong_arithmetic_weight=0.0),
                                generator=ScriptedGenerator([WRONG, WRONG, RIGHT]), budget=budget())
     assert checked.outcome.answer == "7" and checked.outcome.confidence == 1.0
-    halved = make_strategy("auto", PROBLEM, probe=3, wrong_arithmetic_weight=0.5)
+    halved = make_strategy("auto", PROBLEM, probe={"samples": 3}, vote={"wrong_arithmetic_weight": 0.5})
     await run_search(halved, generator=ScriptedGenerator([WRONG, RIGHT, RIGHT]), budget=budget())
     assert [b.weight for b in halved.best().vote.ballots][:3] == [0.75, 1.0, 1.0]  # greedy 1.5 x 0.5
 
@@ -40,7 +40,7 @@ async def test_the_effort_tiers_halve_the_vote_of_chains_whose_arithmetic_is_wro
         tiered = await run_search(make_strategy("auto", PROBLEM, **settings), generator=ScriptedGenerator(script),
                                   budget=budget())
         assert tiered.outcome.answer == "7", effort  # 8 votes 0.75 + 0.5 + 0.5 against 7's 2
-        unchecked = {**settings, "wrong_arithmetic_weight": 1.0}
+        unchecked = {**settings, "vote": {**settings["vote"], "wrong_arithmetic_weight": 1.0}}
         plain = await run_search(make_strategy("auto", PROBLEM, **unchecked), generator=ScriptedGenerator(script),
                                  budget=budget())
         assert plain.outcome.answer == "8", effort  # 1.5 + 1 + 1 against 2

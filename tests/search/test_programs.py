@@ -43,7 +43,7 @@ def budget():
 
 async def test_a_program_that_agrees_with_the_greedy_chain_settles_the_probe():
     gen = ByPrompt(["so 4"], ["x = 2 + 2\nprint(4)"])
-    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, n=6)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe={"samples": 2, "programs": 1}, n=6)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "4" and o.confidence == 1.0 and o.content == "so 4"  # the chain is shown, not the code
@@ -75,9 +75,9 @@ async def test_disagreement_samples_more_and_programs_can_outvote_the_chains():
 async def test_min_p_reaches_every_hot_sample_chains_and_programs_but_not_the_greedy_ones(verifier):
     # auto's vote (self_consistency) and, with a verifier, its best_of_n
     gen = ByPrompt(["so 5", "so 4", "so 5", "so 7"], ["print(4)"])
-    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=3, n=4,
-                              chains_with_programs=3, batch=2, min_p=0.1,
-                              verifier=Passes("99") if verifier else None)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe={"samples": 2, "programs": 1}, n=4,
+                         vote={"programs": 3, "chains_with_programs": 3}, verify={"programs": 3}, batch=2,
+                         min_p=0.1, verifier=Passes("99") if verifier else None)
     await run_search(auto, generator=gen, budget=budget())
     hot = [c for c in gen.calls if c["temperature"] > 0]
     assert {c["prompt"] for c in hot} == {"Q: 2+2?", "program: 2+2?"}  # both kinds were sampled hot
@@ -182,11 +182,13 @@ async def test_best_of_n_stops_its_programs_after_a_failed_trial_and_goes_on_wit
 
 async def test_auto_with_a_verifier_passes_its_programs_to_best_of_n_and_without_one_best_of_n_has_none():
     gen = ByPrompt(["so 5"], ["print(7)"])
-    auto = make_strategy("auto", PROBLEM, LastNumberTools(), verifier=Passes("7"), n=4, probe=2, programs=2)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), verifier=Passes("7"), n=4, probe={"samples": 2},
+                         verify={"programs": 2})
     assert (await run_search(auto, generator=gen, budget=budget())).outcome.answer == "7"
     plain = make_strategy("best_of_n", PROBLEM, LastNumberTools(), n=2, batch=2, programs=2)  # no verifier
     assert plain.programs.total == 0
-    tried = make_strategy("auto", PROBLEM, LastNumberTools(), verifier=Passes("7"), programs=2, program_trial=1)
+    tried = make_strategy("auto", PROBLEM, LastNumberTools(), verifier=Passes("7"),
+                          verify={"programs": 2, "program_trial": 1})
     assert tried.child.settings.program_trial == 1
 
 
@@ -210,8 +212,8 @@ def test_no_program_prompt_carries_a_program():
 async def test_programs_stop_once_a_trial_of_them_printed_nothing():
     # A model whose programs never run (SmolLM2's): the greedy program and one hot batch, then chains only.
     gen = ByPrompt(["so 4", "so 5", "so 4", "so 4"], ["x = 1"])
-    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=8,
-                              chains_with_programs=4, n=5, batch=2)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe={"samples": 2, "programs": 1},
+                         vote={"programs": 8, "chains_with_programs": 4}, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "4" and o.vote.programs == 3 and o.vote.samples == 7
@@ -222,31 +224,34 @@ async def test_one_failed_program_is_not_a_trial_and_answering_programs_go_on():
     # The greedy program printed nothing, a hot one answers: programs keep coming (a coder model's
     # single failure is not evidence that programs do not suit it).
     gen = ByPrompt(["so 4", "so 5", "so 6", "so 7"], ["x = 1", "print(5)"])
-    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
-                              chains_with_programs=4, n=5, batch=2)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe={"samples": 2, "programs": 1},
+                         vote={"programs": 5, "chains_with_programs": 4}, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
     assert result.outcome.vote.programs == 5
 
 
 async def test_a_probe_program_that_prints_nothing_settles_on_the_greedy_chain_when_asked():
     script, programs = ["so 4", "so 5", "so 6", "so 7"], ["x = 1", "print(5)"]
-    config = dict(probe=2, probe_programs=1, programs=5, chains_with_programs=4, n=5, batch=2)
+    config = dict(vote={"programs": 5, "chains_with_programs": 4}, n=5, batch=2)
     gen = ByPrompt(script, programs)
-    auto = make_strategy("auto", PROBLEM, LastNumberTools(), settle_if_program_fails=True, **config)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(),
+                         probe={"samples": 2, "programs": 1, "settle_if_program_fails": True}, **config)
     result = await run_search(auto, generator=gen, budget=budget())
     o = result.outcome
     assert o.answer == "4" and o.vote.samples == 2 and len(gen.calls) == 2
     assert o.confidence < 1.0  # the failed program's weight is in the total: not a sure answer
     # Without the option the same probe goes on to a vote.
     gen = ByPrompt(script, programs)
-    result = await run_search(make_strategy("auto", PROBLEM, LastNumberTools(), **config), generator=gen,
-                              budget=budget())
+    result = await run_search(make_strategy("auto", PROBLEM, LastNumberTools(),
+                                            probe={"samples": 2, "programs": 1}, **config),
+                              generator=gen, budget=budget())
     assert result.outcome.vote.samples > 2
 
 
 async def test_a_failed_probe_program_with_no_chain_answer_still_votes():
     gen = ByPrompt(["so ?", "so 5", "so 5", "so 5"], ["x = 1"])
-    auto = make_strategy("auto", PROBLEM, LastNumberTools(), probe=2, probe_programs=1, programs=5,
-                              chains_with_programs=4, n=5, batch=2, settle_if_program_fails=True)
+    auto = make_strategy("auto", PROBLEM, LastNumberTools(),
+                         probe={"samples": 2, "programs": 1, "settle_if_program_fails": True},
+                         vote={"programs": 5, "chains_with_programs": 4}, n=5, batch=2)
     result = await run_search(auto, generator=gen, budget=budget())
     assert result.outcome.answer == "5" and result.outcome.vote.samples > 2
