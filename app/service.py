@@ -6,9 +6,9 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app import unsupported
 from app.errors import ApiError
@@ -136,13 +136,14 @@ def _refuse_lone_surrogates(req: ChatCompletionRequest) -> None:
 
 def _strategy_settings(strategy: str, tier: Tier, req: ChatCompletionRequest) -> StrategySettings:
     """The tier's settings (when the tier runs this strategy), then the request's: `reasoning.settings`
-    and `reasoning.n`; validated by the strategy's own settings model, so a field it lacks is a 400 that
-    names it. The request's sampling fields are no settings: they go over every hot sample (Problem.hot)."""
+    (a nested group such as auto's `vote` merged into the tier's, field by field) and `reasoning.n`;
+    validated by the strategy's own settings model, so a field it lacks is a 400 that names it. The
+    request's sampling fields are no settings: they go over every hot sample (Problem.hot)."""
     values: dict[str, Any] = dict(tier.settings) if strategy == tier.strategy else {}
     given: dict[str, str] = {}  # setting -> the request field it came from
     opts = req.reasoning
     for name, value in ((opts.settings if opts else None) or {}).items():
-        values[name], given[name] = value, f"reasoning.settings.{name}"
+        values[name], given[name] = _merged(values.get(name), value), f"reasoning.settings.{name}"
     if opts and opts.n is not None:
         values["n"], given["n"] = opts.n, "reasoning.n"
     fields = STRATEGIES[strategy].Settings.model_fields
@@ -153,10 +154,29 @@ def _strategy_settings(strategy: str, tier: Tier, req: ChatCompletionRequest) ->
         where = ".".join(str(x) for x in error["loc"])
         param = given.get(str(error["loc"][0]) if error["loc"] else "", f"tier {tier.strategy!r}")
         if error["type"] == "extra_forbidden":
-            known = ", ".join(sorted(fields))
+            known = ", ".join(sorted(_fields_at(STRATEGIES[strategy].Settings, error["loc"][:-1]) or fields))
             raise ApiError(400, f"{param}: strategy {strategy!r} has no setting {where!r} (its settings: {known})",
                            param=param, code="unknown_setting") from None
         raise ApiError(400, f"{param}: {where}: {error['msg']}", param=param) from None
+
+
+def _merged(base: Any, over: Any) -> Any:
+    """`over` laid on `base`: two groups of settings merge key by key (recursively), anything else is replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**base, **{key: _merged(base.get(key), value) for key, value in over.items()}}
+    return over
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The setting names of the nested group at `loc` ([] where `loc` names no group of settings)."""
+    for name in loc:
+        field = model.model_fields.get(str(name))
+        group = next((t for t in (field.annotation, *get_args(field.annotation)) if isinstance(t, type)
+                      and issubclass(t, BaseModel)), None) if field else None
+        if group is None:
+            return []
+        model = group
+    return list(model.model_fields)
 
 
 class ReasoningService:

@@ -94,6 +94,20 @@ def test_autos_nested_settings_reach_it():
     assert (plan.settings.vote.judge_close, plan.settings.probe.samples) == (0.7, 3)
 
 
+def test_a_request_changes_one_setting_of_a_tiers_nested_group_and_keeps_the_rest():
+    tier = plan_request(req(reasoning_effort="low"), load_settings()).settings
+    plan = plan_request(req(reasoning_effort="low", reasoning={"settings": {"vote": {"judge_close": 0.7}}}),
+                        load_settings())
+    assert plan.settings.vote.judge_close == 0.7 and tier.vote.judge_close != 0.7
+    assert plan.settings.vote.programs == tier.vote.programs > 0  # the tier's other vote settings stay
+    assert plan.settings.verify == tier.verify and plan.settings.probe == tier.probe
+    with pytest.raises(ApiError) as info:  # a misspelled name in a group lists that group's settings
+        plan_request(req(reasoning_effort="low", reasoning={"settings": {"vote": {"jduge_close": 0.7}}}),
+                     load_settings())
+    assert info.value.param == "reasoning.settings.vote" and "judge_close" in info.value.message
+    assert "probe" not in info.value.message.split("its settings:")[1]
+
+
 def test_request_settings_reach_the_strategy_and_sampling_fields_reach_the_plan():
     plan = plan_request(req(reasoning={"strategy": "beam", "settings": {"width": 3, "mode": "dvts"}},
                             temperature=0.4, top_p=0.8, min_p=0.05, seed=9, stop=["END"]), load_settings())
