@@ -57,7 +57,7 @@ async def test_a_failing_or_inconsistent_server_gives_no_verdict_and_is_counted(
 
 
 async def test_the_service_scores_steps_with_the_remote_prm_when_one_is_configured():
-    from app.build import open_service
+    from app.compose.build import open_service
     from app.settings import load_settings
     from rewards.judge import LLMJudgePRM
     from tests.app.fake_backend import ScriptedBackend
