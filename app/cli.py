@@ -29,9 +29,9 @@ def serve(
     model: Annotated[Optional[str], typer.Option(help="smollm2 | qwen-1.5b | path/to/model.gguf")] = None,
 ) -> None:
     """Serve the OpenAI-compatible reasoning API."""
-    from app.logs import configure_logging
-    from app.main import create_app
-    from app.shutdown import graceful_server
+    from app.compose.gateway import create_app
+    from app.ops.logs import configure_logging
+    from app.ops.shutdown import graceful_server
 
     settings = load_settings(**_overrides(backend, base_url, model))
     configure_logging()
@@ -54,12 +54,12 @@ def ask(
     """Answer one question in-process and print the answer, then the search summary."""
     from rich.console import Console
 
-    from app.build import open_service
-    from app.errors import ApiError
-    from app.protocol import ChatCompletionRequest
-    from app.render import summary_text
-    from app.service import plan_request
-    from app.traces import trace_record
+    from app.compose.build import open_service
+    from app.protocol.chat import ChatCompletionRequest
+    from app.protocol.errors import ApiError
+    from app.protocol.render import summary_text
+    from app.reasoning.service import plan_request
+    from app.traces.store import trace_record
 
     settings = load_settings(**_overrides(backend, base_url, model))
     console = Console()
@@ -91,7 +91,7 @@ def _open_view(trace: dict[str, Any], console: Any) -> None:
     import webbrowser
     from pathlib import Path
 
-    from app.viewer import page_name, write_page
+    from app.traces.viewer import page_name, write_page
 
     folder = Path(tempfile.mkdtemp(prefix="ponder-view-"))  # owner-only, like the page inside it
     path = write_page(trace, folder / page_name(trace))
@@ -113,11 +113,11 @@ def export(
     import json
     from pathlib import Path
 
-    from app.export import export_records, read_traces
+    from app.traces.export import export_records, read_traces
 
     chosen = (t for t in read_traces(Path(t) for t in traces) if not trace_id or t.get("id") in trace_id)
     if html is not None:
-        from app.viewer import page_name, write_page
+        from app.traces.viewer import page_name, write_page
 
         folder = Path(html)
         folder.mkdir(parents=True, exist_ok=True)

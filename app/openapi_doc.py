@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 
 DOC = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"

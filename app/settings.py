@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     sandbox_memory_mb: int = Field(default=512, ge=64)
     sandbox_cpu_s: int = Field(default=10, ge=1)
     shutdown_grace_s: float = Field(default=10.0, ge=0)  # in-flight searches at shutdown; then best-so-far
-    # Client connections (app/connections.py): one that has not sent a whole request head within
+    # Client connections (app/ops/connections.py): one that has not sent a whole request head within
     # header_timeout_s is closed; past max_connections (held 256 below the open-file limit) a new one
     # closes the oldest still waiting for a head, or is answered 503 when every one is inside a request.
     header_timeout_s: float = Field(default=10.0, gt=0)
@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     # Also write every kept trace (prompts included) to <trace_dir>/<id>.json; gateways sharing the folder
     # (a shared volume) and caller_secret answer GET /v1/traces/{id} for each other's traces.
     trace_dir: Path | None = None
-    caller_secret: SecretStr | None = Field(default=None, repr=False)  # keys a trace's owner digest (app/auth.py)
+    caller_secret: SecretStr | None = Field(default=None, repr=False)  # keys a trace's owner digest (app/http/auth.py)
     keep_all_traces: bool = False  # keep every search's trace, not only those a client asked for (trace: true)
 
     @field_validator("caller_secret", mode="before")

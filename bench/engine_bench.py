@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.build import open_backend, open_service
-from app.protocol import ChatCompletionRequest
-from app.service import plan_request
+from app.compose.build import open_backend, open_service
+from app.protocol.chat import ChatCompletionRequest
+from app.reasoning.service import plan_request
 from app.settings import load_settings
 from sampling import Sampling
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from bench.config import RESULTS
 from bench.vllm_beam import FEW_SHOT

@@ -1,6 +1,6 @@
 """Load test over loopback: `python -m bench.load --model smollm2`.
 
-Starts the app in this process under uvicorn (`app.shutdown.GracefulServer`) on 127.0.0.1
+Starts the app in this process under uvicorn (`app.ops.shutdown.GracefulServer`) on 127.0.0.1
 with the embedded engine, then, for each of three rounds, sends every request of the round at
 once (200 at reasoning_effort "none" and 20 at "low", `max_tokens` 32) with httpx.AsyncClient.
 It reports, per round and overall: status counts, p50/p95 latency, the process's RSS after the
@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from app.shutdown import graceful_server
+from app.ops.shutdown import graceful_server
 from bench.config import RESULTS
 
 RSS_GROWTH_LIMIT = 0.10
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: docs/results/load_<model>.json")
     args = parser.parse_args(argv)
 
-    from app.main import create_app
+    from app.compose.gateway import create_app
     from app.settings import load_settings
 
     app = create_app(load_settings(model=args.model))

@@ -19,9 +19,9 @@ import asyncio
 import json
 from typing import Any
 
-from app.build import open_service
-from app.protocol import ChatCompletionRequest
-from app.service import plan_request
+from app.compose.build import open_service
+from app.protocol.chat import ChatCompletionRequest
+from app.reasoning.service import plan_request
 from app.settings import load_settings
 from bench.config import RESULTS
 from bench.datasets import Item, load

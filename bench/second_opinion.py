@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from app.build import open_service
+from app.compose.build import open_service
 from app.settings import load_settings
 from bench.datasets import Item, load
 from bench.run import read_rows

@@ -46,8 +46,8 @@ class InProcessSolver:
         self.service = service
 
     async def solve(self, body: dict[str, Any]) -> Solved:
-        from app.protocol import ChatCompletionRequest
-        from app.service import plan_request
+        from app.protocol.chat import ChatCompletionRequest
+        from app.reasoning.service import plan_request
 
         result = await self.service.run(plan_request(ChatCompletionRequest.model_validate(body), self.settings))
         o, usage = result.outcome, result.usage
@@ -104,7 +104,7 @@ async def open_solver(*, model: str, base_url: str | None = None, api_key: str |
                                      transport=transport) as http:
             yield HttpSolver(http)
         return
-    from app.build import open_service
+    from app.compose.build import open_service
     from app.settings import load_settings
 
     settings = load_settings(model=model)

@@ -1,4 +1,4 @@
-"""What a shared trace folder costs (app/traces.py): `python -m bench.trace_store`.
+"""What a shared trace folder costs (app/traces/store.py): `python -m bench.trace_store`.
 
 Writes `--count` traces of about 54 kB (150 events, a 100-node tree) through one TraceStore, reads
 them back through it (memory) and through a second store on the same folder (another gateway: the
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.traces import TraceStore
+from app.traces.store import TraceStore
 
 
 async def measure(count: int) -> dict[str, float]:

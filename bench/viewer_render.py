@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.viewer import write_page
+from app.traces.viewer import write_page
 from search.tree import Tree, node_records
 
 

@@ -173,8 +173,8 @@ class RecordingBackend:
 
 async def beam_search(backend: Backend, *, width: int, depth: int, step_tokens: int) -> tuple[Any, float]:
     """One beam search through ponder's ReasoningService: its result and wall time."""
-    from app.build import open_service
-    from app.service import Plan
+    from app.compose.build import open_service
+    from app.reasoning.service import Plan
     from app.settings import load_settings
     from search.strategies.beam import BeamSettings
 

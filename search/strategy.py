@@ -69,7 +69,7 @@ class Outcome:
     path: TreeChoice | None = None  # tree searches: the path shown
     selection: Selection | None = None  # open-ended searches: how the reply was chosen
     work: str | None = None  # the text `content` was taken from, when the request asked for the bare answer
-    thinking_chars: int = 0  # a thinking model's chain cut from `content` (app.service)
+    thinking_chars: int = 0  # a thinking model's chain cut from `content` (app.reasoning.service)
 
 
 @dataclass(frozen=True, kw_only=True)

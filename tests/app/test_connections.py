@@ -1,4 +1,4 @@
-"""The connection guard (app/connections.py) under the real uvicorn server: request heads have a
+"""The connection guard (app/ops/connections.py) under the real uvicorn server: request heads have a
 deadline, the cap closes the oldest connection waiting for a head, accept errors log once."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.connections import ThrottledLog, connection_cap
-from app.main import create_app
+from app.compose.gateway import create_app
+from app.ops.connections import ThrottledLog, connection_cap
+from app.ops.shutdown import graceful_server
 from app.settings import load_settings
-from app.shutdown import graceful_server
 from bench.local_server import free_port
 
 from .fake_backend import ScriptedBackend
@@ -165,7 +165,7 @@ def test_a_recurring_event_is_logged_once_per_interval_with_a_count_of_the_rest(
 # failed accept, up to its backlog per wake-up, with a traceback; under the guard it is one line.
 EMFILE_SERVER = r'''
 import asyncio, logging, os, resource, sys, time
-from app.connections import ConnectionGuard
+from app.ops.connections import ConnectionGuard
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 async def main():

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import uvicorn
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from bench.local_server import free_port
 

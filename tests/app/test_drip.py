@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from tests.backends.test_openai_compat import vllm_completion
 

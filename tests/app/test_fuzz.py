@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 from schemathesis.checks import CheckContext
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 
 from .fake_backend import ScriptedBackend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.build import open_backend
+from app.compose.build import open_backend
 from app.settings import Settings, load_settings
 from backends.openai_compat import OpenAICompatBackend
 from backends.replicas import Replicas

@@ -7,12 +7,12 @@ import pytest
 from openai.types.chat.completion_create_params import CompletionCreateParamsBase
 from openai.types.responses.response_create_params import ResponseCreateParamsBase
 
-from app import unsupported
-from app.errors import ApiError
-from app.protocol import ChatCompletionRequest
-from app.responses_api import ResponsesRequest
-from app.responses_api import as_chat as responses_as_chat
-from app.service import plan_request
+from app.http.responses_api import ResponsesRequest
+from app.http.responses_api import as_chat as responses_as_chat
+from app.protocol import unsupported
+from app.protocol.chat import ChatCompletionRequest
+from app.protocol.errors import ApiError
+from app.reasoning.service import plan_request
 from app.settings import load_settings
 from backends.types import Completion
 from sampling import Sampling

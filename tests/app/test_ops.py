@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 
 from .fake_backend import ScriptedBackend

@@ -1,8 +1,8 @@
 import pytest
 
-from app.errors import ApiError
-from app.protocol import ChatCompletionRequest
-from app.service import plan_request
+from app.protocol.chat import ChatCompletionRequest
+from app.protocol.errors import ApiError
+from app.reasoning.service import plan_request
 from app.settings import DEFAULT_SYSTEM_PROMPT, load_settings
 from search.strategies.beam import BeamSettings
 from search.strategies.single import SingleSettings

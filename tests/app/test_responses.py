@@ -20,7 +20,7 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from backends.errors import BackendUnavailable
 from backends.types import Completion, Sample

@@ -8,9 +8,9 @@ import time
 
 import httpx
 
-from app.main import create_app
+from app.compose.gateway import create_app
+from app.ops.shutdown import graceful_server
 from app.settings import load_settings
-from app.shutdown import graceful_server
 from backends.types import Completion
 from bench.local_server import free_port
 

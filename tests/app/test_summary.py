@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from app.service import Plan
-from app.summarize import summarize
+from app.reasoning.service import Plan
+from app.reasoning.summarize import summarize
 from backends.errors import BackendUnavailable
 from backends.types import Completion, Sample
 from sampling import Sampling

@@ -102,7 +102,7 @@ async def test_gateways_sharing_a_trace_folder_and_secret_answer_for_each_others
 
 
 async def test_a_trace_id_is_never_a_path_outside_the_folder_nor_a_hidden_file(tmp_path):
-    from app.traces import TraceStore
+    from app.traces.store import TraceStore
 
     folder = tmp_path / "traces"
     folder.mkdir()

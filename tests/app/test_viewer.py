@@ -15,7 +15,7 @@ import httpx
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.viewer import finished_page
+from app.traces.viewer import finished_page
 
 from .step_backend import BranchingBackend
 from .test_ops import client_for

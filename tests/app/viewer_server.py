@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from bench.local_server import free_port
 

@@ -17,9 +17,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from app.routes import open_router
+from app.http.routes import open_router
+from app.ops.shutdown import STOP_WAIT_S
 from app.settings import Settings, default_tiers
-from app.shutdown import STOP_WAIT_S
 
 yaml = pytest.importorskip("yaml")
 
@@ -223,7 +223,7 @@ def test_gateway_stop_outlasts_the_shutdown_grace(monkeypatch):
 
 
 def test_gateways_share_one_trace_folder_and_the_caller_secret(monkeypatch):
-    """Stateless gateways: a trace is found through any gateway (app/traces.py) only when all of them
+    """Stateless gateways: a trace is found through any gateway (app/traces/store.py) only when all of them
     write to one shared folder and key owners with one secret."""
     deployment = find("Deployment", "ponder-gateway")
     pod = deployment["spec"]["template"]["spec"]

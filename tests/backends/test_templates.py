@@ -128,7 +128,7 @@ async def test_llama_server_shows_its_template_at_props():
 
 
 async def test_an_explicit_template_wins_and_an_unreadable_one_stops_the_backend_at_start(tmp_path: Path):
-    from app.build import open_backend
+    from app.compose.build import open_backend
     from app.settings import load_settings
 
     (tmp_path / "gemma.jinja").write_text(GEMMA)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from bench.load import Load, Round, run_load, verdict
 from tests.app.fake_backend import ScriptedBackend

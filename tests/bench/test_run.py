@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from backends.types import Completion, Sample
 from bench.config import Config

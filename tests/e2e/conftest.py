@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from openai import OpenAI
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from backends.model_files import resolve_model
 from bench.local_server import free_port, wait_ready

@@ -33,7 +33,7 @@ def test_ponder_serves_over_the_openai_backend(llama_server):
     import uvicorn
     from openai import OpenAI
 
-    from app.main import create_app
+    from app.compose.gateway import create_app
     from app.settings import load_settings
 
     port = free_port()
@@ -55,7 +55,7 @@ def test_ponder_serves_over_the_openai_backend(llama_server):
 
 
 async def test_unreachable_backend_is_503():
-    from app.main import create_app
+    from app.compose.gateway import create_app
     from app.settings import load_settings
 
     port = free_port()  # nothing listens here

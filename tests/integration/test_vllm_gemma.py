@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from backends.model_files import resolve_model
 from backends.openai_compat import OpenAICompatBackend

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.main import create_app
+from app.compose.gateway import create_app
 from app.settings import load_settings
 from backends.openai_compat import OpenAICompatBackend
 from bench.vllm_beam import FEW_SHOT, QUESTION

@@ -71,7 +71,7 @@ async def test_a_blip_is_retried_and_the_search_session_goes_with_every_call():
 
 
 async def test_the_service_scores_steps_with_the_remote_prm_when_one_is_configured():
-    from app.build import open_service
+    from app.compose.build import open_service
     from app.settings import load_settings
     from rewards.judge import LLMJudgePRM
     from tests.app.fake_backend import ScriptedBackend

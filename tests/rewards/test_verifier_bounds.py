@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import ValidationError
 
-from app.verifier_specs import JsonSchemaSpec, RegexSpec
+from app.protocol.verifier_specs import JsonSchemaSpec, RegexSpec
 from rewards.verdict import Verdict
 from rewards.verifiers import JsonSchemaVerifier, RegexVerifier, check_json
 from rewards.worker import KillableWorker

@@ -80,7 +80,7 @@ async def test_revise_names_the_wrong_computation_in_its_feedback():
 
 
 async def test_the_server_setting_puts_the_exact_checks_in_front_of_the_judge():
-    from app.build import open_service
+    from app.compose.build import open_service
     from app.settings import load_settings
     from rewards.judge import LLMJudgePRM
     from tests.app.fake_backend import ScriptedBackend

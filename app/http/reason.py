@@ -8,14 +8,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth import caller_of, require_api_key
-from app.errors import ApiError
-from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut
-from app.render import event_json, tree_records, usage_of
-from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep, run_planned
-from app.service import plan_request
-from app.traces import trace_record
-from app.verifier_specs import VerifierSpec
+from app.http.auth import caller_of, require_api_key
+from app.http.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, TracesDep, run_planned
+from app.protocol.chat import ChatCompletionRequest, ChatMessageIn, Effort, UsageOut
+from app.protocol.errors import ApiError
+from app.protocol.render import event_json, tree_records, usage_of
+from app.protocol.verifier_specs import VerifierSpec
+from app.reasoning.service import plan_request
+from app.traces.store import trace_record
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 

@@ -1,5 +1,5 @@
 """The verifiers a request may name (`reasoning.verifier`) as pydantic models, each checked as far as
-it can be before any search runs; app/wiring.py builds the rewards verifier each one names."""
+it can be before any search runs; app/reasoning/wiring.py builds the rewards verifier each one names."""
 
 from __future__ import annotations
 

@@ -45,8 +45,8 @@ from typing import Any, Literal
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.connections import ACCEPT_BATCH, ConnectionGuard
-from app.errors import error_body
+from app.ops.connections import ACCEPT_BATCH, ConnectionGuard
+from app.protocol.errors import error_body
 from backends.errors import BackendUnavailable
 from sampling import Sampling
 from search.charged import BudgetExhausted
@@ -181,7 +181,7 @@ class ShutdownGate:
 
 class GracefulServer(uvicorn.Server):
     """uvicorn.Server that drains the app (grace, then best-so-far) before uvicorn's shutdown, and
-    whose connections are under a ConnectionGuard (app/connections.py) when it has one."""
+    whose connections are under a ConnectionGuard (app/ops/connections.py) when it has one."""
 
     def __init__(self, config: uvicorn.Config, drain: Drain, connections: ConnectionGuard | None = None) -> None:
         super().__init__(config)

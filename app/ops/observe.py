@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.metrics import Metrics
+from app.ops.metrics import Metrics
 from backends.http_retry import FORWARDED_HEADERS
 
 log = logging.getLogger("ponder.access")

@@ -10,7 +10,7 @@ import time
 
 from fastapi import Request
 
-from app.errors import ApiError
+from app.protocol.errors import ApiError
 
 # Without PONDER_CALLER_SECRET a caller digest identifies a key inside this process only; gateways that
 # share a trace folder share the secret. Either way a stored digest cannot be brute-forced offline.

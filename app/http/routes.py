@@ -13,18 +13,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.admission import Admission
-from app.auth import caller_of, require_api_key
-from app.errors import ApiError
-from app.live import LiveSearches
-from app.metrics import Metrics
-from app.protocol import ChatCompletion, ChatCompletionRequest, ChoiceOut, MessageOut, ModelCard, ModelList
-from app.render import finish_reason, ponder_info, usage_of
-from app.service import Plan, ReasoningService, plan_request
+from app.http.auth import caller_of, require_api_key
+from app.http.streaming import failure_of, stream_chat
+from app.ops.admission import Admission
+from app.ops.metrics import Metrics
+from app.protocol.chat import ChatCompletion, ChatCompletionRequest, ChoiceOut, MessageOut, ModelCard, ModelList
+from app.protocol.errors import ApiError
+from app.protocol.render import finish_reason, ponder_info, usage_of
+from app.reasoning.service import Plan, ReasoningService, plan_request
+from app.reasoning.summarize import Summarized, summarize
 from app.settings import Settings
-from app.streaming import failure_of, stream_chat
-from app.summarize import Summarized, summarize
-from app.traces import TraceStore, trace_record
+from app.traces.live import LiveSearches
+from app.traces.store import TraceStore, trace_record
 from search.driver import Emit, SearchFailed, SearchResult
 
 DISCONNECT_POLL_S = 0.25
@@ -110,7 +110,7 @@ async def chat_completions(  # type: ignore[no-untyped-def]
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = service.backend.model
     kept = bool(body.reasoning and body.reasoning.trace) or settings.keep_all_traces
-    # A kept trace can be followed while the search runs (GET /v1/traces/{id}/events, app/trace_view.py).
+    # A kept trace can be followed while the search runs (GET /v1/traces/{id}/events, app/http/trace_view.py).
     following = live.start(completion_id, caller_of(request), plan.strategy) if kept else None
 
     async def record(result: SearchResult) -> None:

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from app.protocol.verifier_specs import JsonSchemaSpec, VerifierSpec
 from app.settings import Effort
-from app.verifier_specs import JsonSchemaSpec, VerifierSpec
 from sampling import ClientSampling
 
 
@@ -95,7 +95,7 @@ class RequestLabels(BaseModel):
 
 class ChatCompletionRequest(RequestLabels, ClientSampling):
     # Every OpenAI parameter is declared: honoured, accepted as a label, or refused at any value that
-    # asks for something ponder cannot do (app/unsupported.py). A parameter OpenAI lacks is a 400, but
+    # asks for something ponder cannot do (app/protocol/unsupported.py). A parameter OpenAI lacks is a 400, but
     # for the sampling fields the open servers share (`min_p`), declared with the rest in ClientSampling.
     model_config = ConfigDict(extra="forbid")
 
@@ -112,7 +112,7 @@ class ChatCompletionRequest(RequestLabels, ClientSampling):
                    description="ponder returns one choice; use reasoning.n for samples")
     response_format: ResponseFormat | None = None
     reasoning: ReasoningOptions | None = None
-    # Refused unless absent or neutral (app/unsupported.py says why).
+    # Refused unless absent or neutral (app/protocol/unsupported.py says why).
     logprobs: Any = None
     top_logprobs: Any = None
     tools: Any = None

@@ -1,4 +1,4 @@
-"""The server's logs on stderr: the access log as one JSON object per line (app/observe.py), every
+"""The server's logs on stderr: the access log as one JSON object per line (app/ops/observe.py), every
 other `ponder` message as `LEVEL logger: message`. uvicorn's own plain access lines are turned off."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Recent traces live in a bounded in-memory map. With `PONDER_TRACE_DIR` each kept trace is also
 one owner-only file, `<dir>/<id>.json`, written before the response goes out: gateways that share
-the folder (a shared volume) and the caller secret (`PONDER_CALLER_SECRET`, app/auth.py) find each
+the folder (a shared volume) and the caller secret (`PONDER_CALLER_SECRET`, app/http/auth.py) find each
 other's traces, so any gateway behind a load balancer answers for any trace. `ponder export` reads
 the folder."""
 
@@ -20,7 +20,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from app.render import event_json, tree_records
+from app.protocol.render import event_json, tree_records
 from search.driver import SearchResult
 
 log = logging.getLogger("ponder")
@@ -40,7 +40,7 @@ def _plain(record: object) -> dict[str, Any] | None:
 
 
 def trace_record(trace_id: str, result: SearchResult, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The stored trace: the search's events and tree, and what the viewer (app/viewer.py) shows of
+    """The stored trace: the search's events and tree, and what the viewer (app/traces/viewer.py) shows of
     its outcome: the budget and what was spent, the candidates, the record of how the answer was chosen, and how an
     open-ended reply was chosen (its instruction checks)."""
     o, u = result.outcome, result.usage
@@ -80,7 +80,7 @@ class TraceStore:
             log.warning("trace folder %s is not owner-only and cannot be made so: %s", self.directory, exc)
 
     async def put(self, trace_id: str, trace: dict[str, Any], *, owner: str | None) -> None:
-        """Keep `trace` for `owner` (a caller digest, app/auth.py; None on an open server)."""
+        """Keep `trace` for `owner` (a caller digest, app/http/auth.py; None on an open server)."""
         self._items[trace_id] = (owner, trace)
         self._items.move_to_end(trace_id)
         while len(self._items) > self.max_items:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from app.protocol import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
+from app.protocol.chat import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
 from search.driver import SearchResult
 from search.events import Event, RoundStart
 from search.records import Selection

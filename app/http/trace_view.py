@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel
 
-from app.auth import caller_of, caller_of_view, require_api_key, view_token
-from app.errors import ApiError
-from app.live import LiveSearch, LiveSearches
-from app.render import event_json
-from app.routes import LiveDep, TracesDep
-from app.streaming import sse
-from app.viewer import CONTENT_SECURITY_POLICY, finished_page, live_page
+from app.http.auth import caller_of, caller_of_view, require_api_key, view_token
+from app.http.routes import LiveDep, TracesDep
+from app.http.streaming import sse
+from app.protocol.errors import ApiError
+from app.protocol.render import event_json
+from app.traces.live import LiveSearch, LiveSearches
+from app.traces.viewer import CONTENT_SECURITY_POLICY, finished_page, live_page
 
 VIEW_LINK_TTL_S = 600  # long enough to open the page and watch a search; short enough not to matter in a log
 

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from app.errors import ApiError
-from app.metrics import Metrics
+from app.ops.metrics import Metrics
+from app.protocol.errors import ApiError
 
 
 class Admission:

@@ -8,7 +8,7 @@ Why a protocol-level guard rather than uvicorn's settings or another server:
   `limit_concurrency` is checked only once a head has been parsed, so a connection that never
   finishes its head is never refused, while the real requests that do finish theirs get the 503s.
   `h11_max_incomplete_event_size` bounds a head's size, not its time.
-- hypercorn and granian have read timeouts, but the shutdown grace (app/shutdown.py) is built on
+- hypercorn and granian have read timeouts, but the shutdown grace (app/ops/shutdown.py) is built on
   uvicorn.Server; swapping servers for one timer is the larger change.
 - So `GuardedH11Protocol`, uvicorn's own h11 protocol plus a timer: armed whenever the connection
   waits for a request head (when it opens, and after each response on a kept-alive connection),
@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from app.errors import error_body
+from app.protocol.errors import error_body
 
 FD_RESERVE = 256  # open files kept for everything but client connections (at most half the limit)
 ACCEPT_BATCH = 64  # connections asyncio accepts per wake-up (uvicorn's `backlog`): well inside FD_RESERVE

@@ -11,22 +11,22 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from app.admission import Admission
-from app.auth import require_api_key
-from app.body_limit import BodyLimit
-from app.build import open_service
-from app.errors import install_error_handlers
-from app.live import LiveSearches
-from app.metrics import Metrics
-from app.observe import Observe
-from app.openapi_errors import document_errors
-from app.reason import router as reason_router
-from app.responses_api import router as responses_router
-from app.routes import open_router, router
+from app.compose.build import open_service
+from app.http.auth import require_api_key
+from app.http.openapi_errors import document_errors
+from app.http.reason import router as reason_router
+from app.http.responses_api import router as responses_router
+from app.http.routes import open_router, router
+from app.http.trace_view import router as trace_view_router
+from app.ops.admission import Admission
+from app.ops.body_limit import BodyLimit
+from app.ops.metrics import Metrics
+from app.ops.observe import Observe
+from app.ops.shutdown import Drain, ShutdownGate
+from app.protocol.errors import install_error_handlers
 from app.settings import Settings, load_settings
-from app.shutdown import Drain, ShutdownGate
-from app.trace_view import router as trace_view_router
-from app.traces import TraceStore
+from app.traces.live import LiveSearches
+from app.traces.store import TraceStore
 from backends.types import Backend
 
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
                 "traces in %s cannot be read back after a restart or through another gateway: set "
                 "PONDER_CALLER_SECRET (the same on every gateway that shares the folder)", settings.trace_dir)
         await asyncio.to_thread(app.state.traces.prepare)  # an existing trace folder is made owner-only now
-        # Every search's backend calls end when the shutdown grace does (app/shutdown.py).
+        # Every search's backend calls end when the shutdown grace does (app/ops/shutdown.py).
         async with open_service(settings, backend=backend, metrics=metrics, drain=drain) as service:
             app.state.service = service
             drain.open()
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.admission = Admission(max_concurrent=settings.max_concurrent_searches,
                                     max_queued=settings.max_queued_searches, metrics=metrics)
     app.state.traces = TraceStore(settings.max_traces, settings.trace_dir)
-    app.state.live = LiveSearches()  # kept traces of searches still running (app/trace_view.py follows them)
+    app.state.live = LiveSearches()  # kept traces of searches still running (app/http/trace_view.py follows them)
     drain = Drain(grace_s=settings.shutdown_grace_s)
     app.state.drain = drain
     install_error_handlers(app)

@@ -15,7 +15,7 @@ from typing import Any
 
 
 def read_traces(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    """Traces from a trace folder (one `<id>.json` per trace, app/traces.py), or JSONL files of traces."""
+    """Traces from a trace folder (one `<id>.json` per trace, app/traces/store.py), or JSONL files of traces."""
     for path in paths:
         files = sorted([*path.glob("*.json"), *path.glob("*.jsonl")]) if path.is_dir() else [path]
         for file in files:

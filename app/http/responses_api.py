@@ -19,15 +19,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import unsupported
-from app.auth import require_api_key
-from app.protocol import ChatCompletionRequest, ChatMessageIn, Effort, RequestLabels
-from app.render import finish_reason, progress_line
-from app.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, run_planned
-from app.service import Plan, ReasoningService, plan_request
-from app.streaming import CONTENT_PIECE, failure_of, live_search, sse
-from app.summarize import Summarized, summarize
-from app.unsupported import refuse_unsupported
+from app.http.auth import require_api_key
+from app.http.routes import AdmissionDep, MetricsDep, ServiceDep, SettingsDep, run_planned
+from app.http.streaming import CONTENT_PIECE, failure_of, live_search, sse
+from app.protocol import unsupported
+from app.protocol.chat import ChatCompletionRequest, ChatMessageIn, Effort, RequestLabels
+from app.protocol.render import finish_reason, progress_line
+from app.protocol.unsupported import refuse_unsupported
+from app.reasoning.service import Plan, ReasoningService, plan_request
+from app.reasoning.summarize import Summarized, summarize
 from backends.errors import BackendError
 from search.driver import SearchFailed, SearchResult
 
@@ -71,7 +71,7 @@ class ResponsesText(BaseModel):
 
 class ResponsesRequest(RequestLabels):
     # Every Responses parameter is declared: honoured, accepted as a label, or refused at any value
-    # that asks for something ponder cannot do (app/unsupported.py). A parameter OpenAI lacks is a 400.
+    # that asks for something ponder cannot do (app/protocol/unsupported.py). A parameter OpenAI lacks is a 400.
     model_config = ConfigDict(extra="forbid")
     model: str = Field(min_length=1)
     input: str | list[ChatMessageIn] = Field(min_length=1)
@@ -83,7 +83,7 @@ class ResponsesRequest(RequestLabels):
     stream: bool = Field(default=False, strict=True)
     stream_options: dict[str, Any] | None = None
     text: ResponsesText | None = None
-    # Refused unless absent or neutral (app/unsupported.py says why).
+    # Refused unless absent or neutral (app/protocol/unsupported.py says why).
     previous_response_id: Any = None
     conversation: Any = None
     store: Any = None

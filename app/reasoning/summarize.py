@@ -7,8 +7,8 @@ import asyncio
 import time
 from dataclasses import dataclass, replace
 
-from app.render import summary_text
-from app.service import Plan
+from app.protocol.render import summary_text
+from app.reasoning.service import Plan
 from backends.types import Backend
 from sampling import Sampling
 from search.charged import Usage

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from app.metrics import Metrics
-from app.service import ReasoningService
+from app.ops.metrics import Metrics
+from app.ops.shutdown import Drain, StoppableGenerator
+from app.reasoning.service import ReasoningService
+from app.reasoning.wiring import BackendGenerator, RewardsAnswerTools, SandboxPolicy
 from app.settings import Settings
-from app.shutdown import Drain, StoppableGenerator
-from app.wiring import BackendGenerator, RewardsAnswerTools, SandboxPolicy
 from backends.errors import BackendError
 from backends.templates import load_template
 from backends.types import Backend

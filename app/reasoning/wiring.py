@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.verifier_specs import (
+from app.protocol.verifier_specs import (
     ExactSpec,
     Game24Spec,
     JsonSchemaSpec,

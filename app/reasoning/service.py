@@ -10,16 +10,16 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from app import unsupported
-from app.errors import ApiError
-from app.metrics import Metrics
-from app.observe import SEARCH_LOG
-from app.protocol import ChatCompletionRequest
+from app.ops.metrics import Metrics
+from app.ops.observe import SEARCH_LOG
+from app.ops.shutdown import SHUTDOWN, ServerShuttingDown
+from app.protocol import unsupported
+from app.protocol.chat import ChatCompletionRequest
+from app.protocol.errors import ApiError
+from app.protocol.unsupported import refuse_unsupported
+from app.protocol.verifier_specs import VerifierSpec
+from app.reasoning.wiring import CountedVerifier, FinalTextVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from app.settings import Settings, Tier
-from app.shutdown import SHUTDOWN, ServerShuttingDown
-from app.unsupported import refuse_unsupported
-from app.verifier_specs import VerifierSpec
-from app.wiring import CountedVerifier, FinalTextVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
 from backends.http_retry import SEARCH_SESSION
 from backends.types import Backend
 from rewards.exact_prm import ExactStepsPRM

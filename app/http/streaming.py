@@ -11,11 +11,11 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
-from app.errors import ApiError, error_body, from_backend
-from app.protocol import ChatCompletionChunk, ChunkChoice, DeltaOut
-from app.render import finish_reason, progress_line, usage_of
-from app.service import Plan, ReasoningService
-from app.summarize import summarize
+from app.protocol.chat import ChatCompletionChunk, ChunkChoice, DeltaOut
+from app.protocol.errors import ApiError, error_body, from_backend
+from app.protocol.render import finish_reason, progress_line, usage_of
+from app.reasoning.service import Plan, ReasoningService
+from app.reasoning.summarize import summarize
 from backends.errors import BackendError
 from search.driver import SearchFailed, SearchResult
 from search.events import Event

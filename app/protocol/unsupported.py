@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.errors import ApiError
-from app.protocol import RequestLabels
+from app.protocol.chat import RequestLabels
+from app.protocol.errors import ApiError
 
 Accepts = Callable[[Any], bool]
 
