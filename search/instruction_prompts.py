@@ -34,6 +34,10 @@ REVISE_INSTRUCTION = (
     "Write the reply again so that it follows every instruction in the request. Reply with the new reply only."
 )
 DRAFT_FENCE = '"""'
+# A first line that announces the rewrite rather than being part of it, and the divider after one.
+_ANNOUNCES = re.compile(r"\b(?:revised|rewritten|rewrite|updated|corrected|new reply|new version|here is|here's)\b",
+                        re.IGNORECASE)
+_DIVIDER = re.compile(r"\A(?:-{3,}|\*{3,}|_{3,})\s*\n")
 
 # In words only, as the checks prompt: kinds of edit, no program for any instruction.
 REPAIR_INSTRUCTION = (
@@ -85,9 +89,15 @@ def repair_messages(failed: Sequence[str]) -> list[dict[str, Any]]:
             {"role": "assistant", "content": REPAIR_OPENING}]
 
 
-def without_fence(text: str) -> str:
-    """A rewrite without the draft's fence, which a small model copies around its new reply."""
+def rewritten_reply(text: str) -> str:
+    """A rewrite as the reply itself: without a line announcing it ("Here is the revised reply:") and a
+    divider after it, and without the draft's fence, which a small model copies around its new reply.
+    Asked for "the new reply only", the model still frames it at times (Qwen2.5-Coder-1.5B did, and the
+    framing reached the client)."""
     stripped = text.strip()
+    first, _, rest = stripped.partition("\n")
+    if rest.strip() and _ANNOUNCES.search(first) and first.rstrip().endswith(":"):
+        stripped = _DIVIDER.sub("", rest.strip(), count=1).strip()
     if stripped.startswith(DRAFT_FENCE):
         stripped = stripped[len(DRAFT_FENCE):]
     if stripped.endswith(DRAFT_FENCE):

@@ -38,9 +38,9 @@ from search.instruction_prompts import (
     REPAIR_OPENING,
     repair_messages,
     revise_messages,
+    rewritten_reply,
     usc_choice,
     usc_messages,
-    without_fence,
 )
 from search.protocols import Generation
 from search.records import Selection
@@ -158,7 +158,7 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         elif role == "repair":
             await self._repair(granted[0].text if granted else None, source)
         else:
-            texts = [without_fence(g.text) if role == "revision" else g.text for g in granted]
+            texts = [rewritten_reply(g.text) if role == "revision" else g.text for g in granted]
             looping = await asyncio.to_thread(lambda: [self.tools.degenerate(t) for t in texts])  # a regex scan
             for sample, text, loops in zip(granted, texts, looping, strict=True):
                 self.replies.append(Reply(index=len(self.replies), text=text,

@@ -168,11 +168,16 @@ async def test_a_looping_chain_does_not_vote() -> None:
 
 
 def test_the_revision_request_carries_the_draft_in_the_users_turn_and_its_fence_is_dropped() -> None:
-    from search.instruction_prompts import revise_messages, without_fence
+    from search.instruction_prompts import revise_messages, rewritten_reply
 
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "Write a poem."}]
     revised = revise_messages(messages, "a draft", ["Use all capital letters."])
     assert [m["role"] for m in revised] == ["system", "user"]
     assert revised[1]["content"].startswith("Write a poem.") and "a draft" in revised[1]["content"]
     assert "- Use all capital letters." in revised[1]["content"]
-    assert without_fence('"""\nA NEW POEM\n"""') == "A NEW POEM" and without_fence("as is") == "as is"
+    assert rewritten_reply('"""\nA NEW POEM\n"""') == "A NEW POEM" and rewritten_reply("as is") == "as is"
+    # A line announcing the rewrite is not part of it; a reply that starts with its own colon line is kept.
+    framed = "Certainly! Here is the revised reply that follows the instructions:\n\n---\n\nBees make honey."
+    assert rewritten_reply(framed) == "Bees make honey."
+    assert rewritten_reply("Ingredients:\n- flour\n- water") == "Ingredients:\n- flour\n- water"
+    assert rewritten_reply("Here is the revised reply:") == "Here is the revised reply:"  # nothing after it
