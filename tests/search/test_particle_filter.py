@@ -17,6 +17,7 @@ from search.strategies.particle_filter import ParticleFilter
 from search.strategy import Problem
 
 from .scripted import ScriptedGenerator, StatedScorer, make_strategy
+from .test_driver import PassesOn
 
 PROBLEM = Problem(prompt="Q: 2+2?", sampling=Sampling(max_tokens=64))
 
@@ -46,3 +47,16 @@ async def test_every_particle_finished_ones_too_is_resampled_by_the_softmax_of_i
     assert o is not None and o.answer == "4"
     assert o.confidence == pytest.approx(math.exp(1.6) / (math.exp(1.6) + math.exp(1.2) + math.exp(0.4)))
     assert o.content == "(0.9) a\n\n(0.8) so 4" and o.path.chosen == 6
+
+
+async def test_a_verified_solution_ends_the_search_though_the_draw_would_drop_it():
+    gen = ScriptedGenerator(["so 4", "(1.0) b\n\n", "(1.0) c\n\n", "(1.0) d\n\n"])
+    strategy = make_strategy("particle_filter", PROBLEM, generator=gen, scorer=StatedScorer(),
+                             verifier=PassesOn("4"), particles=4, softmax_temperature=0.5)
+    result = await run_search(strategy, generator=gen,
+                              budget=Budget.create(max_tokens=10_000, max_calls=None, deadline_s=None))
+    # The verifier scores "so 4" 1.0, as the PRM does b, c and d: four weights e^2, cumulative 0.25, 0.5,
+    # 0.75, 1. Draws 0.8444, 0.7580, 0.4206, 0.2589 would keep d, d, b, b and drop "so 4", but the pass ends
+    # the search first.
+    assert len(gen.calls) == 1 and 1 in strategy.particles
+    assert result.outcome is not None and (result.outcome.answer, result.outcome.confidence) == ("4", 1.0)
