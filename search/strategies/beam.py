@@ -1,18 +1,31 @@
 """Step-level beam search with a process reward model (Snell et al. 2024; HF search-and-learn).
 
-Each round expands every beam into `expansions` next steps (one request with n, so the
-shared path is computed once), scores the new steps with the PRM, and keeps the best
-`width` open paths. Finished paths are collected; the answer is a PRM-weighted vote
-among them. With a ground-truth verifier, a passing path ends the search.
+The first round samples `width` x `expansions` first steps (Snell et al.'s N, with `width` = N/M and
+`expansions` = M). Every later round expands each beam into `expansions` next steps (one request
+with n, so the shared path is computed once). The PRM scores each new step; an open path is ranked
+by its steps' scores aggregated by `aggregate` (`last`, search-and-learn's default, `min`, `product`
+or `mean`; an unscored step counts 0.5), and the best ones go on as the next round's beams.
 
-`mode="dvts"` (diverse verifier tree search, Beeching et al. 2024): the first step is
-sampled `width` times and each first step roots an independent subtree that keeps only
-its own best path, so the beams cannot all collapse onto one early idea.
+A finished path leaves the beam and takes one of its `width` places, as in classic beam search: at
+most `width` minus the paths finished so far go on, and the search ends once `width` paths have
+finished (or at `max_depth`, where every path ends). Search-and-learn instead keeps N/M beams going
+until every beam has finished or its round cap. The answer is a PRM-weighted vote over the finished
+paths, each weighing its aggregated score (Snell et al.'s best-of-N weighted selection). With a
+ground-truth verifier, the verifier scores finished paths in the PRM's place and a pass ends the
+search.
 
-`lookahead=k` (search-and-learn's lookahead search): before the beams are chosen, every new
-open step is rolled out k more steps greedily, and the PRM's score at the end of that
-rollout, not the step's own, ranks it. The rollout only informs the choice; the tree keeps
-the step alone, and the next round samples onward from it.
+`mode="dvts"` (diverse verifier tree search, Beeching et al. 2024): the first round's steps fall into
+`width` subtrees of `expansions` steps each (in the order they were sampled), and each subtree is
+searched on its own, greedily: every round it keeps only its single best new step, so the beams cannot
+all collapse onto one early idea. As in search-and-learn, a subtree ends when its best new step
+finishes the solution; its other finished steps still vote.
+
+`lookahead=k` (Snell et al.'s lookahead search): before the beams are chosen, every new open step is
+rolled out k more steps greedily (one request, cut to k steps), and the PRM's score of the rollout's
+last step, not the step's own aggregated score, ranks it, as in Snell et al. (search-and-learn
+aggregates every step's score along the rollout with `aggregate`; with `last` the two agree). The
+rollout only informs the choice; the tree keeps the step alone, and the next round samples onward
+from it.
 """
 
 from __future__ import annotations
@@ -63,7 +76,7 @@ class Beam(TreeStrategy[BeamSettings]):
             self._select()
         if self._solved() or (len(self.finished) >= self.width and not self.dvts) or not self.beams:
             return []
-        fan_out = self.width if self.dvts and self.beams == [0] else self.expansions
+        fan_out = self.width * self.expansions if self.beams == [0] else self.expansions
         return [step_ask(self.problem, self.tree, b, fan_out, self.settings, f"expand node {b}") for b in self.beams]
 
     def _lookahead_asks(self) -> list[Ask]:
@@ -100,16 +113,20 @@ class Beam(TreeStrategy[BeamSettings]):
     def _select(self) -> None:
         self._looked = False
         self.finished.extend(n.id for n in self._new if n.terminal)
-        open_ = [n for n in self._new if not n.terminal]
-        open_.sort(key=lambda n: self._rank(n.id), reverse=True)
         if self.dvts:
-            best_per_subtree: dict[int, int] = {}
-            for n in open_:  # best first, so the first seen per subtree is its best
-                best_per_subtree.setdefault(self.tree.path(n.id)[0].id, n.id)
-            self.beams = list(best_per_subtree.values())
+            best_per_subtree: dict[int, Node] = {}
+            for n in sorted(self._new, key=lambda n: self._rank(n.id), reverse=True):
+                best_per_subtree.setdefault(self.subtree(n.id), n)  # best first: the first seen is its best
+            self.beams = [n.id for n in best_per_subtree.values() if not n.terminal]  # a finished best ends it
         else:
+            open_ = sorted((n for n in self._new if not n.terminal), key=lambda n: self._rank(n.id), reverse=True)
             self.beams = [n.id for n in open_[: max(0, self.width - len(self.finished))]]
         self._new = []
+
+    def subtree(self, node_id: int) -> int:
+        """DVTS: the subtree a node belongs to, by where its first step came in the first round."""
+        first = self.tree.path(node_id)[0].id
+        return self.tree.children[0].index(first) // self.expansions
 
     def _solved(self) -> bool:
         # Terminal nodes are scored by the verifier when there is one: 1.0 is a pass.

@@ -1,11 +1,21 @@
 """Particle filtering over reasoning steps (Puri et al. 2025, "A Probabilistic Inference
-Approach to Inference-Time Scaling of LLMs").
+Approach to Inference-Time Scaling of LLMs", Algorithm 1).
 
-Each particle is a partial solution. Every round each live particle is advanced by one
-step, weighted by the PRM score of that step, and the particles are resampled in
-proportion to their weights (softmax with a temperature), so compute follows the
-promising paths while weaker ones keep a chance. Finished particles stop; the answer is
-a weight-summed vote over them.
+`particles` partial solutions start from the problem. Every round each unfinished particle is
+advanced by one sampled step (copies of one path in one request with n, each copy its own sample),
+and the PRM scores the new step given its path: that score is the particle's reward. Then all
+`particles` places are resampled with replacement from the whole set, finished particles included,
+each drawn with probability softmax(reward / `softmax_temperature`) over the set (an unscored particle
+counts 0.5). A finished particle that is drawn stays finished and keeps its place; one that is not
+drawn leaves the set. The search ends when every particle has finished.
+
+How it differs from the paper: Algorithm 1 softmaxes the rewards themselves (temperature 1) and the
+authors' code their logits (weights in proportion to p / (1 - p)); here the temperature sets how
+sharply the draw follows the PRM. The answer is a vote over the distinct finished paths in the final
+set, each weighing exp(reward / `softmax_temperature`), where the authors' code returns the single
+heaviest particle. With a ground-truth verifier, the verifier scores finished particles in the PRM's
+place and a pass ends the search before it is resampled away. Resampling draws from a generator
+seeded by the request's seed (0 when it has none).
 """
 
 from __future__ import annotations
@@ -34,19 +44,19 @@ class ParticleFilter(TreeStrategy[ParticleFilterSettings]):
         super().__init__(problem, deps, settings)
         self.n_particles = self.settings.particles
         self.rng = random.Random(problem.sampling.seed if problem.sampling.seed is not None else 0)
-        self.live: list[int] = [0] * self.n_particles  # node ids; duplicates are copies of one path
-        self.finished: list[int] = []
+        self.particles: list[int] = [0] * self.n_particles  # node ids; duplicates are copies of one path
         self._stepped: list[Node] = []
 
     def ask(self) -> list[Ask]:
         if self._stepped:
             self._resample()
-        if not self.live or self._solved():
+        if self._solved():
             return []
         # Copies of one path are advanced together: one request with n = number of copies.
         counts: dict[int, int] = {}
-        for node in self.live:
-            counts[node] = counts.get(node, 0) + 1
+        for node in self.particles:
+            if not self.tree.nodes[node].terminal:
+                counts[node] = counts.get(node, 0) + 1
         return [step_ask(self.problem, self.tree, node, count, self.settings, f"advance node {node}")
                 for node, count in counts.items()]
 
@@ -57,26 +67,29 @@ class ParticleFilter(TreeStrategy[ParticleFilterSettings]):
                               max_depth=self.settings.max_depth)
         self._stepped.extend(children)
 
-    def _weight(self, node: Node) -> float:
-        score = 0.5 if node.prm_score is None else node.prm_score
-        return math.exp(score / self.settings.softmax_temperature)
+    def weight(self, node_id: int) -> float:
+        """A particle's unnormalised resampling weight: exp(reward / softmax_temperature)."""
+        score = self.tree.nodes[node_id].prm_score
+        return math.exp((0.5 if score is None else score) / self.settings.softmax_temperature)
 
     def _resample(self) -> None:
-        self.finished.extend(n.id for n in self._stepped if n.terminal)
-        open_ = [n for n in self._stepped if not n.terminal]
+        held = [i for i in self.particles if self.tree.nodes[i].terminal]  # finished particles stay in the set
+        pool = held + [n.id for n in self._stepped]
         self._stepped = []
-        slots = self.n_particles - len(self.finished)
-        if not open_ or slots <= 0:
-            self.live = []
+        if not pool or self._passed(pool):
+            self.particles = pool  # a verified solution is not resampled away
             return
-        weights = [self._weight(n) for n in open_]
-        self.live = [n.id for n in self.rng.choices(open_, weights=weights, k=slots)]
+        self.particles = self.rng.choices(pool, weights=[self.weight(i) for i in pool], k=self.n_particles)
+
+    def _passed(self, pool: list[int]) -> bool:
+        return self.deps.verifier is not None and any(
+            self.tree.nodes[i].terminal and (self.tree.nodes[i].prm_score or 0) >= 1.0 for i in pool)
 
     def _solved(self) -> bool:
-        return self.deps.verifier is not None and any((self.tree.nodes[i].prm_score or 0) >= 1.0 for i in self.finished)
+        return self._passed(self.particles)
 
     def best(self) -> Outcome | None:
-        pool = self.finished + [n.id for n in self._stepped if n.terminal]
-        if not pool:
-            pool = self.live + [n.id for n in self._stepped]
-        return tree_outcome(self.tree, pool, lambda i: self._weight(self.tree.nodes[i]), verifier=self.deps.verifier)
+        current = self.particles + [n.id for n in self._stepped]
+        finished = list(dict.fromkeys(i for i in current if self.tree.nodes[i].terminal))
+        pool = finished or list(dict.fromkeys(current))
+        return tree_outcome(self.tree, pool, self.weight, verifier=self.deps.verifier)

@@ -1,10 +1,25 @@
 """Tree-of-Thoughts (Yao et al. 2023): propose thoughts, value states, search.
 
-BFS keeps the `breadth` best states at each depth; DFS follows the most valued thought
-first, prunes states valued below `threshold`, and backtracks. A state's value is the
-model's own evaluation of it: the paper's value prompt (`valuer`: can this still reach the
-answer, sure / likely / impossible) when given, else the PRM judge's p(the newest thought is
-correct); a ground-truth verifier values finished solutions and ends the search on a pass.
+A thought is one reasoning step. Each state (a path of thoughts) is expanded into `thoughts` next
+thoughts, sampled independently in one request with n (the paper's "sample" generator, not its
+"propose" prompt that lists several thoughts in one reply), and every new state is valued once.
+A state's value is the model's own evaluation of it: a value question after the paper's (`valuer`:
+can this still reach the answer, sure / likely / impossible, valued 1 / 0.5 / 0 by the judge's
+probabilities of the three words; the paper samples its few-shot value prompt 3 times and sums 20 /
+1 / 0.001) when given, else the PRM judge's p(the newest thought is correct); an unvalued state
+counts 0.5. A ground-truth verifier values finished solutions and ends the search on a pass.
+
+BFS (the paper's Algorithm 1) expands every state of the frontier each round and keeps the
+`breadth` best-valued new states that are still open. DFS (Algorithm 2) expands one state a round
+from a stack: the new states of the last expansion go on top, the most valued first, except those
+valued at or below `threshold`, which are pruned (as in the paper, only a state valued above it is
+explored); when a state leaves nothing to explore the search backtracks to the next one down.
+
+How both differ from the paper: a thought that finishes the solution (or reaches `max_depth`) is
+collected rather than kept or pruned as a state, and the search ends once `breadth` x `thoughts`
+solutions have finished, or when nothing is left to expand, where the paper's BFS runs a fixed
+number of steps and its DFS up to a step limit. The answer is a value-weighted vote over the
+finished solutions; the paper answers from its single best-valued state.
 """
 
 from __future__ import annotations
@@ -48,7 +63,7 @@ class TreeOfThoughts(TreeStrategy[TreeOfThoughtsSettings]):
         open_ = sorted((n for n in self._new if not n.terminal), key=lambda n: self._value(n.id), reverse=True)
         self._new = []
         if self.dfs:
-            kept = [n.id for n in open_ if self._value(n.id) >= self.settings.threshold]  # prune weak thoughts
+            kept = [n.id for n in open_ if self._value(n.id) > self.settings.threshold]  # prune weak thoughts
             self.frontier.extend(reversed(kept))  # the best child on top of the stack
         else:
             self.frontier = [n.id for n in open_[: self.settings.breadth]]

@@ -135,6 +135,15 @@ class KeywordScorer:
         return 0.9 if self.good in steps[-1] else 0.1
 
 
+class StatedScorer:
+    """A PRM for tests whose scores a hand computation can use: a step "(0.7) ..." scores 0.7."""
+
+    async def score(self, question, steps, generator) -> float:
+        found = re.match(r"\((\d*\.?\d+)\)", steps[-1])
+        assert found is not None, f"the scripted step {steps[-1]!r} states no score"
+        return float(found.group(1))
+
+
 def make_strategy(name: str, problem: Problem, tools: object = None, *, generator: object = None,
                   scorer: object = None, valuer: object = None, verifier: object = None, render: object = None,
                   **settings: object) -> Strategy:

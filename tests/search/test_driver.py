@@ -277,10 +277,11 @@ async def test_dvts_keeps_one_path_per_subtree_and_rounds_report_scored_nodes():
     beam = make("beam", scorer=KeywordScorer("good"), generator=charged, mode="dvts", width=2, expansions=2)
     result = await run_search(beam, generator=charged, emit=events.append)
     first = next(e for e in events if e.type == "round.end")
-    assert next(c["n"] for c in gen.calls if not str(c["prompt"]).startswith("judge")) == 2  # width first steps
-    assert {e.node for e in first.expanded} == {1, 2} and all(e.score is not None for e in first.expanded)
+    # width x expansions first steps: subtree 0 is (1 good a, 2 bad b), subtree 1 is (3 good c, 4 bad d)
+    assert next(c["n"] for c in gen.calls if not str(c["prompt"]).startswith("judge")) == 4
+    assert {e.node for e in first.expanded} == {1, 2, 3, 4} and all(e.score is not None for e in first.expanded)
     second_round_parents = {e.parent for e in events[3].expanded}
-    assert second_round_parents == {1, 2}  # each subtree grew from its own root step
+    assert second_round_parents == {1, 3}  # each subtree grew from its own best first step
     assert result.outcome is not None
 
 
@@ -356,11 +357,14 @@ async def test_a_seeded_tree_search_seeds_each_branch_by_its_node(name):
 
     from .scripted import KeywordScorer
 
+    # One beam: beam's first round of width x expansions steps would finish two paths and end it in one call.
+    settings = {"width": 1} if name == "beam" else {}
+
     def seeds(seed):
         gen = ScriptedGenerator(["good step\n\n", "bad step\n\n", "good so 4", "bad so 5"], tokens=10)
         charged = ChargedGenerator(gen, Budget.create(max_tokens=5000, max_calls=None, deadline_s=None))
         strategy = make_strategy(name, replace(PROBLEM, sampling=Sampling(max_tokens=64, seed=seed)), LastNumberTools(),
-                                 scorer=KeywordScorer("good"), generator=charged)
+                                 scorer=KeywordScorer("good"), generator=charged, **settings)
         return gen, run_search(strategy, generator=charged)
 
     gen, run = seeds(7)
