@@ -86,7 +86,7 @@ class TreeChoice:
     chosen: int  # the node the shown path ends at
     score: float  # its weight in the vote over paths
     nodes: int  # nodes grown (the root excluded)
-    finished: int  # paths that reached an answer
+    finished: int  # finished paths (terminal nodes, MCTS rollouts included), with an answer or not
     simulations: int | None = None  # MCTS: simulations run
     rollouts: int | None = None  # MCTS: finished solutions that were rollouts (the rest ended on a step)
 
