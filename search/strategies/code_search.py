@@ -110,6 +110,7 @@ class CodeSearch(SearchStrategy[CodeSearchSettings]):
             for prompt, parent in self.planned:
                 sampling = self.settings.hot(self.problem, self.settings.n + self.revised)
                 self.revised += self.settings.children
+                self.expanded.add(parent)
                 asks.append(self._mark(Ask(prompt=prompt, n=self.settings.children, sampling=sampling,
                                            tag=f"revision of candidate {parent + 1}"), "candidate", parent))
             self.planned = []
@@ -167,7 +168,7 @@ class CodeSearch(SearchStrategy[CodeSearchSettings]):
 
     async def _run_new(self) -> None:
         new = [p for p in self.programs if p.index not in self.runs]
-        if self.code_tests is None or self.tests_state == "pending" or not new:
+        if self.code_tests is None or self.tests_state != "ready" or not new:  # run once, with the tests
             return
         try:
             runs = list(await self.code_tests.run([p.text for p in new], self.tests))
@@ -179,7 +180,7 @@ class CodeSearch(SearchStrategy[CodeSearchSettings]):
     async def _plan(self) -> None:
         """Render the revisions of the next round: the best-ranked candidates with a failure to fix."""
         self.planned = []
-        if self._settled() or self.deps.render is None or not self.problem.messages:
+        if self.tests_state != "ready" or self._settled() or self.deps.render is None or not self.problem.messages:
             return
         budget = self.settings.revisions - self.revised
         for program in sorted(self.programs, key=self._rank, reverse=True):
@@ -188,7 +189,6 @@ class CodeSearch(SearchStrategy[CodeSearchSettings]):
             failure = self._failure(program)
             if program.index in self.expanded or program.depth >= self.settings.depth or failure is None:
                 continue
-            self.expanded.add(program.index)
             budget -= self.settings.children
             messages = revision_messages(self.problem.messages, program.text.strip(), failure,
                                          client=not program.check.passed)

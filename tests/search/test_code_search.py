@@ -185,3 +185,33 @@ async def test_the_revision_budget_and_depth_bound_the_tree():
     o = result.outcome
     assert o.code.candidates == 3 and o.code.revisions == 2  # a chain of two revisions, then depth stops it
     assert o.confidence == 0.0 and o.code.client_passed == 0
+
+
+@dataclass
+class Counted:
+    """A test runner that counts the candidates it is asked to run."""
+
+    inner: SandboxCodeTests
+    ran: list[int] = field(default_factory=list)
+
+    @property
+    def function(self) -> str | None:
+        return self.inner.function
+
+    async def generated_tests(self, text: str) -> tuple[tuple[str, ...], int]:
+        return await self.inner.generated_tests(text)
+
+    async def run(self, candidates: Sequence[str], tests: Sequence[str]) -> Any:
+        self.ran.append(len(candidates))
+        return await self.inner.run(candidates, tests)
+
+
+async def test_a_lone_failing_first_attempt_is_run_once_with_the_tests_then_revised():
+    # The tests are asked for in the second round: the first attempt waits for them to run, and its
+    # revision is planned from that run.
+    runner = Counted(SandboxCodeTests(CLIENT, "second_largest", limits=LIMITS))
+    gen = ByPrompt(candidates=[MAXIMUM], tests="[3, 3]) is None\n```", revisions=[DISTINCT])
+    result = await search(gen, code_tests=runner, n=1, revisions=1)
+    assert runner.ran == [1, 1]  # the first attempt, then its revision: each run once
+    assert [("unit tests" in p, "failed:" in p) for p in gen.prompts] == [(False, False), (True, False), (False, True)]
+    assert result.outcome.content == DISTINCT and result.outcome.code.generated_passed == 1
