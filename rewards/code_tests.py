@@ -66,7 +66,8 @@ def _unit(statement: ast.stmt, names: set[str], shown_as: str | None) -> Unit:
         shown = ast.parse(ast.unparse(statement)).body[0]
         for call in _calls(shown, {"candidate"}):
             call.func = ast.Name(id=shown_as, ctx=ast.Load())
-    counted = any(isinstance(n, ast.Assert) for n in ast.walk(statement))
+    defines = isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))  # defining is no test
+    counted = not defines and any(isinstance(n, ast.Assert) for n in ast.walk(statement))
     return Unit(source=ast.unparse(statement), subject=ast.unparse(calls[0]) if calls else None,
                 shown=ast.unparse(shown)[:TEST_CHARS], counted=counted)
 
@@ -97,11 +98,13 @@ def function_under_test(tests: str, entry_point: str | None) -> str | None:
 
 
 def _expectation(statement: ast.stmt, names: set[str]) -> tuple[str, object] | None:
-    """(the call, the literal value expected of it) for `assert f(x) == v` (either side), else None."""
+    """(the call, the literal value expected of it) for `assert f(x) == v` (either side) or `assert f(x) is
+    None` (True, False), else None."""
     if not isinstance(statement, ast.Assert) or not isinstance(statement.test, ast.Compare):
         return None
     test = statement.test
-    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+    if len(test.ops) != 1 or not (isinstance(test.ops[0], ast.Eq) or (
+            isinstance(test.ops[0], ast.Is) and isinstance(test.comparators[0], ast.Constant))):
         return None
     for call, value in ((test.left, test.comparators[0]), (test.comparators[0], test.left)):
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in names:

@@ -153,7 +153,7 @@ class CodeSearch(SearchStrategy[CodeSearchSettings]):
 
     async def _check(self, text: str) -> CheckLike:
         if self.verifier is None:  # no client tests: nothing passes, the generated tests alone rank
-            return Check(passed=False, score=0.0, feedback="no tests were given")
+            return Check(passed=False, score=0.0)
         return await verifier_check(self.verifier, text)
 
     async def _take_tests(self, texts: list[str]) -> None:
@@ -199,7 +199,8 @@ class CodeSearch(SearchStrategy[CodeSearchSettings]):
         """What a revision of `program` is told failed; None when it fails nothing it can be told."""
         run = self.runs.get(program.index)
         if not program.check.passed:
-            return (run.client_failure if run is not None and run.client_failure else None) or program.check.feedback
+            told = run.client_failure if run is not None and run.client_failure else program.check.feedback
+            return told or None
         if run is None:
             return None
         witnessed = self._witnessed()

@@ -27,6 +27,7 @@ def test_a_generated_test_that_contradicts_a_client_example_is_dropped():
     _, client = client_units(CLIENT, "second_largest")
     text = ("```python\nassert second_largest([3, 3]) is None\n"
             "assert second_largest([1, 3, 2]) == 3\n"  # the client says 2
+            "assert second_largest([5, 1]) is None\n"  # the client says 1
             "assert second_largest([1, 3, 2]) == 2\n"  # agrees with the client: kept
             "assert 2 == second_largest([5, 1, 1])\n"
             "assert second_largest([3, 3]) is None\n"  # a repeat
@@ -34,7 +35,7 @@ def test_a_generated_test_that_contradicts_a_client_example_is_dropped():
             "print(second_largest([1]))\n"
             "assert second_largest([4,\n```")  # cut at the token cap
     kept, dropped = parse_generated(text, "second_largest", client)
-    assert dropped == 1
+    assert dropped == 2
     assert kept == ("assert second_largest([3, 3]) is None", "assert second_largest([1, 3, 2]) == 2",
                     "assert 2 == second_largest([5, 1, 1])")
 
@@ -69,3 +70,14 @@ async def test_one_candidate_that_ends_the_process_costs_the_others_nothing():
     assert runs[0] is not None and runs[0].client_passed == 2 and runs[0].generated == (True,)
     assert runs[1] is None  # run alone it still ends before it reports
     assert runs[2] is not None and runs[2].client_passed == 0 and "within a second" in runs[2].client_failure
+
+
+async def test_plain_assert_tests_are_units_too():
+    runner = SandboxCodeTests("import math\nassert square(3) == 9\nassert square(-2) == 4", None, limits=LIMITS)
+    assert runner.function == "square"
+    kept, _ = await runner.generated_tests("assert square(0) == 0\nassert square(1.5) == 2.25\n")
+    plus = "```python\ndef square(x):\n    return x + x + 3\n```"  # right for 3 only
+    right, wrong = await runner.run(["```python\ndef square(x):\n    return x * x\n```", plus], kept)
+    assert (right.client_passed, right.client_total, right.generated) == (2, 2, (True, True))
+    assert (wrong.client_passed, wrong.client_total) == (1, 2)  # the import is run, not counted
+    assert wrong.client_failure == "assert square(-2) == 4  # the call returned -1"
