@@ -77,7 +77,8 @@ def client_units(tests: str, entry_point: str | None) -> tuple[str, tuple[Unit, 
     are the units and the rest of the module the setup; else each top-level statement is a unit."""
     module = ast.parse(tests)
     check = next((s for s in module.body if isinstance(s, ast.FunctionDef) and s.name == "check"), None)
-    names = {"candidate"} | ({entry_point} if entry_point else set())
+    function = function_under_test(tests, entry_point)
+    names = {"candidate"} | ({function} if function else set())
     if check is not None and entry_point:
         setup = "\n".join(ast.unparse(s) for s in module.body if s is not check)
         return setup, tuple(_unit(s, names, entry_point) for s in check.body)
