@@ -1,8 +1,9 @@
 """Code search with execution feedback: a revision tree over candidates for a function the client tests.
 
-1. First attempts as best-of-N draws them (the greedy one, then hot batches, up to `n`), and beside
-   the first (with `tests`) the model writes assert lines for the function from its description,
-   edge cases above all (CodeT, Chen et al. 2022). One that calls the function as a client's example
+1. First attempts as best-of-N draws them (the greedy one, then hot batches, up to `n`). After the
+   first (with `tests`) the model writes assert lines for the function from its description, edge
+   cases above all (CodeT, Chen et al. 2022); a first attempt that passes the client's tests waits
+   for them before more are drawn. A generated test that calls the function as a client's example
    does but expects another value is dropped: the client's tests are never outvoted.
 2. Every candidate is checked by the client's tests (the request's verifier, the authority) and run,
    all of a round's candidates in one sandbox run, on the client's tests one by one and on the
@@ -10,12 +11,12 @@
 3. Ranking: passing the client's tests, then the share of them passed, then generated tests passed,
    then the size of the candidate's behaviour group (candidates passing the client's tests that
    return the same on every generated input: AlphaCode's clustering, MBR-exec's agreement).
-4. Once the first attempts are in, the search stops if the best passes the client's tests and every
-   generated test that some such candidate passes. Otherwise the `width` best candidates not yet
-   revised are revised (Reflexion, Shinn et al. 2023; LATS, Zhou et al. 2023): the candidate stays
-   its own turn and the next says what failed, the first failing client test with what its call
-   returned or raised, or for a candidate that passes them the first failing generated test that
-   another such candidate passes (a test none of them passes is as likely wrong as the code).
+4. The search stops once the best candidate passes the client's tests and every generated test.
+   Otherwise, once the first attempts are in, the `width` best candidates not yet revised are revised
+   (Reflexion, Shinn et al. 2023; LATS, Zhou et al. 2023): the candidate stays its own turn and the
+   next says what failed, the first failing client test with what its call returned or raised, or
+   for a candidate that passes them the first failing generated test that another such candidate
+   passes (a test none of them passes is as likely wrong as the code: no revision is told to meet it).
    Revisions go `depth` deep, `revisions` in all; the answer is the best-ranked candidate.
 Without a test runner (`SearchDeps.code_tests`) the verifier alone ranks and feeds back.
 """
@@ -99,6 +100,9 @@ class CodeSearch(SearchStrategy[CodeSearchSettings]):
             asks.append(self._mark(Ask(prompt=self.tests_prompt, n=self.settings.tests, kind=AskKind.PROGRAM,
                                        sampling=self._tests_sampling(), greedy=self.settings.tests == 1,
                                        tag="tests of the function"), "tests"))
+            if any(p.check.passed for p in self.programs):  # the tests may settle it: no more samples yet
+                self.outstanding = len(asks)
+                return asks
         if self._settled():
             return asks
         for d in self.first.draws():
@@ -240,7 +244,8 @@ class CodeSearch(SearchStrategy[CodeSearchSettings]):
         if self.tests_state != "ready" or not self.programs:
             return False
         top = max(self.programs, key=self._rank)
-        return top.check.passed and self._failure(top) is None
+        run = self.runs.get(top.index)
+        return top.check.passed and (run is None or all(run.generated))
 
     def best(self) -> Outcome | None:
         if not self.programs:

@@ -130,11 +130,11 @@ async def test_behaviour_groups_break_ties_between_candidates_that_pass_the_same
     # Every candidate passes the examples and the one generated test, which accepts 3 or None for [3, 3];
     # two of them return None there and one returns 3: the pair is the larger group.
     tests = "[3, 3]) in (3, None)\n```"
-    gen = ByPrompt(candidates=[SORTED, DISTINCT, DISTINCT_TOO], tests=tests)
-    result = await search(gen, n=3, batch=2, revisions=0)
+    gen = ByPrompt(candidates=[MAXIMUM, SORTED, DISTINCT, DISTINCT_TOO], tests=tests)
+    result = await search(gen, n=4, batch=3, revisions=0)
     o = result.outcome
     assert (o.code.client_passed, o.code.generated_passed, o.code.groups, o.code.group) == (3, 1, 2, 2)
-    assert o.content == DISTINCT  # not the greedy SORTED, which a tie on tests alone would keep
+    assert o.content == DISTINCT  # not SORTED, the first to pass, which a tie on tests alone would keep
 
 
 async def test_a_passing_candidate_is_revised_against_a_generated_test_another_passing_one_passes():
@@ -215,3 +215,15 @@ async def test_a_lone_failing_first_attempt_is_run_once_with_the_tests_then_revi
     assert runner.ran == [1, 1]  # the first attempt, then its revision: each run once
     assert [("unit tests" in p, "failed:" in p) for p in gen.prompts] == [(False, False), (True, False), (False, True)]
     assert result.outcome.content == DISTINCT and result.outcome.code.generated_passed == 1
+
+
+async def test_a_first_attempt_that_passes_the_examples_waits_for_the_tests_which_may_settle_it():
+    gen = ByPrompt(candidates=[DISTINCT, SORTED], tests="[3, 3]) is None\n```")
+    result = await search(gen, n=4)
+    assert [("unit tests" in p) for p in gen.prompts] == [False, True]  # no hot batch beside the tests
+    assert result.outcome.code.candidates == 1 and result.outcome.confidence == 1.0
+    # One that fails the model's test draws the rest of the first attempts.
+    gen = ByPrompt(candidates=[SORTED, DISTINCT], tests="[3, 3]) is None\n```")
+    result = await search(gen, n=4, batch=3, revisions=0)
+    assert [("unit tests" in p) for p in gen.prompts] == [False, True, False]
+    assert result.outcome.code.candidates == 4 and result.outcome.content == DISTINCT
