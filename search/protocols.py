@@ -157,6 +157,57 @@ class Verifier(Protocol):
     async def check(self, text: str) -> CheckLike: ...
 
 
+class CandidateRun(Protocol):
+    """What one candidate's code did on the client's tests and on tests the model wrote (CodeTests.run)."""
+
+    @property
+    def client_passed(self) -> int: ...
+
+    @property
+    def client_total(self) -> int: ...
+
+    @property
+    def client_failure(self) -> str:
+        """The first failing client test and what its call got (returned, raised); "" when none failed."""
+        ...
+
+    @property
+    def generated(self) -> Sequence[bool]:
+        """Each generated test's verdict, in the order the tests were given."""
+        ...
+
+    @property
+    def generated_failure(self) -> Sequence[str]:
+        """For each generated test, what it got where it failed ("" where it passed)."""
+        ...
+
+    @property
+    def outputs(self) -> Sequence[str]:
+        """For each generated test, a digest of what its call of the function returned or raised: two
+        candidates with equal outputs behave alike on the generated inputs."""
+        ...
+
+
+class CodeTests(Protocol):
+    """A request's `python_tests` for a function, and tests the model writes for it, run on many
+    candidates in the sandbox (from `rewards`)."""
+
+    @property
+    def function(self) -> str | None:
+        """The function the client's tests call, where they name one."""
+        ...
+
+    async def generated_tests(self, text: str) -> tuple[tuple[str, ...], int]:
+        """The assert lines in a model's text that test the function (deduplicated), and how many were
+        dropped for contradicting the client's tests (the same call, another expected value)."""
+        ...
+
+    async def run(self, candidates: Sequence[str], tests: Sequence[str]) -> Sequence[CandidateRun | None]:
+        """Each candidate's code run on the client's tests and on `tests`; None for a candidate with no
+        code that compiles, or whose run broke."""
+        ...
+
+
 class StepScorer(Protocol):
     """A process reward: how likely a solution's last step is correct (from `rewards`)."""
 

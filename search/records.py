@@ -80,6 +80,23 @@ class RevisionRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CodeSearchRecord:
+    """How a code search went: its candidates against the client's tests, the tests the model wrote,
+    and the behaviour groups (search.strategies.code_search)."""
+
+    candidates: int  # programs written, revisions included
+    revisions: int  # of them, revisions of a candidate given what it failed
+    client_passed: int  # candidates that passed the client's tests
+    tests: int  # tests the model wrote that were kept
+    untrusted: int  # tests the model wrote that contradict the client's examples (dropped)
+    generated_passed: int  # of `tests`, how many the chosen candidate passed
+    groups: int  # behaviour groups among the candidates that passed the client's tests
+    group: int  # candidates in the chosen one's group (1 when it passed no client tests)
+    depth: int  # revisions between the chosen candidate and a first attempt (0: a first attempt)
+    verdict: str  # the client's tests' verdict on the chosen candidate
+
+
+@dataclass(frozen=True, kw_only=True)
 class TreeChoice:
     """Which path of a tree search was shown (the tree itself is `SearchResult.tree`)."""
 

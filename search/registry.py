@@ -8,6 +8,7 @@ from typing import Any
 from search.strategies.auto import Auto
 from search.strategies.beam import Beam
 from search.strategies.best_of_n import BestOfN
+from search.strategies.code_search import CodeSearch
 from search.strategies.mcts import MCTS
 from search.strategies.open_ended import OpenEnded
 from search.strategies.particle_filter import ParticleFilter
@@ -21,6 +22,7 @@ STRATEGIES: dict[str, StrategyClass] = {
     "auto": Auto,
     "beam": Beam,
     "best_of_n": BestOfN,
+    "code_search": CodeSearch,
     "single": Single,
     "tot": TreeOfThoughts,
     "mcts": MCTS,

@@ -11,8 +11,8 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from sampling import ClientSampling, Sampling
-from search.protocols import AnswerTools, Generation, Generator, StepScorer, Verifier
-from search.records import RevisionRecord, Selection, TreeChoice, VerifierRecord, VoteRecord
+from search.protocols import AnswerTools, CodeTests, Generation, Generator, StepScorer, Verifier
+from search.records import CodeSearchRecord, RevisionRecord, Selection, TreeChoice, VerifierRecord, VoteRecord
 from search.request_kind import RequestKind, request_kind
 from search.tree import Tree
 
@@ -68,6 +68,7 @@ class Outcome:
     revisions: RevisionRecord | None = None  # the revision loop
     path: TreeChoice | None = None  # tree searches: the path shown
     selection: Selection | None = None  # open-ended searches: how the reply was chosen
+    code: CodeSearchRecord | None = None  # the code search
     work: str | None = None  # the text `content` was taken from, when the request asked for the bare answer
     thinking_chars: int = 0  # a thinking model's chain cut from `content` (app.reasoning.service)
 
@@ -113,6 +114,7 @@ class SearchDeps:
     valuer: StepScorer | None = None  # Tree-of-Thoughts' value prompt
     verifier: Verifier | None = None  # the request's ground truth, when it has one
     render: Render | None = None  # renders a chat with the model's template (revise)
+    code_tests: CodeTests | None = None  # a python_tests verifier's tests, and the model's, run per candidate
 
 
 class StrategySettings(BaseModel):

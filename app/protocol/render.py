@@ -8,7 +8,7 @@ from typing import Any
 from app.protocol.chat import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
 from search.driver import SearchResult
 from search.events import Event, RoundStart
-from search.records import Selection
+from search.records import CodeSearchRecord, Selection
 from search.tree import node_records
 
 
@@ -49,6 +49,8 @@ def summary_text(result: SearchResult, level: str = "concise") -> str | None:
         lines.append(f"samples: {o.verified.samples}")
         lines.append(f"{o.verified.passed} of {o.verified.samples} passed the verifier; "
                      f"the chosen one: {o.verified.verdict}")
+    if o.code is not None:
+        lines.append(code_line(o.code))
     if o.revisions is not None and o.revisions.verdict:
         lines.append(f"the chosen one: {o.revisions.verdict}")
     if o.candidates:
@@ -83,6 +85,21 @@ def selection_line(selection: Selection) -> str:
     if s.broken:
         line += f"; {s.broken} looping repl{'y' if s.broken == 1 else 'ies'} set aside"
     return line
+
+
+def code_line(code: CodeSearchRecord) -> str:
+    """How a code search chose its candidate, in one line."""
+    c = code
+    line = (f"code search: {c.candidates} candidate(s) ({c.revisions} revised given what failed), "
+            f"{c.client_passed} passed the client's tests")
+    if c.tests or c.untrusted:
+        dropped = f" ({c.untrusted} more dropped for contradicting the client's examples)" if c.untrusted else ""
+        line += f"; the chosen one passed {c.generated_passed} of {c.tests} test(s) the model wrote{dropped}"
+    if c.client_passed > 1:
+        line += f"; {c.group} of the {c.client_passed} behave alike with it ({c.groups} behaviour group(s))"
+    if c.depth:
+        line += f"; it is revision {c.depth} of a first attempt"
+    return line + (f"; the client's tests: {c.verdict}" if c.verdict else "")
 
 
 def progress_line(event: Event) -> str:

@@ -18,7 +18,14 @@ from app.protocol.chat import ChatCompletionRequest
 from app.protocol.errors import ApiError
 from app.protocol.unsupported import refuse_unsupported
 from app.protocol.verifier_specs import VerifierSpec
-from app.reasoning.wiring import CountedVerifier, FinalTextVerifier, RewardsAnswerTools, SandboxPolicy, build_verifier
+from app.reasoning.wiring import (
+    CountedVerifier,
+    FinalTextVerifier,
+    RewardsAnswerTools,
+    SandboxPolicy,
+    build_code_tests,
+    build_verifier,
+)
 from app.settings import Settings, Tier
 from backends.http_retry import SEARCH_SESSION
 from backends.types import Backend
@@ -226,8 +233,10 @@ class ReasoningService:
                                          self.settings.reasoning_parser)
             if self.metrics is not None:
                 verifier = CountedVerifier(verifier, plan.verifier.type, self.metrics.verifier_runs)
+        code_tests = (build_code_tests(plan.verifier, self.sandbox, self.settings.reasoning_parser)
+                      if plan.verifier is not None else None)
         deps = SearchDeps(tools=self.tools, generator=charged, scorer=self.step_scorer, valuer=self.valuer,
-                          verifier=verifier, render=self.backend.render_chat)
+                          verifier=verifier, render=self.backend.render_chat, code_tests=code_tests)
         strategy = build_strategy(plan.strategy, problem, deps, plan.settings)
         result = await run_search(strategy, generator=charged, emit=emit)
         result = _in_form_asked(self._without_thinking(result), problem.question)

@@ -17,6 +17,7 @@ from app.protocol.verifier_specs import (
     VerifierSpec,
 )
 from backends.types import Backend, Completion
+from rewards.code_tests import SandboxCodeTests
 from rewards.confidence import confident_weights, trace_confidence
 from rewards.degeneration import is_degenerate
 from rewards.equivalence import MathEquivalence
@@ -29,7 +30,7 @@ from rewards.thinking import ReasoningParser, final_text
 from rewards.verifiers import ExactVerifier, Game24Verifier, JsonSchemaVerifier, MathEquivVerifier, RegexVerifier
 from rewards.voting import Vote, merge_equivalent, weighted_vote
 from sampling import Sampling
-from search.protocols import AnswerGroup, Verifier
+from search.protocols import AnswerGroup, CodeTests, Verifier
 
 
 def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: SandboxPolicy | None = None) -> Verifier:
@@ -52,6 +53,17 @@ def build_verifier(spec: VerifierSpec, equivalence: MathEquivalence, sandbox: Sa
     return RegexVerifier(spec.pattern)
 
 
+def build_code_tests(spec: VerifierSpec, sandbox: SandboxPolicy, reasoning_parser: ReasoningParser) -> CodeTests | None:
+    """code_search's runner of the client's and the model's tests over many candidates, for a request
+    whose verifier is `python_tests` (None for any other): the server's sandbox, at most 30 s a run."""
+    if not isinstance(spec, PythonTestsSpec):
+        return None
+    limits = replace(sandbox.limits, wall_s=min(sandbox.limits.wall_s, CODE_TESTS_WALL_S))
+    return SandboxCodeTests(spec.tests, spec.entry_point, spec.prelude, limits, sandbox.slots, sandbox.on_result,
+                            reasoning_parser)
+
+
+CODE_TESTS_WALL_S = 30.0  # one run of every candidate on the client's and the model's tests
 PROGRAM_WALL_S = 10.0  # a program-aided answer is a few lines of arithmetic
 CHECKS_WALL_S = 15.0  # every check on every reply, each call under a 1 s alarm
 

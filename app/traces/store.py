@@ -27,7 +27,7 @@ log = logging.getLogger("ponder")
 # ponder's ids (chatcmpl-<hex>, reason-<hex>): anything else is never a file name.
 _TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 # The outcome's records of how it was chosen (search.records), each a key of the trace (null where unset).
-_RECORDS = ("vote", "verified", "revisions", "path", "selection")
+_RECORDS = ("vote", "verified", "revisions", "path", "code", "selection")
 
 
 def _plain(record: object) -> dict[str, Any] | None:

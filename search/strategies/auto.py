@@ -1,7 +1,8 @@
 """`auto`: choose the search from what the request offers and how hard the problem looks.
 
 - A ground-truth verifier: best-of-N against it (greedy first, stop at the first pass), with
-  `verify.programs` of the candidates written as programs where the question suits one.
+  `verify.programs` of the candidates written as programs where the question suits one. With
+  `code` set and a `python_tests` verifier, the code search instead (search.strategies.code_search).
 - Otherwise a probe: the greedy pass plus a few samples (`probe.samples`; with `probe.programs`,
   the greedy program-aided answer among them: search.programs). If they agree, the problem is
   easy and the search stops there (compute-optimal scaling, Snell et al. 2024: spend
@@ -16,7 +17,7 @@
   chain stated an answer is settled on that chain: a model that cannot put the problem into code gains
   nothing from more samples of it (docs/benchmarks/gsm8k.md#settle_if_program_fails).
 
-Its settings nest by phase (`probe`, `vote`, `verify`, `beam`, `open`); `vote` is made of
+Its settings nest by phase (`probe`, `vote`, `verify`, `code`, `beam`, `open`); `vote` is made of
 self-consistency's own pieces (search.vote), so a vote setting means here what it means there.
 """
 
@@ -29,6 +30,7 @@ from pydantic import Field
 from search.protocols import Generation
 from search.strategies.beam import Beam, BeamSettings
 from search.strategies.best_of_n import BestOfN, BestOfNSettings
+from search.strategies.code_search import CodeSearch, CodeSearchSettings
 from search.strategies.open_ended import OpenEnded, OpenEndedSettings
 from search.strategies.self_consistency import SelfConsistency, SelfConsistencySettings
 from search.strategy import Ask, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy, Strategy, StrategySettings
@@ -73,6 +75,9 @@ class AutoSettings(HotSampling):
     verify: VerifySettings = VerifySettings()  # the search of a request with a verifier
     beam: BeamSettings = BeamSettings()  # the search of `hard: "beam"`
     open: OpenEndedSettings | None = OpenEndedSettings()  # the search of an open-ended request
+    # The search of a request with python_tests (None: best-of-N against them, as any verifier). Off in the
+    # tiers until it is measured against best-of-N at equal tokens (issue 35).
+    code: CodeSearchSettings | None = None
 
     def wants_programs(self) -> bool:
         return self.probe.programs > 0 or self.vote.programs > 0 or self.verify.programs > 0
@@ -94,6 +99,9 @@ class Auto(SearchStrategy[AutoSettings]):
         if deps.verifier is None and s.open is not None and problem.kind != "answer":
             self.phase = "open"
             self.child = OpenEnded(problem, deps, s.open.model_copy(update=hot))
+        elif deps.verifier is not None and deps.code_tests is not None and s.code is not None:
+            self.phase = "code"  # a function with the client's tests: the code search (search.strategies.code_search)
+            self.child = CodeSearch(problem, deps, s.code.model_copy(update=hot))
         elif deps.verifier is not None:
             self.phase = "verify"
             v = s.verify

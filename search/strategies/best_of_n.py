@@ -21,7 +21,7 @@ from pydantic import Field
 
 from search.charged import BudgetExhausted
 from search.programs import PROGRAM_OPENING, program_asks, program_content
-from search.protocols import Check, CheckLike, Generation
+from search.protocols import Check, CheckLike, Generation, Verifier
 from search.records import VerifierRecord
 from search.schedule import Schedule
 from search.strategy import Ask, AskKind, Candidate, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy
@@ -121,10 +121,7 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
 
     async def _check(self, text: str) -> CheckLike:
         if self.verifier is not None:
-            try:
-                return await self.verifier.check(text)
-            except Exception as exc:  # a verifier that crashes fails this candidate, not the search
-                return Check(passed=False, score=0.0, feedback=f"the verifier failed: {type(exc).__name__}: {exc}")
+            return await verifier_check(self.verifier, text)
         scorer, generator = self.deps.scorer, self.deps.generator
         if scorer is not None and generator is not None:
             try:
@@ -159,6 +156,14 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
                                     programs_stopped=self.programs_stopped),
             truncated=top.truncated,
         )
+
+
+async def verifier_check(verifier: Verifier, text: str) -> CheckLike:
+    """The verifier's verdict on a candidate; a verifier that crashes fails the candidate, not the search."""
+    try:
+        return await verifier.check(text)
+    except Exception as exc:
+        return Check(passed=False, score=0.0, feedback=f"the verifier failed: {type(exc).__name__}: {exc}")
 
 
 async def _printed_nothing() -> CheckLike:

@@ -109,3 +109,39 @@ async def test_without_a_sandbox_a_python_tests_request_is_a_503_naming_the_sett
         r = await http.post("/v1/chat/completions", json=body())
     assert r.status_code == 503 and r.json()["error"]["code"] == "sandbox_unavailable"
     assert "PONDER_SANDBOX" in r.json()["error"]["message"] and backend.calls == 0
+
+
+class CodeAndTests(ScriptedBackend):
+    """A candidate for the function, or, asked for tests of it, two assert lines (one an edge case)."""
+
+    async def complete(self, prompt, *, n, params, deadline=None):
+        if prompt.endswith("```python\nassert sort_list("):
+            self.text = "[]) == []\nassert sort_list([2, 1, 2]) == [1, 2, 2]\n```"
+        else:
+            self.text = GOOD
+        return await super().complete(prompt, n=n, params=params, deadline=deadline)
+
+
+async def test_code_search_runs_the_models_tests_in_the_sandbox_beside_the_clients():
+    backend = CodeAndTests()
+    request = body()
+    request["reasoning"] = {**request["reasoning"], "strategy": "code_search", "settings": {"n": 2, "batch": 1}}
+    async with client_for(backend) as http:
+        r = await http.post("/v1/chat/completions", json=request)
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert data["ponder"]["strategy"] == "code_search" and "sorted(xs)" in data["choices"][0]["message"]["content"]
+        assert any(p.endswith("assert sort_list(") for p in backend.prompts)  # the model was asked for tests
+        trace = (await http.get(f"/v1/traces/{data['id']}")).json()
+    code = trace["code"]
+    assert code["tests"] == 2 and code["generated_passed"] == 2 and code["client_passed"] >= 1
+    assert "passed 2 of 2 test(s) the model wrote" in data["choices"][0]["message"]["reasoning_content"]
+
+
+async def test_auto_runs_the_code_search_where_a_request_sets_its_code_settings():
+    request = body()
+    request["reasoning"] = {**request["reasoning"], "settings": {"code": {"n": 2, "batch": 1}}}
+    async with client_for(CodeAndTests()) as http:
+        chosen = (await http.post("/v1/chat/completions", json=request)).json()["ponder"]["strategy"]
+        plain = (await http.post("/v1/chat/completions", json=body())).json()["ponder"]["strategy"]
+    assert (chosen, plain) == ("auto:code_search", "auto:best_of_n")  # the tiers leave it off until measured

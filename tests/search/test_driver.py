@@ -21,7 +21,7 @@ def make(name: str, **config):
 GREEDY = {"self_consistency": {"n": 8, "batch": 2}, "best_of_n": {"n": 8, "batch": 2}, "auto": {"n": 8, "batch": 2},
           "beam": {"width": 4, "expansions": 4}, "mcts": {"simulations": 16, "parallel": 4},
           "tot": {"thoughts": 4, "breadth": 4}, "particle_filter": {"particles": 8}, "revise": {"max_revisions": 8},
-          "single": {}, "open_ended": {"n": 8, "batch": 2}}
+          "single": {}, "open_ended": {"n": 8, "batch": 2}, "code_search": {"n": 8, "batch": 2, "revisions": 8}}
 
 
 def test_the_contract_covers_every_strategy():
