@@ -143,3 +143,36 @@ def test_a_running_search_page_grows_its_tree_then_shows_the_whole_search(page, 
     assert page.locator("#tree li.node").count() == len(trace["tree"])
     assert page.inner_text("#chosen-answer") == trace["answer"]
     assert "finished" in page.inner_text("#live-status")
+
+
+def _finished(trace_extra: dict) -> dict:
+    """A finished trace with no tree or vote, as a search that records `trace_extra` keeps it."""
+    return {"id": "chatcmpl-0d1e", "strategy": "auto:open_ended", "messages": [{"role": "user", "content": "Write."}],
+            "answer": None, "content": "A REPLY IN CAPITALS", "confidence": 1.0, "candidates": [], "events": [],
+            "tree": None, "vote": None, "verified": None, "revisions": None, "path": None, "code": None,
+            "selection": None, "stop_reason": "done", "rounds": 2, "elapsed_s": 3.5, "errors": [], "work": None,
+            "budget": {"tokens": 4000, "calls": 12, "deadline_s": 150.0},
+            "usage": {"completion_tokens": 600, "prompt_tokens": 900, "cached_tokens": 300, "calls": 4,
+                      "failed_calls": 0}, **trace_extra}
+
+
+def test_open_ended_and_code_search_pages_show_their_records(page, tmp_path):
+    from app.traces.viewer import finished_page
+
+    selection = {"method": "instruction checks", "replies": 3, "checks": ["Use all capital letters.", "End with P.S."],
+                 "met": 1, "failed": ["End with P.S."], "broken": 1, "revised": True, "rejected_revisions": 0}
+    code = {"candidates": 5, "revisions": 2, "client_passed": 3, "tests": 6, "untrusted": 1, "generated_passed": 5,
+            "groups": 2, "group": 2, "depth": 1, "verdict": "all 2 tests passed"}
+    for name, extra in (("selection", {"selection": selection}), ("code", {"code": code, "strategy": "code_search"})):
+        saved = tmp_path / f"{name}.html"
+        saved.write_text(finished_page(_finished(extra)))
+        page.goto(saved.as_uri())
+        page.wait_for_selector("body[data-rendered=finished]")
+        shown = page.inner_text(f"#{name}")
+        assert page.locator(f"#{name}").is_visible() and page.locator("#tree").is_hidden()
+        if name == "selection":
+            assert "1 of 2 instructions met" in shown and "End with P.S." in shown and "looping" in shown
+            assert page.locator("#selection .tag.fail").count() == 1
+        else:
+            assert "5 candidates" in shown and "5 of 6" in shown and "1 dropped" in shown
+            assert "all 2 tests passed" in shown

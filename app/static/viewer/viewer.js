@@ -218,6 +218,20 @@
     section("selection", `Selection: ${sel.met} of ${(sel.checks || []).length} instructions met`, ...kids);
   }
 
+  // ---- code search: the client's tests, the model's tests, behaviour groups ----
+  function renderCode(code) {
+    const facts = [
+      ["candidates", `${code.candidates} (${code.revisions} revised given what failed)`],
+      ["passed the client's tests", `${code.client_passed} of ${code.candidates}`],
+      ["tests the model wrote", `${code.tests} kept, ${code.untrusted} dropped (they contradict the client's examples)`],
+      ["the chosen one", `passed ${code.generated_passed} of ${code.tests} of the model's tests; ${code.group} candidate(s) behave alike with it (${code.groups} group(s)); revision depth ${code.depth}`],
+    ];
+    const rows = facts.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)));
+    const kids = [el("table", {}, el("tbody", {}, rows))];
+    if (code.verdict) kids.push(el("p", {}, "the client's tests on the chosen one: ", el("code", {}, code.verdict)));
+    section("code", `Code search: ${code.candidates} candidates`, ...kids);
+  }
+
   function roundLine(e) {
     if (e.type === "round.start") return `round ${e.round}: ` + e.calls.map((c) => `${c.tag || c.kind} (n=${c.n})`).join(", ");
     if (e.type === "round.end") {
@@ -239,6 +253,7 @@
     if (Array.isArray(trace.tree) && trace.tree.length) renderTree(trace.tree, trace.path, over);
     if (trace.vote && trace.vote.ballots.length) renderVote(trace.vote);
     if (trace.selection) renderSelection(trace.selection);
+    if (trace.code) renderCode(trace.code);
     renderChecks(trace);
     renderRounds(trace.events || []);
     document.body.dataset.rendered = over ? "finished" : "live";
