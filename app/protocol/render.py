@@ -8,7 +8,7 @@ from typing import Any
 from app.protocol.chat import CompletionTokensDetails, PonderInfo, PromptTokensDetails, UsageOut
 from search.driver import SearchResult
 from search.events import Event, RoundStart
-from search.records import CodeSearchRecord, Selection
+from search.records import CodeSearchRecord, Selection, TreeChoice
 from search.tree import node_records
 
 
@@ -53,6 +53,8 @@ def summary_text(result: SearchResult, level: str = "concise") -> str | None:
         lines.append(code_line(o.code))
     if o.revisions is not None and o.revisions.verdict:
         lines.append(f"the chosen one: {o.revisions.verdict}")
+    if o.path is not None:
+        lines.append(tree_line(o.path))
     if o.candidates:
         shown = o.candidates if level == "detailed" else o.candidates[:5]
         lines.append("answers: " + ", ".join(f"{c.answer} ({c.votes:g} votes)" for c in shown))
@@ -85,6 +87,16 @@ def selection_line(selection: Selection) -> str:
     if s.broken:
         line += f"; {s.broken} looping repl{'y' if s.broken == 1 else 'ies'} set aside"
     return line
+
+
+def tree_line(path: TreeChoice) -> str:
+    """What a tree search grew and which path it shows, in one line."""
+    grown = f"tree: {path.nodes} node(s), {path.finished} finished path(s)"
+    if path.rollouts is not None:
+        grown += f" ({path.rollouts} of them rollouts)"
+    if path.simulations is not None:
+        grown += f" in {path.simulations} simulation(s)"
+    return f"{grown}; shown: the path to node {path.chosen} (weight {path.score:g})"
 
 
 def code_line(code: CodeSearchRecord) -> str:

@@ -1,11 +1,11 @@
-"""The summary's line for a code search: what its record says, in one line."""
+"""The summary's lines for a code search and a tree search: what their records say, in one line each."""
 
 from __future__ import annotations
 
-from app.render import summary_text
+from app.protocol.render import summary_text
 from search.charged import Usage
 from search.driver import SearchResult
-from search.records import CodeSearchRecord
+from search.records import CodeSearchRecord, TreeChoice
 from search.strategy import Outcome
 
 
@@ -32,3 +32,12 @@ def test_a_search_without_model_tests_or_rivals_says_less():
     [line] = [ln for ln in summary_text(result(record)).splitlines() if ln.startswith("code search:")]
     assert line == ("code search: 1 candidate(s) (0 revised given what failed), 1 passed the client's tests; "
                     "the client's tests: all tests passed")
+
+
+def test_a_tree_search_says_what_it_grew_and_which_path_it_shows():
+    outcome = Outcome(content="so 4", answer="4", confidence=0.75,
+                      path=TreeChoice(chosen=7, score=1.0, nodes=8, finished=4, simulations=2, rollouts=4))
+    text = summary_text(SearchResult(strategy="mcts", outcome=outcome, usage=Usage(), stop_reason="done", rounds=4,
+                                     elapsed_s=1.0))
+    assert ("tree: 8 node(s), 4 finished path(s) (4 of them rollouts) in 2 simulation(s); "
+            "shown: the path to node 7 (weight 1)") in text.splitlines()
