@@ -4,6 +4,7 @@ also `python -m bench`)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -51,12 +52,27 @@ def _check_dataset(dataset: str) -> None:
                                  param_hint="--dataset")
 
 
+
+def _settings(text: str | None) -> dict[str, Any] | None:
+    """--settings: a JSON object, or a usage error that says what is wrong with it."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--settings") from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter("give a JSON object of the strategy's settings", param_hint="--settings")
+    return value
+
 @bench_cli.command()
 def run(
     dataset: Dataset,
     strategy: Annotated[Optional[str], typer.Option(help="a strategy (search/registry.py)")] = None,
     effort: Annotated[Optional[str], typer.Option(help="none | low | medium | high")] = None,
     budget_tokens: Budget = None,
+    settings: Annotated[Optional[str], typer.Option(help="reasoning.settings as JSON (the strategy's own)")] = None,
+    deadline_s: Annotated[Optional[float], typer.Option(help="reasoning.deadline_s per item")] = None,
     limit: Limit = None,
     ids: Ids = None,
     seed: Seed = 0,
@@ -76,7 +92,8 @@ def run(
     _check_dataset(dataset)
     if not strategy and not effort:
         raise typer.BadParameter("give --strategy or --effort (or both)", param_hint="--strategy/--effort")
-    config = Config(strategy=strategy, effort=effort, budget_tokens=budget_tokens)
+    config = Config(strategy=strategy, effort=effort, budget_tokens=budget_tokens,
+                    settings=_settings(settings), deadline_s=deadline_s)
     rows, summary = (out, out.with_suffix(".json")) if out else default_paths(dataset, model, config.slug())
     report = _run(dataset, [config], model=model, limit=limit, ids=ids, seed=seed, oracle=oracle, base_url=base_url,
                   api_key=api_key, out=rows, summary_path=summary, concurrency=concurrency, resume=resume)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path("docs/results")  # recorded results: data the docs cite, outside the code package
 
@@ -15,6 +16,8 @@ class Config:
     strategy: str | None = None
     effort: str | None = None
     budget_tokens: int | None = None
+    settings: dict[str, Any] | None = field(default=None, hash=False, compare=False)  # reasoning.settings
+    deadline_s: float | None = None  # reasoning.deadline_s (default: the tier's or the server's)
 
     @property
     def label(self) -> str:

@@ -48,6 +48,10 @@ def request_body(item: Item, config: Config, *, model: str, seed: int | None, or
         reasoning["strategy"] = config.strategy
     if config.budget_tokens:
         reasoning["budget_tokens"] = config.budget_tokens
+    if config.settings:
+        reasoning["settings"] = config.settings
+    if config.deadline_s:
+        reasoning["deadline_s"] = config.deadline_s
     verifier = oracle_verifier(item) if oracle else item.verifier
     if verifier is not None:
         reasoning["verifier"] = verifier
@@ -91,6 +95,10 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
         row["judged"] = solved.judged
     if solved.texts is not None:
         row["texts"] = solved.texts
+    if solved.candidates is not None:
+        row["candidates"] = solved.candidates
+    if solved.tree is not None:
+        row["tree"] = solved.tree
     return row
 
 

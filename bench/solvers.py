@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rewards.equivalence import MathEquivalence
@@ -32,6 +32,8 @@ class Solved:
     votes: list[Any] | None = None  # a voting search's samples (in-process only): [answer, source, weight]
     judged: dict[str, float] | None = None  # a close vote's top two answers and the judge's p(correct) of each
     texts: list[str] | None = None  # a voting search's sample texts, in the order of `votes` (in-process only)
+    candidates: list[Any] | None = None  # the outcome's tallied answers: [answer, votes] (in-process only)
+    tree: list[dict[str, Any]] | None = None  # a tree search's nodes, the root excluded (in-process only)
 
 
 class Solver(Protocol):
@@ -55,6 +57,8 @@ class InProcessSolver:
                       completion_tokens=usage.completion_tokens, prompt_tokens=usage.prompt_tokens,
                       cached_tokens=usage.cached_tokens, calls=usage.calls, rounds=result.rounds,
                       stop_reason=result.stop_reason, errors=tuple(result.errors),
+                      candidates=[[c.answer, c.votes] for c in o.candidates] if o and o.candidates else None,
+                      tree=[asdict(n) for n in result.tree] if result.tree is not None else None,
                       **_vote_fields(o.vote if o else None))
 
 

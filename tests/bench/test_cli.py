@@ -51,6 +51,13 @@ def test_bench_run_rejects_an_unknown_dataset():
     assert result.exit_code == 2 and "humaneval" in result.output
 
 
+def test_bench_run_refuses_settings_that_are_not_a_json_object():
+    for bad in ("{simulations: 2}", "[2]"):
+        args = ["bench", "run", "--dataset", "gsm8k", "--strategy", "mcts", "--settings", bad]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and "--settings" in result.output
+
+
 def test_bench_help_lists_its_commands():
     result = CliRunner().invoke(cli, ["bench", "--help"])
     assert result.exit_code == 0

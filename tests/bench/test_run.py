@@ -101,6 +101,9 @@ def test_request_body_carries_the_honest_verifier_only():
     assert body["reasoning"] == {"strategy": "best_of_n", "budget_tokens": 512,
                                  "verifier": {"type": "python_tests", "tests": "t"}}
     assert body["seed"] == 3 and "reasoning_effort" not in body
+    tuned = request_body(ITEMS[0], Config(strategy="mcts", settings={"simulations": 2}, deadline_s=900.0), model="m",
+                         seed=None)
+    assert tuned["reasoning"] == {"strategy": "mcts", "settings": {"simulations": 2}, "deadline_s": 900.0}
     math_body = request_body(ITEMS[0], Config(effort="low"), model="m", seed=None)
     assert "reasoning" not in math_body and math_body["reasoning_effort"] == "low"
     assert request_body(ITEMS[0], Config(effort="low"), model="m", seed=0, oracle=True)["reasoning"]["verifier"] == {
