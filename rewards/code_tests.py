@@ -21,7 +21,6 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 from rewards.python_tests import compile_error, extract_code, finished_run
 from rewards.sandbox import SandboxLimits, SandboxResult
@@ -320,15 +319,13 @@ class SandboxCodeTests:
     on_result: Callable[[SandboxResult], None] | None = None
     reasoning_parser: ReasoningParser = "auto"
 
-    # Both read the client's fixed tests: parsed once per request, not once per round and candidate.
-    @cached_property
+    @property
     def function(self) -> str | None:
         try:
             return function_under_test(self.tests, self.entry_point)
         except (SyntaxError, ValueError, RecursionError):
             return None
 
-    @cached_property
     def _client(self) -> tuple[str, tuple[Unit, ...]]:
         try:
             return client_units(self.tests, self.entry_point)
@@ -339,13 +336,13 @@ class SandboxCodeTests:
         function = self.function
         if function is None:
             return (), 0
-        client = (await asyncio.to_thread(lambda: self._client))[1]
+        client = (await asyncio.to_thread(self._client))[1]
         return await asyncio.to_thread(parse_generated, final_text(text, self.reasoning_parser), function, client)
 
     async def run(self, candidates: Sequence[str], tests: Sequence[str]) -> list[SuiteRun | None]:
         """Each candidate's run on the client's units and `tests`: one sandbox run for all of them, and
         where that run breaks (one candidate exits the process, or exhausts it) one run each."""
-        codes = await asyncio.to_thread(lambda: [_code(final_text(c, self.reasoning_parser)) for c in candidates])
+        codes = [await asyncio.to_thread(_code, final_text(c, self.reasoning_parser)) for c in candidates]
         loadable = [i for i, c in enumerate(codes) if c is not None]
         out: list[SuiteRun | None] = [None] * len(candidates)
         if not loadable:
@@ -360,7 +357,7 @@ class SandboxCodeTests:
         return out
 
     async def _run(self, codes: Sequence[str], tests: Sequence[str]) -> list[SuiteRun] | None:
-        setup, client = await asyncio.to_thread(lambda: self._client)
+        setup, client = await asyncio.to_thread(self._client)
         function = self.function
         units = generated_units(tests, function) if function is not None else ()
         marker = f"ponder-tests-{secrets.token_hex(8)}:"
