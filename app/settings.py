@@ -70,10 +70,11 @@ def default_tiers() -> dict[str, Tier]:
                                           "wrong_arithmetic_weight": 0.5},
                                  "verify": {"programs": 5, "give_up_after": 4, "program_trial": 1},
                                  "open": {"n": 1, "batch": 1, "checks": False, "repairs": 0, "revisions": 0}}),
-        # An open-ended request (search.strategies.open_ended): high samples up to 3 replies against the model's
-        # instruction checks, then repairs and rewrites the best; low and medium write one reply, as none does. On
-        # ifgen_heldout one reply with checks and a repair followed the instructions of as many prompts as none at
-        # 2.4x its tokens, and high 16 of 24 against none's 15 at 5.8x (docs/benchmarks/open-ended.md).
+        # An open-ended request (search.strategies.open_ended): high writes the model's instruction checks and the
+        # greedy reply, and two hot replies when a check fails; a hot reply wins only by meeting more checks. low
+        # and medium write one reply, as none does. On ifgen_heldout high followed 23 of 40 prompts against none's
+        # 21 at 3.9x its tokens; one reply with checks and a repair, 21 at 2.4x; a repair and a rewrite on top of
+        # high's replies bought nothing on the first 24 (16 either way) at 5.8x (docs/benchmarks/open-ended.md).
         # high votes as medium does on a quantitative question (a bigger vote does not select better);
         # it samples more where more can change the answer: 12 chains without a program prompt, 12
         # candidates against a verifier.
@@ -83,7 +84,7 @@ def default_tiers() -> dict[str, Tier]:
                                "vote": {"programs": 5, "chains_with_programs": 4, "program_trial": 1,
                                         "wrong_arithmetic_weight": 0.5},
                                "verify": {"programs": 5, "give_up_after": 4, "program_trial": 1},
-                               "open": {"n": 3, "batch": 2, "repairs": 1, "revisions": 1}}),
+                               "open": {"n": 3, "batch": 2, "repairs": 0, "revisions": 0}}),
     }
 
 

@@ -12,8 +12,10 @@ the request's own instructions, revise the best one against what failed.
    checks than the reply it rewrote.
 4. Selection: a reply that loops (rewards.degeneration) is never chosen while another exists;
    then the most checks met; for a "mixed" request (a quantity to compute, under instructions)
-   agreement with the majority answer; a reply not cut by its token cap; then among replies
-   the checks cannot separate, the one most consistent with the others: by word overlap
+   agreement with the majority answer; a reply not cut by its token cap; then, with checks, the
+   greedy reply (what a single pass returns) unless another met more of them: a small model's checks
+   are often wrong (docs/benchmarks/open-ended.md), and a hot reply that only ties is no evidence;
+   without checks, or with the greedy reply out of the tie, the one most consistent with the others: by word overlap
    (`select: "consensus"`, an MBR choice with unigram F1 as the similarity) or by the model's
    own pick (`select: "usc"`, universal self-consistency, Chen et al. 2023: one more call that
    shows it the tied replies).
@@ -273,6 +275,8 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             return None
         if self.usc_pick is not None and any(r.index == self.usc_pick for r in tied):
             return self.replies[self.usc_pick]
+        if self.checks and (greedy := next((r for r in tied if r.greedy), None)) is not None:
+            return greedy  # a hot reply replaces the greedy one (a single pass's reply) only by meeting more checks
         agreement = consensus([r.text for r in tied], [r.text for r in self._eligible()])
         return max(zip(tied, agreement, strict=True), key=lambda rc: (rc[1], rc[0].greedy, -rc[0].index))[0]
 

@@ -181,3 +181,18 @@ def test_the_revision_request_carries_the_draft_in_the_users_turn_and_its_fence_
     assert rewritten_reply(framed) == "Bees make honey."
     assert rewritten_reply("Ingredients:\n- flour\n- water") == "Ingredients:\n- flour\n- water"
     assert rewritten_reply("Here is the revised reply:") == "Here is the revised reply:"  # nothing after it
+
+
+async def test_with_checks_a_hot_reply_that_only_ties_the_greedy_one_does_not_replace_it() -> None:
+    # Each reply meets one check of two; the two hot replies agree with each other more than with the
+    # greedy one, so consensus alone would pick a hot reply.
+    gen = PromptedGenerator(["a haiku of autumn", "lowercase words about a red leaf falling",
+                             "lowercase words about a red leaf falling down"])
+    result = await run(gen, n=3, batch=2, repairs=0, revisions=0)
+    assert sum(n for kind, n, _ in gen.calls if kind == "reply") == 3
+    assert result.outcome is not None and result.outcome.content == "a haiku of autumn"
+    assert result.outcome.selection is not None and result.outcome.selection.met == 1
+
+    better = PromptedGenerator(["a haiku of autumn", "a lowercase haiku", "lowercase words"])
+    result = await run(better, n=3, batch=2, repairs=0, revisions=0)
+    assert result.outcome is not None and result.outcome.content == "a lowercase haiku"
