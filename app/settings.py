@@ -72,8 +72,8 @@ def default_tiers() -> dict[str, Tier]:
                                  "open": {"n": 1, "batch": 1, "checks": False, "repairs": 0, "revisions": 0}}),
         # An open-ended request (search.strategies.open_ended): high writes the model's instruction checks and the
         # greedy reply, and two hot replies when a check fails; a hot reply wins only by meeting more checks. low
-        # and medium write one reply, as none does. On ifgen_heldout high followed 23 of 40 prompts against none's
-        # 21 at 3.9x its tokens; one reply with checks and a repair, 21 at 2.4x; a repair and a rewrite on top of
+        # and medium write one reply, as none does. On ifgen_heldout high followed 24 of 40 prompts against none's
+        # 21 at 3.5x its tokens; one reply with checks and a repair, 21 at 2.4x; a repair and a rewrite on top of
         # high's replies bought nothing on the first 24 (16 either way) at 5.8x (docs/benchmarks/open-ended.md).
         # high votes as medium does on a quantitative question (a bigger vote does not select better);
         # it samples more where more can change the answer: 12 chains without a program prompt, 12

@@ -99,6 +99,8 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
         row["candidates"] = solved.candidates
     if solved.tree is not None:
         row["tree"] = solved.tree
+    if solved.selection is not None:
+        row["selection"] = solved.selection
     return row
 
 

@@ -34,6 +34,7 @@ class Solved:
     texts: list[str] | None = None  # a voting search's sample texts, in the order of `votes` (in-process only)
     candidates: list[Any] | None = None  # the outcome's tallied answers: [answer, votes] (in-process only)
     tree: list[dict[str, Any]] | None = None  # a tree search's nodes, the root excluded (in-process only)
+    selection: dict[str, Any] | None = None  # how an open-ended reply was chosen (in-process only)
 
 
 class Solver(Protocol):
@@ -59,6 +60,7 @@ class InProcessSolver:
                       stop_reason=result.stop_reason, errors=tuple(result.errors),
                       candidates=[[c.answer, c.votes] for c in o.candidates] if o and o.candidates else None,
                       tree=[asdict(n) for n in result.tree] if result.tree is not None else None,
+                      selection=asdict(o.selection) if o and o.selection else None,
                       **_vote_fields(o.vote if o else None))
 
 

@@ -125,16 +125,17 @@ async def test_a_repair_program_edits_the_best_reply_first_and_counts_only_if_it
 async def test_without_checks_every_reply_is_sampled_and_the_most_consistent_is_chosen() -> None:
     gen = PromptedGenerator(["the sky is blue because air scatters blue light",
                              "the sky is blue because air scatters blue light more",
-                             "cats are nice"], checks="CHECKS = None")
-    result = await run(gen, n=3, batch=2)
+                             "cats are nice"])
+    result = await run(gen, n=3, batch=2, checks=False)
+    assert "checks" not in [kind for kind, _, _ in gen.calls]
     assert sum(n for kind, n, _ in gen.calls if kind == "reply") == 3
     assert result.outcome is not None and result.outcome.content.startswith("the sky is blue")
     assert result.outcome.selection is not None and result.outcome.selection.method == "consensus"
 
 
 async def test_usc_asks_the_model_to_pick_among_tied_replies() -> None:
-    gen = PromptedGenerator(["first reply", "second reply", "third"], checks="CHECKS = None")
-    result = await run(gen, n=3, batch=2, select="usc")
+    gen = PromptedGenerator(["first reply", "second reply", "third"])
+    result = await run(gen, n=3, batch=2, select="usc", checks=False)
     assert [c[0] for c in gen.calls][-1] == "usc"
     assert result.outcome is not None and result.outcome.content == "second reply"  # "Response 1", from 0
 
@@ -196,3 +197,11 @@ async def test_with_checks_a_hot_reply_that_only_ties_the_greedy_one_does_not_re
     better = PromptedGenerator(["a haiku of autumn", "a lowercase haiku", "lowercase words"])
     result = await run(better, n=3, batch=2, repairs=0, revisions=0)
     assert result.outcome is not None and result.outcome.content == "a lowercase haiku"
+
+
+async def test_checks_that_cannot_run_end_the_sampling_with_the_greedy_reply() -> None:
+    gen = PromptedGenerator(["the greedy reply", "a hot reply", "another hot reply"], checks="CHECKS = None")
+    result = await run(gen, n=3, batch=2)
+    assert [kind for kind, _, _ in gen.calls] == ["checks", "reply"]
+    assert result.outcome is not None and result.outcome.content == "the greedy reply"
+    assert result.outcome.selection is not None and result.outcome.selection.replies == 1
