@@ -52,7 +52,6 @@ def _check_dataset(dataset: str) -> None:
                                  param_hint="--dataset")
 
 
-
 def _settings(text: str | None) -> dict[str, Any] | None:
     """--settings: a JSON object, or a usage error that says what is wrong with it."""
     if not text:
@@ -64,6 +63,7 @@ def _settings(text: str | None) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise typer.BadParameter("give a JSON object of the strategy's settings", param_hint="--settings")
     return value
+
 
 @bench_cli.command()
 def run(

@@ -65,6 +65,10 @@ def request_body(item: Item, config: Config, *, model: str, seed: int | None, or
     return body
 
 
+# What an in-process solve records of its search (bench.solvers.Solved), each kept in the row when set.
+_SEARCH_RECORDS = ("votes", "judged", "texts", "candidates", "tree", "selection")
+
+
 async def run_item(solver: Solver, item: Item, config: Config, *, model: str, seed: int | None, oracle: bool,
                    equivalence: MathEquivalence | None) -> dict[str, Any]:
     """One item: solve, grade, and the JSONL row."""
@@ -89,18 +93,10 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
     )
     if graded.instructions is not None:
         row["instructions_followed"] = graded.instructions
-    if solved.votes is not None:
-        row["votes"] = solved.votes
-    if solved.judged is not None:
-        row["judged"] = solved.judged
-    if solved.texts is not None:
-        row["texts"] = solved.texts
-    if solved.candidates is not None:
-        row["candidates"] = solved.candidates
-    if solved.tree is not None:
-        row["tree"] = solved.tree
-    if solved.selection is not None:
-        row["selection"] = solved.selection
+    for name in _SEARCH_RECORDS:
+        value = getattr(solved, name)
+        if value is not None:
+            row[name] = value
     return row
 
 

@@ -42,6 +42,10 @@ class Schedule:
             self.requested += size
         return out
 
+    def stop(self) -> None:
+        """No more samples than those already asked for."""
+        self.total = self.requested
+
     def refund(self, missing: int) -> None:
         """Samples asked for but not granted (a budget cut, a failed call): they may be asked for again."""
         self.requested -= max(0, missing)

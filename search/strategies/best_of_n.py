@@ -82,7 +82,8 @@ class BestOfN(SearchStrategy[BestOfNSettings]):
             return []
         trial = self.settings.program_trial
         if 0 < trial <= len(self.programs_formed) and not any(self.programs_formed) and self.programs.remaining:
-            self.programs_stopped, self.programs.total = True, self.programs.requested
+            self.programs_stopped = True
+            self.programs.stop()
         asks = program_asks(self.problem, self.programs, self.settings)
         for d in self.candidates.draws():
             asks.append(Ask(

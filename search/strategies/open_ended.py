@@ -15,8 +15,8 @@ the request's own instructions, revise the best one against what failed.
    agreement with the majority answer; a reply not cut by its token cap; then, with checks, the
    greedy reply (what a single pass returns) unless another met more of them: a small model's checks
    are often wrong (docs/benchmarks/open-ended.md), and a hot reply that only ties is no evidence;
-   without checks, or with the greedy reply out of the tie, the one most consistent with the others: by word overlap
-   (`select: "consensus"`, an MBR choice with unigram F1 as the similarity) or by the model's
+   without checks, or with the greedy reply out of the tie, the one most consistent with the others:
+   by word overlap (`select: "consensus"`, an MBR choice with unigram F1 as the similarity) or by the model's
    own pick (`select: "usc"`, universal self-consistency, Chen et al. 2023: one more call that
    shows it the tied replies).
 Without checks (`checks: false`) steps 1-2 sample all `n` replies and step 4 picks by consistency
@@ -214,7 +214,7 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         no more are sampled (consistency picks among those already written); a mixed request's vote goes on."""
         self.checks_state, self.checks, self.verdicts = "none", (), {}
         if not self.mixed:
-            self.schedule.total = self.schedule.requested
+            self.schedule.stop()
 
     async def _vote(self) -> None:
         answers = [(r.index, self.tools.extract(r.text)) for r in self.replies if not r.broken]
