@@ -97,6 +97,9 @@ async def run_item(solver: Solver, item: Item, config: Config, *, model: str, se
         value = getattr(solved, name)
         if value is not None:
             row[name] = value
+    if solved.selection and solved.selection.get("texts"):  # what a perfect selector could have returned
+        row["replies_correct"] = [(await grade(item, text, equivalence)).correct
+                                  for text in solved.selection["texts"]]
     return row
 
 

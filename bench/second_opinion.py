@@ -37,6 +37,7 @@ from rewards.extraction import normalize_answer
 from rewards.voting import Vote, weighted_vote
 from sampling import Sampling
 from search.programs import program_content
+from search.protocols import Generation
 
 PAIRWISE = ("Two solutions to this problem follow.\n\nSolution 1:\n{first}\n\nSolution 2:\n{second}\n\n"
             "Which solution is correct? Answer with one character: 1 or 2.")
@@ -72,6 +73,20 @@ def _asked(question: str, request: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": f"{question}\n\n{request}"}]
 
 
+def label_share(out: Generation, labels: tuple[str, str]) -> float | None:
+    """p(labels[0]) among the two labels at a one-token generation's first token (its top logprobs);
+    None when neither label is among them."""
+    logprobs = out.samples[0].logprobs if out.samples else None
+    if not logprobs:
+        return None
+    mass = {label: 0.0 for label in labels}
+    for token, logprob in logprobs[0].top or [(logprobs[0].token, logprobs[0].logprob)]:
+        if token.strip() in mass:
+            mass[token.strip()] += math.exp(logprob)
+    total = sum(mass.values())
+    return mass[labels[0]] / total if total > 0 else None
+
+
 class Opinions:
     """The three second opinions, on one open service (its backend and generator)."""
 
@@ -86,15 +101,7 @@ class Opinions:
         out = await self.generator.generate(prompt, n=1, sampling=Sampling(max_tokens=1, logprobs=10))
         self.tokens["pairwise"] += sum(s.completion_tokens for s in out.samples)
         self.prompt_tokens["pairwise"] += out.prompt_tokens
-        logprobs = out.samples[0].logprobs if out.samples else None
-        if not logprobs:
-            return None
-        mass = {label: 0.0 for label in labels}
-        for token, logprob in logprobs[0].top or [(logprobs[0].token, logprobs[0].logprob)]:
-            if token.strip() in mass:
-                mass[token.strip()] += math.exp(logprob)
-        total = sum(mass.values())
-        return mass[labels[0]] / total if total > 0 else None
+        return label_share(out, labels)
 
     async def pairwise(self, question: str, a: str, b: str) -> float:
         """p(a is the correct one), averaged over both orders; 0.5 where the model says neither."""

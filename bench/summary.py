@@ -66,6 +66,10 @@ def summarise(rows: Sequence[dict[str, Any]], config: Config | None = None) -> d
     if verdicts:  # instruction-following items: IFEval's instruction-level strict share beside the prompt-level one
         summary.update(instructions=len(verdicts), instructions_followed=sum(verdicts),
                        instruction_accuracy=round(sum(verdicts) / len(verdicts), 4))
+    graded = [r["replies_correct"] for r in rows if r.get("replies_correct")]
+    if graded:  # open-ended searches: items where some reply written was right (a perfect selector's score)
+        summary.update(replies_graded=len(graded), any_reply_correct=sum(any(g) for g in graded),
+                       replies_per_item=round(sum(map(len, graded)) / len(graded), 2))
     return summary
 
 

@@ -120,6 +120,8 @@ class Selection:
     broken: int = 0  # replies that looped (never chosen while another exists)
     revised: bool = False  # the chosen reply is a rewrite that met more checks than its source
     rejected_revisions: int = 0  # rewrites that met no more checks than their source
+    texts: tuple[str, ...] = ()  # every reply compared, in the order written (rewrites included)
+    chosen: int | None = None  # the chosen reply's place in `texts`
 
 
 @dataclass(frozen=True, kw_only=True)

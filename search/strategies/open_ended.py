@@ -310,4 +310,5 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             selection=Selection(method=method, replies=len(self.replies), checks=self.checks,
                                 met=sum(v is True for v in met), failed=failed,
                                 broken=sum(r.broken for r in self.replies),
-                                revised=chosen.revises is not None, rejected_revisions=len(self.rejected)))
+                                revised=chosen.revises is not None, rejected_revisions=len(self.rejected),
+                                texts=tuple(r.text.strip() for r in self.replies), chosen=chosen.index))

@@ -106,3 +106,4 @@ async def test_the_trace_of_an_open_ended_search_holds_its_checks_for_the_viewer
     assert selection["method"] == "instruction checks" and selection["met"] == 1 and selection["failed"] == []
     assert selection["checks"] == ["Your entire response should be in lowercase letters."]
     assert trace["content"] == "crisp air"
+    assert selection["texts"][selection["chosen"]] == "crisp air" and "Crisp Air" in selection["texts"]

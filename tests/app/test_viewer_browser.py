@@ -160,7 +160,8 @@ def test_open_ended_and_code_search_pages_show_their_records(page, tmp_path):
     from app.traces.viewer import finished_page
 
     selection = {"method": "instruction checks", "replies": 3, "checks": ["Use all capital letters.", "End with P.S."],
-                 "met": 1, "failed": ["End with P.S."], "broken": 1, "revised": True, "rejected_revisions": 0}
+                 "met": 1, "failed": ["End with P.S."], "broken": 1, "revised": True, "rejected_revisions": 0,
+                 "texts": ["A QUIET ROAD", "A QUIET ROAD. P.S. ROAD ROAD ROAD", "A QUIET ROAD AT DUSK"], "chosen": 2}
     code = {"candidates": 5, "revisions": 2, "client_passed": 3, "tests": 6, "untrusted": 1, "generated_passed": 5,
             "groups": 2, "group": 2, "depth": 1, "verdict": "all 2 tests passed"}
     for name, extra in (("selection", {"selection": selection}), ("code", {"code": code, "strategy": "code_search"})):
@@ -173,6 +174,9 @@ def test_open_ended_and_code_search_pages_show_their_records(page, tmp_path):
         if name == "selection":
             assert "1 of 2 instructions met" in shown and "End with P.S." in shown and "looping" in shown
             assert page.locator("#selection .tag.fail").count() == 1
+            replies = page.locator("#selection ol.replies li")
+            assert replies.count() == 3 and "chosen" in replies.nth(2).inner_text()
+            assert "chosen" not in replies.nth(0).inner_text() and "A QUIET ROAD AT DUSK" in replies.nth(2).inner_text()
         else:
             assert "5 candidates" in shown and "5 of 6" in shown and "1 dropped" in shown
             assert "all 2 tests passed" in shown

@@ -139,6 +139,30 @@ async def test_a_voting_search_row_keeps_every_samples_vote(tmp_path):
     assert len(only["texts"]) == len(only["votes"]) and all("18" in text for text in only["texts"])
 
 
+class RepliesInTurn(ScriptedBackend):
+    """An open-ended reply with a comma first, then without (test code)."""
+
+    async def complete(self, prompt: str, *, n: int, params: Sampling, deadline: float | None = None) -> Completion:
+        self.calls += 1
+        texts = ["Leaves fall, slowly"] if params.temperature == 0 else ["Leaves fall slowly"] * n
+        return Completion(samples=tuple(Sample(t, 4, "stop") for t in texts), prompt_tokens=10, backend=self.name)
+
+
+async def test_an_open_ended_row_grades_every_reply_written(tmp_path):
+    lower = Item(id="i1", question="Write a haiku about autumn. Do not use any commas.",
+                 gold="follows punctuation:no_comma", kind="instructions",
+                 reference={"instructions": [{"id": "punctuation:no_comma", "kwargs": {}}]})
+    rows_path = tmp_path / "open.jsonl"
+    report = await run_configs("ifgen_dev", [Config(strategy="open_ended", settings={"checks": False, "n": 3})],
+                               items=[lower], backend=RepliesInTurn(), out=rows_path,
+                               summary_path=tmp_path / "open.json", command="test", quiet=True)
+    (only,) = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert only["selection"]["texts"][0] == "Leaves fall, slowly" and len(only["selection"]["texts"]) == 3
+    # word overlap cannot tell the three apart, so the greedy reply stays; a perfect selector had two right ones
+    assert only["replies_correct"] == [False, True, True] and not only["correct"]
+    summary = report["configs"]["open_ended"]
+    assert (summary["replies_graded"], summary["any_reply_correct"], summary["replies_per_item"]) == (1, 1, 3.0)
+
 
 async def test_ids_pick_items_and_an_unknown_id_is_named(tmp_path):
     rows_path = tmp_path / "ids.jsonl"

@@ -215,6 +215,10 @@
     if (sel.broken) kids.push(el("p", { class: "num" }, `${sel.broken} looping repl${sel.broken === 1 ? "y" : "ies"} set aside`));
     if (sel.revised) kids.push(el("p", {}, "the chosen reply is an edit that met more instructions than its draft"));
     if (sel.rejected_revisions) kids.push(el("p", { class: "num" }, `${sel.rejected_revisions} edit(s) met no more and were not taken`));
+    if ((sel.texts || []).length) {
+      kids.push(el("ol", { class: "replies", start: "0" }, sel.texts.map((t, i) => el("li", {},
+        i === sel.chosen ? el("span", { class: "tag pass" }, "chosen") : null, el("pre", {}, t)))));
+    }
     section("selection", `Selection: ${sel.met} of ${(sel.checks || []).length} instructions met`, ...kids);
   }
 
