@@ -10,15 +10,12 @@ the request's own instructions, revise the best one against what failed.
 3. Self-Refine (Madaan et al. 2023) driven by the checks: the best reply is rewritten to fix
    the instructions it failed, up to `revisions` times; a rewrite counts only if it meets more
    checks than the reply it rewrote.
-4. Selection: a reply that loops (rewards.degeneration) is never chosen while another exists;
-   then the most checks met; for a "mixed" request (a quantity to compute, under instructions)
-   agreement with the majority answer; a reply not cut by its token cap; then, with checks, the
-   greedy reply (what a single pass returns) unless another met more of them: a small model's checks
-   are often wrong (docs/benchmarks/open-ended.md), and a hot reply that only ties is no evidence;
-   without checks, or with the greedy reply out of the tie, the one most consistent with the others:
-   by word overlap (`select: "consensus"`, an MBR choice with unigram F1 as the similarity) or by the model's
-   own pick (`select: "usc"`, universal self-consistency, Chen et al. 2023: one more call that
-   shows it the tied replies).
+4. Selection (search.reply_choice): a reply that loops is never chosen while another exists; then the
+   most checks met (for a mixed request, agreement with the majority answer); with checks, the greedy
+   reply (what a single pass returns) unless another met more of them; otherwise the one most
+   consistent with the others, by word overlap (`select: "consensus"`, an MBR choice with unigram F1
+   as the similarity) or by the model's own pick (`select: "usc"`, universal self-consistency, Chen
+   et al. 2023: one more call that shows it the tied replies).
 Without checks (`checks: false`) steps 1-2 sample all `n` replies and step 4 picks by consistency
 alone. Checks asked for that cannot run (nothing checkable was written, or no sandbox here) end the
 sampling with the replies already written, except for a mixed request, whose vote goes on: the model's
@@ -30,7 +27,7 @@ against 9 of 40; docs/benchmarks/open-ended.md).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -49,10 +46,10 @@ from search.instruction_prompts import (
     usc_messages,
 )
 from search.protocols import Generation
-from search.records import Selection
+from search.reply_choice import Replies
 from search.schedule import Schedule
 from search.strategy import Ask, AskKind, HotSampling, Outcome, Problem, SearchDeps, SearchStrategy
-from search.text_overlap import consensus, kept_share
+from search.text_overlap import kept_share
 
 Role = Literal["reply", "checks", "repair", "revision", "usc"]
 MIN_KEPT = 0.5  # a repair is an edit: it keeps at least this share of the reply's words, or it is not taken
@@ -70,16 +67,6 @@ class OpenEndedSettings(HotSampling):
         return self.checks
 
 
-@dataclass(frozen=True)
-class Reply:
-    index: int
-    text: str
-    truncated: bool
-    broken: bool  # it loops (rewards.degeneration)
-    greedy: bool = False
-    revises: int | None = None  # the reply this one rewrote
-
-
 class OpenEnded(SearchStrategy[OpenEndedSettings]):
     name = "open_ended"
     Settings = OpenEndedSettings
@@ -90,20 +77,15 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         self.prompt = problem.reply_prompt or problem.prompt
         self.schedule = Schedule(self.settings.n, self.settings.batch, greedy_first=True)
         self.mixed = problem.kind == "mixed"
-        self.replies: list[Reply] = []
+        self.replies = Replies()
         self.roles: dict[int, tuple[Role, int | None]] = {}  # id(ask) -> what it asked for, the reply it revises
         self.program: str | None = None
         self.checks_state: Literal["asked", "pending", "ready", "none"] = (
             "asked" if self.settings.checks and problem.checks_prompt else "none")
-        self.checks: tuple[str, ...] = ()
-        self.verdicts: dict[int, tuple[bool | None, ...]] = {}
-        self.majority: frozenset[int] = frozenset()  # the replies that state the majority answer (mixed)
         self.repairs_left, self.revisions_left = self.settings.repairs, self.settings.revisions
         self.revision: tuple[str, int, Role] | None = None  # (rendered prompt, reply it edits, repair | revision)
-        self.rejected: set[int] = set()  # rewrites that met no more checks than their source
         self.usc_asked = False
         self.usc_prompt: str | None = None
-        self.usc_pick: int | None = None
 
     # -- ask ------------------------------------------------------------------------------------
     def ask(self) -> list[Ask]:
@@ -114,7 +96,7 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             asks.append(self._mark(Ask(prompt=self.problem.checks_prompt, n=1,
                                        sampling=self._program_sampling(CHECKS_MAX_TOKENS),
                                        kind=AskKind.PROGRAM, greedy=True, tag="instruction checks"), "checks"))
-        if not self._all_met():
+        if not self.replies.all_met():
             for d in self.schedule.draws():
                 sampling = self.problem.sampling if d.greedy else self.settings.hot(self.problem, d.first)
                 tag = "greedy reply" if d.greedy else f"replies {d.first + 1}-{d.first + d.n}"
@@ -161,18 +143,17 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             else:
                 self.checks_state = "ready"
         elif role == "usc":
-            tied = self._tied()
+            tied = self.replies.tied()
             pick = usc_choice(granted[0].text, len(tied)) if granted else None
-            self.usc_pick = tied[pick].index if pick is not None else None
+            self.replies.usc_pick = tied[pick].index if pick is not None else None
         elif role == "repair":
             await self._repair(granted[0].text if granted else None, source)
         else:
             texts = [rewritten_reply(g.text) if role == "revision" else g.text for g in granted]
             looping = await asyncio.to_thread(lambda: [self.tools.degenerate(t) for t in texts])  # a regex scan
             for sample, text, loops in zip(granted, texts, looping, strict=True):
-                self.replies.append(Reply(index=len(self.replies), text=text,
-                                          truncated=sample.finish_reason == "length", broken=loops,
-                                          greedy=ask.greedy and role == "reply", revises=source))
+                self.replies.add(text, truncated=sample.finish_reason == "length", broken=loops,
+                                 greedy=ask.greedy and role == "reply", revises=source)
         await self._check_new()
         if self.mixed:
             await self._vote()
@@ -183,45 +164,40 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         """Run the repair program on the reply it was written for; its edit joins the replies."""
         if text is None or source is None:
             return
-        draft = self.replies[source].text
+        draft = self.replies.all[source].text
         edited = await self.tools.run_repair(REPAIR_OPENING + text, draft)
         if edited is None or edited.strip() == draft.strip() or kept_share(draft, edited) < MIN_KEPT:
             return
         broken = await asyncio.to_thread(self.tools.degenerate, edited)
-        self.replies.append(Reply(index=len(self.replies), text=edited, truncated=False, broken=broken,
-                                  revises=source))
+        self.replies.add(edited, truncated=False, broken=broken, revises=source)
 
     async def _check_new(self) -> None:
         """Run the checks on every reply that has no verdicts yet (once the program is back)."""
         if self.checks_state != "ready" or self.program is None:
             return
-        new = [r for r in self.replies if r.index not in self.verdicts]
+        new = self.replies.unchecked()
         if not new:
             return
         found = await self.tools.run_checks(self.program, [r.text for r in new])
-        if found is None or (self.checks and tuple(found.checks) != self.checks):
+        if found is None or (self.replies.checks and tuple(found.checks) != self.replies.checks):
             self._without_checks()
             return
-        self.checks = tuple(found.checks)
-        for reply, row in zip(new, found.verdicts, strict=True):
-            self.verdicts[reply.index] = tuple(row)
-        for reply in new:
-            if reply.revises is not None and self._met(reply) <= self._met(self.replies[reply.revises]):
-                self.rejected.add(reply.index)
+        self.replies.judge(tuple(found.checks), new, [tuple(row) for row in found.verdicts])
 
     def _without_checks(self) -> None:
         """The checks were asked for and none can run: nothing tells replies apart by the instructions, so
         no more are sampled (consistency picks among those already written); a mixed request's vote goes on."""
-        self.checks_state, self.checks, self.verdicts = "none", (), {}
+        self.checks_state = "none"
+        self.replies.forget_checks()
         if not self.mixed:
             self.schedule.stop()
 
     async def _vote(self) -> None:
-        answers = [(r.index, self.tools.extract(r.text)) for r in self.replies if not r.broken]
+        answers = [(r.index, self.tools.extract(r.text)) for r in self.replies.all if not r.broken]
         stated = [(i, a) for i, a in answers if a is not None]
         groups = await self.tools.tally([a for _, a in stated]) if stated else []
         top = groups[0] if groups and (len(groups) == 1 or groups[0].votes > groups[1].votes) else None
-        self.majority = frozenset(stated[m][0] for m in top.members) if top is not None else frozenset()
+        self.replies.majority = frozenset(stated[m][0] for m in top.members) if top is not None else frozenset()
 
     async def _plan_revision(self) -> None:
         """Prepare the repair program, else the rewrite, of the best reply once sampling is over and it
@@ -229,10 +205,10 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
         if (self.revision is not None or self.repairs_left + self.revisions_left <= 0 or self.schedule.remaining
                 or self.checks_state != "ready" or self.deps.render is None):
             return
-        best = self._chosen()
-        if best is None or best.index not in self.verdicts or best.broken:
+        best = self.replies.chosen()
+        if best is None or best.index not in self.replies.verdicts or best.broken:
             return
-        failed = [c for c, v in zip(self.checks, self.verdicts[best.index], strict=True) if v is False]
+        failed = self.replies.failed(best)
         if not failed:
             return
         if self.repairs_left > 0:
@@ -248,67 +224,20 @@ class OpenEnded(SearchStrategy[OpenEndedSettings]):
             return
         if (self.revisions_left > 0 and self._failed_any()) or self.deps.render is None:
             return
-        tied = self._tied()
+        tied = self.replies.tied()
         if len(tied) > 1:
             self.usc_prompt = await self.deps.render(usc_messages(self.problem.question,
                                                                   [r.text.strip() for r in tied]))
 
-    # -- selection ------------------------------------------------------------------------------
-    def _met(self, reply: Reply) -> float:
-        verdicts = self.verdicts.get(reply.index)
-        if not verdicts:
-            return 0.0
-        return sum(v is True for v in verdicts) / len(verdicts)
-
-    def _all_met(self) -> bool:
-        return bool(self.checks) and any(self._met(r) == 1.0 and not r.broken for r in self.replies)
-
     def _failed_any(self) -> bool:
-        best = self._chosen()
-        return best is not None and bool(self.checks) and self._met(best) < 1.0
-
-    def _eligible(self) -> list[Reply]:
-        kept = [r for r in self.replies if r.index not in self.rejected]
-        sound = [r for r in kept if not r.broken]
-        return sound or kept
-
-    def _key(self, reply: Reply) -> tuple[float, bool, bool]:
-        return self._met(reply), reply.index in self.majority, not reply.truncated
-
-    def _tied(self) -> list[Reply]:
-        """The eligible replies that the checks, the vote and the token cap cannot separate."""
-        eligible = self._eligible()
-        if not eligible:
-            return []
-        top = max(self._key(r) for r in eligible)
-        return [r for r in eligible if self._key(r) == top]
-
-    def _chosen(self) -> Reply | None:
-        tied = self._tied()
-        if not tied:
-            return None
-        if self.usc_pick is not None and any(r.index == self.usc_pick for r in tied):
-            return self.replies[self.usc_pick]
-        if self.checks and (greedy := next((r for r in tied if r.greedy), None)) is not None:
-            return greedy  # a hot reply replaces the greedy one (a single pass's reply) only by meeting more checks
-        agreement = consensus([r.text for r in tied], [r.text for r in self._eligible()])
-        return max(zip(tied, agreement, strict=True), key=lambda rc: (rc[1], rc[0].greedy, -rc[0].index))[0]
+        best = self.replies.chosen()
+        return best is not None and bool(self.replies.checks) and self.replies.met(best) < 1.0
 
     def best(self) -> Outcome | None:
-        chosen = self._chosen()
+        chosen = self.replies.chosen()
         if chosen is None:
             return None
-        met = self.verdicts.get(chosen.index, ())
-        failed = tuple(c for c, v in zip(self.checks, met, strict=True) if v is not True) if met else ()
-        method = ("instruction checks" if self.checks else
-                  "the model's consistency pick" if self.usc_pick == chosen.index else "consensus")
-        answer = self.tools.extract(chosen.text) if self.mixed and chosen.index in self.majority else None
-        confidence = self._met(chosen) if self.checks else consensus([chosen.text], [
-            r.text for r in self._eligible()])[0]
-        return Outcome(
-            content=chosen.text.strip(), answer=answer, confidence=round(confidence, 4), truncated=chosen.truncated,
-            selection=Selection(method=method, replies=len(self.replies), checks=self.checks,
-                                met=sum(v is True for v in met), failed=failed,
-                                broken=sum(r.broken for r in self.replies),
-                                revised=chosen.revises is not None, rejected_revisions=len(self.rejected),
-                                texts=tuple(r.text.strip() for r in self.replies), chosen=chosen.index))
+        answer = self.tools.extract(chosen.text) if self.mixed and chosen.index in self.replies.majority else None
+        return Outcome(content=chosen.text.strip(), answer=answer,
+                       confidence=round(self.replies.confidence(chosen), 4), truncated=chosen.truncated,
+                       selection=self.replies.selection(chosen))
