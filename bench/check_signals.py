@@ -13,7 +13,7 @@ verdict, `correct`), every reply gets two signals from the same model, greedy:
 Reported per signal: agreement with the grader (the checks' "all met" against "right"), how many
 replies it calls all-met and how many of those are right, its AUC as a score of right against wrong
 (ties count a half), the items where it gave no score, and its completion tokens. The AUC compares
-replies across items; within an item, a ranking of one prompt's replies can only be harder.
+replies across items, not the replies to one prompt against each other.
 Rows and summary go next to the input as `<stem>_signals.jsonl` / `.json`.
 """
 
