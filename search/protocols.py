@@ -72,6 +72,10 @@ class AnswerTools(Protocol):
 
     def extract(self, text: str) -> str | None: ...
 
+    def answer_key(self, answer: str) -> str:
+        """The form an answer is counted under in a vote ("20.0" and "20" are one answer)."""
+        ...
+
     def boxed_answer(self, text: str) -> str | None:
         """The last boxed answer the text states with its braces closed (a cut `\\boxed{\\frac{2` is
         none); None when there is none."""

@@ -156,6 +156,9 @@ class RewardsAnswerTools:
         """The answer a sample states in its final text (a thinking model's chain is not read)."""
         return extract_answer(final_text(text, self.reasoning_parser))
 
+    def answer_key(self, answer: str) -> str:
+        return normalize_answer(answer)
+
     def boxed_answer(self, text: str) -> str | None:
         return last_boxed(final_text(text, self.reasoning_parser))
 

@@ -135,4 +135,5 @@ class Beam(TreeStrategy[BeamSettings]):
     def best(self) -> Outcome | None:
         done = self.finished + [n.id for n in self._new if n.terminal]
         pool = done or self.beams + [n.id for n in self._new]
-        return tree_outcome(self.tree, pool, lambda i: path_score(self.tree, i, self.how), verifier=self.deps.verifier)
+        return tree_outcome(self.tree, pool, lambda i: path_score(self.tree, i, self.how), verifier=self.deps.verifier,
+                            key=self.deps.tools.answer_key)

@@ -15,9 +15,9 @@ One simulation:
    rollout is kept in the tree as a terminal node marked `rollout`; selection never enters it.
 4. Reward of a finished solution (a rollout, or a step that ended the solution): the verifier's
    score where the request has one; otherwise a majority reward, as rStar rewards its terminal
-   nodes: the share of all finished solutions stating an answer that state the same one (exact
-   strings, as the vote compares them; 0 for a solution with no answer). A round's solutions are rewarded together
-   once its rollouts are in, so each is compared with all of them.
+   nodes: the share of all finished solutions stating an answer that state the same one (compared
+   as the vote compares them, by AnswerTools.answer_key; 0 for a solution with no answer). A round's
+   solutions are rewarded together once its rollouts are in, so each is compared with all of them.
 5. Backup: each reward is added to the value, and 1 to the visits, of every node from the finished
    solution's last node (its rollout, or the step that ended it) up to the root.
 
@@ -115,8 +115,9 @@ class MCTS(TreeStrategy[MCTSSettings]):
         node = self.tree.nodes[node_id]
         if self.deps.verifier is not None:
             return node.prm_score or 0.0  # the verifier's score (score_nodes)
-        answers = [self.tree.nodes[i].answer for i in self.finished if self.tree.nodes[i].answer is not None]
-        return answers.count(node.answer) / len(answers) if node.answer is not None and answers else 0.0
+        key = self.deps.tools.answer_key
+        answers = [key(a) for i in self.finished if (a := self.tree.nodes[i].answer) is not None]
+        return answers.count(key(node.answer)) / len(answers) if node.answer is not None and answers else 0.0
 
     def backup(self, node_id: int, reward: float) -> None:
         """One more visit and `reward` more value for every node from `node_id` up to the root."""
@@ -186,5 +187,6 @@ class MCTS(TreeStrategy[MCTSSettings]):
         pool = finished or [i for i in self.tree.nodes if i and not self.steps_below(i)]
         # Finished solutions vote one each; with none finished, open paths by their value.
         weight = (lambda i: 1.0) if finished else (lambda i: self.tree.nodes[i].mean_value)
-        return tree_outcome(self.tree, pool, weight, verifier=self.deps.verifier, simulations=self.done_simulations,
+        return tree_outcome(self.tree, pool, weight, verifier=self.deps.verifier, key=self.deps.tools.answer_key,
+                            simulations=self.done_simulations,
                             rollouts=sum(self.tree.nodes[i].rollout for i in finished))

@@ -92,4 +92,4 @@ class ParticleFilter(TreeStrategy[ParticleFilterSettings]):
         current = self.particles + [n.id for n in self._stepped]
         finished = list(dict.fromkeys(i for i in current if self.tree.nodes[i].terminal))
         pool = finished or list(dict.fromkeys(current))
-        return tree_outcome(self.tree, pool, self.weight, verifier=self.deps.verifier)
+        return tree_outcome(self.tree, pool, self.weight, verifier=self.deps.verifier, key=self.deps.tools.answer_key)

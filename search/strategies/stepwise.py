@@ -132,8 +132,10 @@ def path_score(tree: Tree, node_id: int, how: str) -> float:
 
 
 def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float], *, verifier: Verifier | None,
-                 simulations: int | None = None, rollouts: int | None = None) -> Outcome | None:
-    """The answer of a tree search: a weight-summed vote over the paths ending in `pool`.
+                 key: Callable[[str], str], simulations: int | None = None,
+                 rollouts: int | None = None) -> Outcome | None:
+    """The answer of a tree search: a weight-summed vote over the paths ending in `pool`, answers
+    counted under their `key` (AnswerTools.answer_key: "20.0" and "20" are one answer).
 
     The shown solution is the heaviest path giving the winning answer; with a verifier, a
     path that passed it wins outright (confidence 1). A path with no text (a sample that ended its
@@ -143,24 +145,27 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
     if not pool:
         return None
     votes: dict[str, float] = {}
-    for node_id in pool:
-        answer = tree.nodes[node_id].answer
-        if answer is not None:
-            votes[answer] = votes.get(answer, 0.0) + weight(node_id)
+    shown: dict[str, str] = {}  # each key's answer as the first path to state it wrote it
+    keys = {i: key(a) for i in pool if (a := tree.nodes[i].answer) is not None}
+    for node_id, k in keys.items():
+        votes[k] = votes.get(k, 0.0) + weight(node_id)
+        shown.setdefault(k, tree.nodes[node_id].answer or k)
     passed = [i for i in pool
               if verifier is not None and tree.nodes[i].terminal and (tree.nodes[i].prm_score or 0) >= 1]
     if passed:
         top = passed[0]
         winner = tree.nodes[top].answer
+        win_key = keys.get(top)
     else:
-        winner = max(votes, key=lambda a: votes[a]) if votes else None
-        top = max((i for i in pool if tree.nodes[i].answer == winner), key=weight)
+        win_key = max(votes, key=lambda k: votes[k]) if votes else None
+        top = max((i for i in pool if keys.get(i) == win_key), key=weight)
+        winner = tree.nodes[top].answer if win_key is not None else None
     total = sum(votes.values()) or 1.0
-    confidence = 1.0 if passed else (votes.get(winner, 0.0) / total if winner is not None else 0.0)
+    confidence = 1.0 if passed else (votes.get(win_key, 0.0) / total if win_key is not None else 0.0)
     return Outcome(
         content=tree.path_text(top).strip(), answer=winner, confidence=confidence,
-        candidates=tuple(Candidate(answer=a, votes=round(v, 3))
-                         for a, v in sorted(votes.items(), key=lambda kv: -kv[1])),
+        candidates=tuple(Candidate(answer=shown[k], votes=round(v, 3))
+                         for k, v in sorted(votes.items(), key=lambda kv: -kv[1])),
         path=TreeChoice(chosen=top, score=round(weight(top), 3), nodes=len(tree.nodes) - 1,
                         finished=sum(n.terminal for n in tree.nodes.values()), simulations=simulations,
                         rollouts=rollouts),

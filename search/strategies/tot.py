@@ -92,4 +92,4 @@ class TreeOfThoughts(TreeStrategy[TreeOfThoughtsSettings]):
     def best(self) -> Outcome | None:
         done = self.finished + [n.id for n in self._new if n.terminal]
         pool = done or self.frontier + [n.id for n in self._new]
-        return tree_outcome(self.tree, pool, self._value, verifier=self.deps.verifier)
+        return tree_outcome(self.tree, pool, self._value, verifier=self.deps.verifier, key=self.deps.tools.answer_key)

@@ -75,6 +75,9 @@ class LastNumberTools:
         words = text.split()
         return words[-1] if words and words[-1] != "?" else None
 
+    def answer_key(self, answer: str) -> str:
+        return answer
+
     def boxed_answer(self, text: str) -> str | None:
         return last_boxed(text)
 

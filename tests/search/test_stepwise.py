@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rewards.extraction import extract_answer, last_boxed
+from rewards.extraction import extract_answer, last_boxed, normalize_answer
 from search.strategies.stepwise import add_children, tree_outcome
 from search.tree import STEP_DELIMITER, Tree
 
@@ -40,7 +40,19 @@ def test_a_path_with_no_text_is_not_shown_while_another_says_something():
     blank = tree.add(0, "", terminal=True, answer=None)
     worded = tree.add(0, "2 + 2 is 4", terminal=True, answer=None)
     values = {blank.id: 0.9, worded.id: 0.2}  # the blank path is valued higher
-    outcome = tree_outcome(tree, [blank.id, worded.id], values.__getitem__, verifier=None)
+    outcome = tree_outcome(tree, [blank.id, worded.id], values.__getitem__, verifier=None, key=str)
     assert outcome is not None and outcome.content == "2 + 2 is 4"
-    only_blank = tree_outcome(tree, [blank.id], values.__getitem__, verifier=None)
+    only_blank = tree_outcome(tree, [blank.id], values.__getitem__, verifier=None, key=str)
     assert only_blank is not None and only_blank.content == ""  # nothing better to show
+
+
+def test_the_vote_counts_equal_answers_written_differently_as_one():
+    tree = Tree()
+    paths = [tree.add(0, text, terminal=True, answer=answer)
+             for text, answer in (("So 10.", "10.0"), ("So 20.", "20.0"), ("So 20 again.", "20"))]
+    outcome = tree_outcome(tree, [p.id for p in paths], lambda i: 1.0, verifier=None, key=normalize_answer)
+    assert outcome is not None and outcome.answer in ("20.0", "20") and outcome.confidence == 2 / 3
+    assert [(c.answer, c.votes) for c in outcome.candidates] == [("20.0", 2.0), ("10.0", 1.0)]
+    # Compared as exact strings, the three answers would tie and the first (10.0) would win.
+    exact = tree_outcome(tree, [p.id for p in paths], lambda i: 1.0, verifier=None, key=str)
+    assert exact is not None and exact.answer == "10.0"
