@@ -29,7 +29,7 @@ from typing import Any
 from app.compose.build import open_service
 from app.settings import load_settings
 from bench.datasets import load
-from bench.run import read_rows
+from bench.run import read_rows, write_beside
 from bench.second_opinion import label_share
 from sampling import Sampling
 from search.instruction_prompts import CHECKS_MAX_TOKENS, CHECKS_OPENING, CHECKS_STOP, checks_messages
@@ -121,10 +121,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "judge_yes": None if yes is None else round(yes, 4), "program": program}
 
         found = sorted(await asyncio.gather(*(scored(r) for r in rows)), key=lambda r: r["id"])
-    stem = args.rows.stem + "_signals"  # not with_suffix: "qwen-1.5b" has a dot of its own
-    args.rows.with_name(stem + ".jsonl").write_text("".join(json.dumps(r) + "\n" for r in found))
     summary = {"rows": str(args.rows), "model": args.model, **summarize(found, signals.tokens)}
-    args.rows.with_name(stem + ".json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_beside(args.rows, "_signals", found, summary)
     return summary
 
 

@@ -166,6 +166,13 @@ async def run_configs(dataset: str, configs: Sequence[Config], *, model: str = "
     return report
 
 
+def write_beside(path: Path, suffix: str, rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> None:
+    """An analysis of the rows at `path`: its rows and summary next to them, as `<stem><suffix>.jsonl` / `.json`."""
+    stem = path.stem + suffix  # not with_suffix: "qwen-1.5b" has a dot of its own
+    path.with_name(stem + ".jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.with_name(stem + ".json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The rows of a bench JSONL; a line cut short when a run was stopped is skipped."""
     rows = []

@@ -32,7 +32,7 @@ from typing import Any
 from app.compose.build import open_service
 from app.settings import load_settings
 from bench.datasets import Item, load
-from bench.run import read_rows
+from bench.run import read_rows, write_beside
 from rewards.extraction import normalize_answer
 from rewards.voting import Vote, weighted_vote
 from sampling import Sampling
@@ -179,11 +179,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 return await judge_row(row, items[row["id"]], opinions)
 
         judged = [r for r in await asyncio.gather(*(guarded(r) for r in rows)) if r is not None]
-    stem = args.rows.stem + "_opinions"  # not with_suffix: "qwen-1.5b" has a dot of its own
-    args.rows.with_name(stem + ".jsonl").write_text("".join(json.dumps(r) + "\n" for r in judged))
     summary = {"rows": str(args.rows), "model": args.model, **summarize(judged, opinions.tokens),
                "prompt_tokens": opinions.prompt_tokens}
-    args.rows.with_name(stem + ".json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_beside(args.rows, "_opinions", judged, summary)
     return summary
 
 

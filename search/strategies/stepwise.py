@@ -144,12 +144,13 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
     pool = [i for i in pool if tree.path_text(i).strip()] or pool
     if not pool:
         return None
+    answered = {i: a for i in pool if (a := tree.nodes[i].answer) is not None}
+    keys = {i: key(a) for i, a in answered.items()}
     votes: dict[str, float] = {}
     shown: dict[str, str] = {}  # each key's answer as the first path to state it wrote it
-    keys = {i: key(a) for i in pool if (a := tree.nodes[i].answer) is not None}
     for node_id, k in keys.items():
         votes[k] = votes.get(k, 0.0) + weight(node_id)
-        shown.setdefault(k, tree.nodes[node_id].answer or k)
+        shown.setdefault(k, answered[node_id])
     passed = [i for i in pool
               if verifier is not None and tree.nodes[i].terminal and (tree.nodes[i].prm_score or 0) >= 1]
     if passed:
@@ -159,7 +160,7 @@ def tree_outcome(tree: Tree, pool: Sequence[int], weight: Callable[[int], float]
     else:
         win_key = max(votes, key=lambda k: votes[k]) if votes else None
         top = max((i for i in pool if keys.get(i) == win_key), key=weight)
-        winner = tree.nodes[top].answer if win_key is not None else None
+        winner = answered.get(top)
     total = sum(votes.values()) or 1.0
     confidence = 1.0 if passed else (votes.get(win_key, 0.0) / total if win_key is not None else 0.0)
     return Outcome(
