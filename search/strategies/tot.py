@@ -52,6 +52,7 @@ class TreeOfThoughts(TreeStrategy[TreeOfThoughtsSettings]):
         self.dfs = self.settings.mode == "dfs"
         self.frontier: list[int] = [0]  # BFS: states to expand next round; DFS: a stack (top = last)
         self.finished: list[int] = []
+        self.expanding: list[int] = []  # the states of the last round's asks (an anytime answer if it is cut)
         self._new: list[Node] = []
 
     def _value(self, node_id: int) -> float:
@@ -79,6 +80,7 @@ class TreeOfThoughts(TreeStrategy[TreeOfThoughtsSettings]):
         expand = [self.frontier.pop()] if self.dfs else self.frontier
         if not self.dfs:
             self.frontier = []
+        self.expanding = expand
         return [step_ask(self.problem, self.tree, s, self.settings.thoughts, self.settings, f"propose from node {s}")
                 for s in expand]
 
@@ -91,5 +93,6 @@ class TreeOfThoughts(TreeStrategy[TreeOfThoughtsSettings]):
 
     def best(self) -> Outcome | None:
         done = self.finished + [n.id for n in self._new if n.terminal]
-        pool = done or self.frontier + [n.id for n in self._new]
+        # Nothing finished: the open states; when a cut round left none, the states it was expanding.
+        pool = done or self.frontier + [n.id for n in self._new] or self.expanding
         return tree_outcome(self.tree, pool, self._value, verifier=self.deps.verifier, key=self.deps.tools.answer_key)

@@ -56,3 +56,14 @@ async def test_dfs_goes_deep_on_the_best_thought_prunes_at_the_threshold_and_bac
     o = result.outcome
     assert o is not None and (o.answer, o.confidence) == ("4", pytest.approx(0.5))
     assert o.content == "(0.6) a\n\n(0.9) a1\n\n(0.7) so 4"
+
+
+async def test_a_cut_expansion_still_answers_from_the_states_it_was_expanding():
+    gen = ScriptedGenerator(["(0.2) a\n\n", "(0.9) b\n\n", "(0.6) c\n\n"])
+    strategy = make_strategy("tot", PROBLEM, generator=gen, scorer=StatedScorer(), mode="bfs", thoughts=3,
+                             breadth=2, max_depth=3)
+    # One call: the first round's thoughts come back; the round expanding b and c is refused.
+    result = await run_search(strategy, generator=gen, budget=Budget.create(max_tokens=10_000, max_calls=1,
+                                                                            deadline_s=None))
+    o = result.outcome
+    assert o is not None and o.content == "(0.9) b"  # the best-valued open state, as an anytime answer
